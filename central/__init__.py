@@ -1,0 +1,1 @@
+"""The central service: ingest, store, HTTP API, auth, command dispatch."""

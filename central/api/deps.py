@@ -1,0 +1,61 @@
+"""Dependencies shared by the routers: a read-only store connection and the caller."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from central.auth import Principal, Role, authenticate
+from central.settings import CentralSettings
+from central.store import connect
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> CentralSettings:
+    settings: CentralSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[CentralSettings, Depends(get_settings)]
+
+
+def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
+    conn = connect(settings.db, readonly=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
+
+
+def get_principal(
+    db: DbDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = authenticate(db, credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Any:
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"role {principal.role} may not use this resource")
+        return principal
+    return Depends(check)

@@ -1,0 +1,57 @@
+"""The central service as one FastAPI application, wired in one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from central.api.routes import agents, events, health
+from central.commands import CommandDispatcher
+from central.gap_repair_runner import run_gap_repair
+from central.ingest import Ingest
+from central.settings import CentralSettings
+from central.store import migrate
+from monitoring.central_metrics import CentralMetrics
+
+log = logging.getLogger(__name__)
+
+_STOP_SECONDS = 10.0
+
+
+def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = CentralMetrics.create(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        found = migrate(settings.db)
+        log.info("store %s ready (schema was version %d)", settings.db, found)
+        ingest = Ingest(settings, metrics)
+        app.state.ingest = ingest
+        app.state.commands = CommandDispatcher(settings.db, ingest.publish)
+        ingest.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                repair = None
+                if settings.repair_interval > 0:
+                    repair = group.create_task(
+                        run_gap_repair(settings, app.state.commands, metrics), name="gap-repair")
+                yield
+                if repair is not None:
+                    repair.cancel()
+        finally:
+            # Blocking join of the writer thread: keep the event loop free while it flushes.
+            await asyncio.to_thread(ingest.stop, _STOP_SECONDS)
+
+    app = FastAPI(title="Precinct central", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.include_router(health.router)
+    app.include_router(agents.router)
+    app.include_router(events.router)
+    return app

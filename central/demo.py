@@ -1,0 +1,142 @@
+"""``precinct demo``: an embedded broker, the central service and two synthetic agents.
+
+Everything runs on this machine from embedded defaults; files go to a temporary directory that
+is removed on exit. The central service and the agents are real child processes, started in
+their own sessions so that Ctrl-C reaches the demo alone, which then stops them in order:
+agents first (they say goodbye to the broker), then the central service, then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from central.auth import Role, create_token
+from central.store import connect, migrate
+from edge_agent.settings_source import parse_host_port
+
+log = logging.getLogger(__name__)
+
+DEMO_AGENTS = (("station-01-gate", "station-01", 20.0), ("van-07", "station-02", 5.0))
+_CHILD_STOP_SECONDS = 10.0
+_READY_SECONDS = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _start_embedded_broker(port: int) -> object:
+    from amqtt.broker import Broker
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    broker = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                    {"allow_anonymous": True}},
+    })
+    await broker.start()
+    return broker
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - our own http URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+async def _stop_child(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=_CHILD_STOP_SECONDS)
+    except TimeoutError:
+        log.warning("child %d did not stop in time; killing it", process.pid)
+        process.kill()
+        await process.wait()
+
+
+async def _demo(listen: str, duration: float | None, broker_url: str | None) -> int:
+    host, port = parse_host_port(listen, "listen")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    broker = None
+    children: list[asyncio.subprocess.Process] = []
+    with tempfile.TemporaryDirectory(prefix="precinct-demo-") as tmp:
+        workdir = Path(tmp)
+        if broker_url is None:
+            broker_port = _free_port()
+            broker = await _start_embedded_broker(broker_port)
+            broker_url = f"mqtt://127.0.0.1:{broker_port}"
+        db = workdir / "central.sqlite3"
+        migrate(db)
+        conn = connect(db)
+        try:
+            token = create_token(conn, role=Role.ADMIN, name="demo", station=None)
+        finally:
+            conn.close()
+        env = dict(os.environ)
+        # The embedded broker has no shared subscriptions.
+        env["PRECINCT_SHARED_SUBSCRIPTION"] = "false" if broker is not None else "true"
+        command = [sys.executable, "-m", "central.cli"]
+        try:
+            children.append(await asyncio.create_subprocess_exec(
+                *command, "central", "--broker", broker_url, "--db", str(db),
+                "--listen", f"{host}:{port}", "--log-level", "warning",
+                env=env, start_new_session=True))
+            base = f"http://{host}:{port}"
+            deadline = time.monotonic() + _READY_SECONDS
+            while not await asyncio.to_thread(_ready, f"{base}/readyz"):
+                if children[0].returncode is not None or time.monotonic() > deadline:
+                    print("precinct demo: the central service did not become ready",
+                          file=sys.stderr)
+                    return 1
+                await asyncio.sleep(0.2)
+            for agent_id, station, rate in DEMO_AGENTS:
+                children.append(await asyncio.create_subprocess_exec(
+                    *command, "agent", "--id", agent_id, "--station", station,
+                    "--broker", broker_url, "--data-dir", str(workdir / agent_id),
+                    "--synthetic", str(rate), "--log-level", "warning",
+                    env=env, start_new_session=True))
+            print(f"Precinct demo running (broker {broker_url})")
+            print(f"  API docs:  {base}/docs")
+            print(f"  agents:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/agents")
+            print(f"  events:    curl -H 'Authorization: Bearer {token}' "
+                  f"'{base}/api/v1/events?limit=5'")
+            print(f"  metrics:   {base}/metrics")
+            print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")
+            sys.stdout.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+        finally:
+            for child in reversed(children):
+                await _stop_child(child)
+            if broker is not None:
+                await broker.shutdown()  # type: ignore[attr-defined]
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM)]
+    print("Precinct demo stopped." if not failed else f"Precinct demo stopped; exits {failed}")
+    return 0 if not failed else 1
+
+
+def run_demo(listen: str, duration: float | None, broker: str | None) -> int:
+    return asyncio.run(_demo(listen, duration, broker))

@@ -1,0 +1,19 @@
+"""Runs the central application under uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from central.app import create_app
+from central.settings import CentralSettings
+from central.store import migrate
+
+
+def serve(settings: CentralSettings) -> None:
+    host, port = settings.listen_address
+    migrate(settings.db)  # before uvicorn, so that a bad store file is a clear error, not a trace
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level=settings.log_level,
+        lifespan="on", access_log=False,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,61 @@
+"""The central service's one settings object, validated at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.broker_url import BrokerUrl, parse_broker_url
+from edge_agent.settings_source import parse_host_port
+from edge_agent.wire import is_valid_name
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class CentralSettings:
+    db: Path
+    broker: str = "mqtt://127.0.0.1:1883"
+    listen: str = "127.0.0.1:8080"
+    # Each ingest process needs its own client id; its persistent session survives restarts.
+    client_id: str = "precinct-central"
+    # Shared subscriptions spread data over several ingest processes. Off for brokers that lack
+    # them (the embedded demo broker).
+    shared_subscription: bool = True
+    share_group: str = "precinct-ingest"
+    # Upper bound on messages per store commit; keep <= the broker's max_inflight_messages.
+    batch_max: int = 1000
+    keepalive: int = 30
+    # Gap repair: every repair_interval seconds (0: off), ranges missing for repair_grace seconds
+    # are asked for again, at most every repair_retry seconds.
+    repair_interval: float = 5.0
+    repair_grace: float = 10.0
+    repair_retry: float = 30.0
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        try:
+            parse_broker_url(self.broker)
+        except ValueError as exc:
+            raise ValueError(f"broker: {exc}") from None
+        parse_host_port(self.listen, "listen")
+        if not is_valid_name(self.client_id):
+            raise ValueError(f"client_id: {self.client_id!r} must be 1-64 letters, digits or _.:-")
+        if not is_valid_name(self.share_group):
+            raise ValueError(f"share_group: {self.share_group!r} is not a valid name")
+        if self.batch_max < 1:
+            raise ValueError("batch_max: must be at least 1")
+        if min(self.repair_interval, self.repair_grace, self.repair_retry) < 0:
+            raise ValueError("repair_interval: repair settings must not be negative")
+        if self.keepalive < 1:
+            raise ValueError("keepalive: must be at least 1")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def broker_url(self) -> BrokerUrl:
+        return parse_broker_url(self.broker)
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return parse_host_port(self.listen, "listen")

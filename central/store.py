@@ -1,0 +1,108 @@
+"""The central store: SQLite (WAL) through sqlite-utils, with versioned schema migrations.
+
+``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` are applied in order, so an
+older file is brought forward on start-up and a newer one is refused. sqlite-utils commits each
+statement itself, so every migration step is idempotent (``if_not_exists``): a start-up killed
+half-way through a migration simply runs it again.
+Several processes may open the same file (ingest workers, the API); writers wait on each other
+through ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.db import Table
+
+from edge_agent.settings_source import ConfigError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(ConfigError):
+    """The store file cannot be used (unreadable, or from a newer release)."""
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    Table(db, "events").create(
+        {"id": int, "agent": str, "seq": int, "session": int, "class": str, "device": str,
+         "kind": str, "time": str, "received_at": str, "body": str},
+        pk="id", if_not_exists=True,
+        not_null={"agent", "seq", "session", "class", "device", "kind", "time", "received_at",
+                  "body"},
+    )
+    Table(db, "events").create_index(["agent", "seq"], unique=True,
+                                     index_name="events_agent_seq", if_not_exists=True)
+    Table(db, "quarantine").create(
+        {"id": int, "received_at": str, "topic": str, "reason": str, "detail": str,
+         "size": int, "payload": bytes},
+        pk="id", if_not_exists=True,
+        not_null={"received_at", "topic", "reason", "detail", "size", "payload"},
+    )
+    Table(db, "agents").create(
+        {"agent": str, "station": str, "online": int, "session": int, "connection": int,
+         "status_time": str, "status_reason": str, "first_seen": str, "last_seen": str,
+         "last_seq": int, "received": int},
+        pk="agent", if_not_exists=True,
+        not_null={"online", "session", "connection", "last_seq", "received"},
+        defaults={"online": 0, "session": 0, "connection": 0, "last_seq": 0, "received": 0},
+    )
+    Table(db, "tokens").create(
+        {"id": int, "name": str, "role": str, "station": str, "hash": str, "created_at": str,
+         "revoked_at": str},
+        pk="id", if_not_exists=True, not_null={"name", "role", "hash", "created_at"},
+    )
+    Table(db, "tokens").create_index(["hash"], unique=True, index_name="tokens_hash",
+                                if_not_exists=True)
+
+
+    Table(db, "commands").create(
+        {"id": str, "agent": str, "name": str, "args": str, "created_at": str,
+         "expires_at": str, "requested_by": str, "status": str, "result": str, "error": str,
+         "acked_at": str},
+        pk="id", if_not_exists=True,
+        not_null={"agent", "name", "args", "created_at", "expires_at", "requested_by", "status"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the store's pragmas; ``readonly`` for API queries."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode is durable across a killed process; only power loss can roll back
+        # the last commits, and those were not yet acknowledged to the broker.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def migrate(path: Path) -> int:
+    """Bring the file at ``path`` to :data:`SCHEMA_VERSION`; returns the version found."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = connect(path)
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(str(path), None, f"not a usable SQLite file: {exc}") from exc
+    try:
+        if found > SCHEMA_VERSION:
+            raise StoreError(str(path), None, f"schema version {found} is newer than this "
+                             f"release ({SCHEMA_VERSION})")
+        db = sqlite_utils.Database(conn)
+        for version in range(found, SCHEMA_VERSION):
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+        return found
+    finally:
+        conn.close()

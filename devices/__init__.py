@@ -1,0 +1,1 @@
+"""Device classes: pure codecs, async drivers over real transports, simulators."""

@@ -1,0 +1,1 @@
+"""The edge agent: settings, durable outbox, MQTT uplink and downlink, local health."""

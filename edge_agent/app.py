@@ -1,0 +1,118 @@
+"""The edge agent process: outbox, uplink, sources and its own metrics, under one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from edge_agent.outbox import Outbox, PutResult, Reading
+from edge_agent.settings import AgentSettings
+from edge_agent.settings_source import parse_host_port
+from edge_agent.synthetic import run_synthetic
+from edge_agent.uplink import CommandHandler, Uplink
+from edge_agent.wire import REPLAY_COMMAND, MessageClass
+from monitoring.agent_metrics import AgentMetrics
+
+log = logging.getLogger(__name__)
+
+METRICS_REFRESH_SECONDS = 1.0
+
+
+async def _ping(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"pong": True, "echo": args.get("echo")}
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.metrics = AgentMetrics.create(registry)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(settings.data_dir / "outbox.sqlite3", settings.id,
+                             max_rows=settings.outbox_max, keep_sent=settings.replay_keep,
+                             sync=settings.outbox_sync)
+        self.wakeup = asyncio.Event()
+        handlers: dict[str, CommandHandler] = {"ping": _ping, REPLAY_COMMAND: self._replay}
+        self.uplink = Uplink(settings, self.outbox, self.metrics, self.wakeup, handlers)
+
+    async def _replay(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Send ``first..last`` again: the centre found them missing."""
+        first, last = args.get("first"), args.get("last")
+        if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
+            raise ValueError("replay needs integers 1 <= first <= last")
+        requeued = self.outbox.requeue(first, last)
+        if requeued:
+            self.uplink.requeued(first)
+        log.info("replay %d..%d requested: %d messages requeued", first, last, requeued)
+        return {"requeued": requeued, "oldest_kept": self.outbox.oldest_kept()}
+
+    def submit(self, readings: list[Reading]) -> PutResult:
+        """Hand readings to the outbox; the uplink is woken to publish them."""
+        result = self.outbox.put(readings)
+        if result.dropped_oldest:
+            self.metrics.dropped.labels("telemetry", "outbox_full_oldest").inc(
+                result.dropped_oldest)
+        if result.refused:
+            self.metrics.dropped.labels("telemetry", "outbox_full_refused").inc(result.refused)
+        self.wakeup.set()
+        return result
+
+    def refresh_metrics(self) -> None:
+        for cls in MessageClass:
+            self.metrics.outbox_depth.labels(cls.value).set(self.outbox.depth[cls])
+        self.metrics.outbox_oldest_age.set(self.outbox.oldest_age(time.time()))
+        self.metrics.outbox_full.set(1 if self.outbox.full else 0)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            self.refresh_metrics()
+            await asyncio.sleep(METRICS_REFRESH_SECONDS)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("agent %s: session %d, %d messages waiting", self.settings.id,
+                 self.outbox.session, self.outbox.total_depth)
+        try:
+            async with asyncio.TaskGroup() as group:
+                uplink = group.create_task(self.uplink.run(), name="uplink")
+                helpers = [group.create_task(self._refresh_loop(), name="metrics-refresh")]
+                if self.settings.synthetic > 0:
+                    helpers.append(group.create_task(
+                        run_synthetic(self.settings.synthetic, self.settings.synthetic_event_every,
+                                      self.submit),
+                        name="synthetic-source"))
+                await stop.wait()
+                for task in helpers:
+                    task.cancel()
+                self.uplink.stop()
+                await uplink
+        finally:
+            self.refresh_metrics()
+            self.outbox.close()
+
+
+async def run_agent(settings: AgentSettings) -> None:
+    registry = CollectorRegistry()
+    agent = Agent(settings, registry)
+    server = None
+    if settings.metrics_listen:
+        host, port = parse_host_port(settings.metrics_listen, "metrics_listen")
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+        log.info("agent metrics on http://%s:%d/metrics", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await agent.run(stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.shutdown()

@@ -1,0 +1,74 @@
+"""The edge agent's one settings object, validated at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.broker_url import BrokerUrl, parse_broker_url
+from edge_agent.settings_source import parse_host_port
+from edge_agent.wire import is_valid_name
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    id: str
+    data_dir: Path
+    broker: str = "mqtt://127.0.0.1:1883"
+    station: str | None = None
+    metrics_listen: str | None = None
+    # Synthetic telemetry readings per second (0: off); for load tests and the demo.
+    synthetic: float = 0.0
+    # Every this many synthetic readings, one synthetic event as well (0: none).
+    synthetic_event_every: int = 100
+    # Rows the outbox holds before telemetry is dropped (oldest first); events are never dropped.
+    outbox_max: int = 200_000
+    # Acknowledged messages kept so that the centre can ask for a lost range again.
+    replay_keep: int = 100_000
+    # PRAGMA synchronous for the outbox: NORMAL survives a killed process, FULL also power loss.
+    outbox_sync: str = "NORMAL"
+    # After a reconnect, the backlog drains at most this many messages per second so that live
+    # readings keep flowing.
+    backlog_rate: float = 2000.0
+    # QoS 1 publishes awaiting PUBACK at once.
+    publish_window: int = 200
+    publish_timeout: float = 10.0
+    keepalive: int = 30
+    connect_timeout: float = 10.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    backoff_jitter: float = 0.5
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not is_valid_name(self.id):
+            raise ValueError(f"id: {self.id!r} must be 1-64 letters, digits or _.:-")
+        if self.station is not None and not is_valid_name(self.station):
+            raise ValueError(f"station: {self.station!r} must be 1-64 letters, digits or _.:-")
+        try:
+            parse_broker_url(self.broker)
+        except ValueError as exc:
+            raise ValueError(f"broker: {exc}") from None
+        if self.metrics_listen is not None:
+            parse_host_port(self.metrics_listen, "metrics_listen")
+        positive = {
+            "outbox_max": self.outbox_max, "backlog_rate": self.backlog_rate,
+            "publish_window": self.publish_window, "publish_timeout": self.publish_timeout,
+            "keepalive": self.keepalive, "connect_timeout": self.connect_timeout,
+            "backoff_initial": self.backoff_initial, "backoff_max": self.backoff_max,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{key}: must be greater than 0")
+        if self.replay_keep < 0:
+            raise ValueError("replay_keep: must not be negative")
+        if self.synthetic < 0 or self.synthetic_event_every < 0 or self.backoff_jitter < 0:
+            raise ValueError("synthetic: rates and jitter must not be negative")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ValueError("log_level: must be one of debug, info, warning, error")
+        if self.outbox_sync.upper() not in ("NORMAL", "FULL"):
+            raise ValueError("outbox_sync: must be NORMAL or FULL")
+
+    @property
+    def broker_url(self) -> BrokerUrl:
+        return parse_broker_url(self.broker)

@@ -1,0 +1,278 @@
+"""MQTT uplink: drains the outbox to the broker and executes commands from the centre.
+
+One connection attempt is one fresh ``aiomqtt.Client`` (a client cannot be re-entered after a
+failure). Attempts are spaced by :class:`~edge_agent.backoff.Backoff`.
+
+On each connection the rows already in the outbox are the *backlog*; rows that arrive while
+connected are *live*. Every round fills the publish window with live rows first and tops it up
+with backlog rows, at most ``backlog_rate`` per second, so a long backlog after an outage never
+holds back a fresh tamper alarm. Within each lane rows go out in sequence order, at QoS 1, and a
+row counts as sent only after its PUBACK. Rows the centre asks for again (``replay``) rejoin the
+backlog lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+
+from edge_agent.backoff import Backoff
+from edge_agent.outbox import Outbox, Pending
+from edge_agent.settings import AgentSettings
+from edge_agent.wire import (
+    Ack,
+    Channel,
+    MessageClass,
+    Status,
+    WireError,
+    decode_command,
+    topic,
+)
+from monitoring.agent_metrics import AgentMetrics
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+_DATA_CHANNEL = {MessageClass.EVENT: Channel.EVENT, MessageClass.TELEMETRY: Channel.TELEMETRY}
+# Bound on the final offline notice and disconnect during a clean stop.
+_STOP_DEADLINE = 3.0
+_COMMAND_DEADLINE = 30.0
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+
+    def take(self, wanted: int) -> int:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        return granted
+
+
+class Uplink:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        outbox: Outbox,
+        metrics: AgentMetrics,
+        wakeup: asyncio.Event,
+        handlers: Mapping[str, CommandHandler],
+    ) -> None:
+        self._settings = settings
+        self._outbox = outbox
+        self._metrics = metrics
+        self._wakeup = wakeup
+        self._handlers = dict(handlers)
+        self._stopping = asyncio.Event()
+        self._connection = 0
+        # Publishing lanes: live rows are above _live_cursor; backlog rows at or below it and
+        # above _backlog_cursor, while _backlog_pending.
+        self._live_cursor = 0
+        self._backlog_cursor = 0
+        self._backlog_pending = False
+        self._requeued_from: int | None = None
+        # Set by the publish loop whenever it finds nothing to send.
+        self._idle = asyncio.Event()
+        self._topics = {cls: topic(settings.id, ch) for cls, ch in _DATA_CHANNEL.items()}
+        self._status_topic = topic(settings.id, Channel.STATUS)
+        self.connected = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def requeued(self, first_seq: int) -> None:
+        """Rows from ``first_seq`` on were made unsent again: send them through the backlog."""
+        # Applied at the top of the next round, so a round in flight cannot undo it.
+        self._requeued_from = min(first_seq, self._requeued_from or first_seq)
+        self._wakeup.set()
+
+    def _status(self, *, online: bool, reason: str | None = None) -> bytes:
+        return Status(
+            agent=self._settings.id, online=online, session=self._outbox.session,
+            connection=self._connection, time=datetime.now(UTC),
+            station=self._settings.station, reason=reason,
+        ).encode()
+
+    def _client(self) -> aiomqtt.Client:
+        url = self._settings.broker_url
+        tls = aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED) if url.tls else None
+        client = aiomqtt.Client(
+            url.host, url.port,
+            username=url.username, password=url.password,
+            identifier=f"precinct-agent-{self._settings.id}",
+            # A persistent session keeps commands queued at the broker while the agent is away;
+            # each command's expiry decides whether it still runs.
+            clean_session=False,
+            will=aiomqtt.Will(self._status_topic, self._status(online=False, reason="lost"),
+                              qos=1, retain=True),
+            keepalive=self._settings.keepalive,
+            timeout=self._settings.connect_timeout,
+            max_inflight_messages=self._settings.publish_window,
+            tls_params=tls,
+        )
+        # The publish window keeps many QoS 1 publishes pending on purpose.
+        client.pending_calls_threshold = 2 * self._settings.publish_window
+        return client
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect; returns after :meth:`stop`."""
+        backoff = Backoff(self._settings.backoff_initial, self._settings.backoff_max,
+                          self._settings.backoff_jitter)
+        attempts = 0
+        while not self._stopping.is_set():
+            if attempts:
+                self._metrics.reconnects.inc()
+            attempts += 1
+            self._connection += 1
+            try:
+                await self._connected_session(backoff)
+            except* (aiomqtt.MqttError, TimeoutError, OSError) as group:
+                log.warning("broker connection to %s lost: %s", self._settings.broker_url,
+                            group.exceptions[0])
+            finally:
+                self.connected.clear()
+                self._metrics.connected.set(0)
+            if self._stopping.is_set():
+                break
+            delay = backoff.next_delay()
+            log.info("reconnecting in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    async def _connected_session(self, backoff: Backoff) -> None:
+        async with self._client() as client:
+            await client.subscribe(topic(self._settings.id, Channel.COMMAND), qos=1,
+                                   timeout=self._settings.publish_timeout)
+            await client.publish(self._status_topic, self._status(online=True), qos=1,
+                                 retain=True, timeout=self._settings.publish_timeout)
+            backoff.reset()
+            self.connected.set()
+            self._metrics.connected.set(1)
+            log.info("connected to %s (session %d, connection %d)", self._settings.broker_url,
+                     self._outbox.session, self._connection)
+            async with asyncio.TaskGroup() as group:
+                publisher = group.create_task(self._publish_loop(client), name="uplink-publish")
+                commands = group.create_task(self._command_loop(client), name="uplink-commands")
+                await self._stopping.wait()
+                # The sources have stopped: give what is still unsent a bounded chance to go.
+                await self._drain(_STOP_DEADLINE)
+                publisher.cancel()
+                commands.cancel()
+            # A clean stop says so explicitly; the will covers every other way of going away.
+            await client.publish(self._status_topic,
+                                 self._status(online=False, reason="stopped"),
+                                 qos=1, retain=True, timeout=_STOP_DEADLINE)
+
+    async def _drain(self, deadline: float) -> None:
+        # Clear first and wake the loop: an idle flag from before the last readings means nothing.
+        self._idle.clear()
+        self._wakeup.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=deadline)
+
+    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+        window = self._settings.publish_window
+        self._live_cursor = self._outbox.last_seq
+        self._backlog_cursor = 0
+        self._backlog_pending = True
+        bucket = _TokenBucket(self._settings.backlog_rate,
+                              burst=max(1.0, min(float(window), self._settings.backlog_rate)))
+        while True:
+            if self._requeued_from is not None:
+                self._backlog_cursor = min(self._backlog_cursor, self._requeued_from - 1)
+                self._backlog_pending = True
+                self._requeued_from = None
+            batch = self._outbox.fetch(after=self._live_cursor, limit=window)
+            backlog: list[Pending] = []
+            room = window - len(batch)
+            if room > 0 and self._backlog_pending:
+                allowance = bucket.take(room)
+                if allowance:
+                    backlog = self._outbox.fetch(after=self._backlog_cursor, limit=allowance,
+                                                 before=self._live_cursor + 1)
+                    if not backlog:
+                        self._backlog_pending = False
+                        self._backlog_cursor = self._live_cursor
+            if not batch and not backlog:
+                self._idle.set()
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wakeup.wait(), timeout=0.05 if self._backlog_pending else 1.0)
+                continue
+            sent = backlog + batch
+            await asyncio.gather(*(
+                client.publish(self._topics[item.cls], item.payload, qos=1,
+                               timeout=self._settings.publish_timeout)
+                for item in sent
+            ))
+            self._outbox.mark_sent(sent)
+            for item in sent:
+                self._metrics.published.labels(item.cls.value).inc()
+            if batch:
+                self._live_cursor = max(self._live_cursor, batch[-1].seq)
+            if backlog:
+                self._backlog_cursor = max(self._backlog_cursor, backlog[-1].seq)
+
+    async def _command_loop(self, client: aiomqtt.Client) -> None:
+        ack_topic = topic(self._settings.id, Channel.ACK)
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                continue
+            ack = await self._execute(bytes(payload))
+            if ack is not None:
+                await client.publish(ack_topic, ack, qos=1,
+                                     timeout=self._settings.publish_timeout)
+
+    async def _execute(self, payload: bytes) -> bytes | None:
+        try:
+            command = decode_command(payload)
+        except WireError as exc:
+            self._metrics.commands.labels("rejected").inc()
+            log.warning("command rejected: %s", exc)
+            return None
+        previous = self._outbox.command_ack(command.id)
+        if previous is not None:
+            # A redelivered command is answered again, never executed again.
+            self._metrics.commands.labels("repeated").inc()
+            return previous
+        now = datetime.now(UTC)
+        handler = self._handlers.get(command.name)
+        if command.expires <= now:
+            ack = Ack(command.id, ok=False, time=now, error="expired")
+            outcome = "expired"
+        elif handler is None:
+            ack = Ack(command.id, ok=False, time=now, error=f"unknown command {command.name}")
+            outcome = "unknown"
+        else:
+            deadline = min(_COMMAND_DEADLINE, (command.expires - now).total_seconds())
+            try:
+                result = await asyncio.wait_for(handler(command.args), timeout=deadline)
+                ack = Ack(command.id, ok=True, time=datetime.now(UTC), result=result)
+                outcome = "ok"
+            except TimeoutError:
+                ack = Ack(command.id, ok=False, time=datetime.now(UTC), error="timeout")
+                outcome = "timeout"
+            except Exception as exc:  # noqa: BLE001 - any handler failure becomes an error ack
+                ack = Ack(command.id, ok=False, time=datetime.now(UTC), error=str(exc)[:300])
+                outcome = "error"
+        encoded = ack.encode()
+        self._outbox.record_command(command.id, encoded)
+        self._metrics.commands.labels(outcome).inc()
+        return encoded

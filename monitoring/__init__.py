@@ -1,0 +1,1 @@
+"""Metric definitions for both sides, alert rules and dashboards; no business logic."""

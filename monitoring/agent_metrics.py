@@ -1,0 +1,48 @@
+"""Metrics an edge agent exposes on its own ``/metrics``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMetrics:
+    outbox_depth: Gauge
+    outbox_oldest_age: Gauge
+    outbox_full: Gauge
+    published: Counter
+    dropped: Counter
+    reconnects: Counter
+    connected: Gauge
+    commands: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> AgentMetrics:
+        return cls(
+            outbox_depth=Gauge(
+                "precinct_agent_outbox_depth", "Messages waiting in the outbox",
+                ["class"], registry=registry),
+            outbox_oldest_age=Gauge(
+                "precinct_agent_outbox_oldest_age_seconds",
+                "Age of the oldest message waiting in the outbox", registry=registry),
+            outbox_full=Gauge(
+                "precinct_agent_outbox_full",
+                "1 while the outbox holds only events at its bound and refuses telemetry",
+                registry=registry),
+            published=Counter(
+                "precinct_agent_published_total", "Messages acknowledged by the broker",
+                ["class"], registry=registry),
+            dropped=Counter(
+                "precinct_agent_dropped_total", "Messages dropped before publishing, by reason",
+                ["class", "reason"], registry=registry),
+            reconnects=Counter(
+                "precinct_agent_reconnects_total", "Connection attempts after the first",
+                registry=registry),
+            connected=Gauge(
+                "precinct_agent_connected", "1 while connected to the broker", registry=registry),
+            commands=Counter(
+                "precinct_agent_commands_total", "Commands received, by outcome",
+                ["outcome"], registry=registry),
+        )

@@ -1,0 +1,1 @@
+"""Bookings, room allocation, fast lane and custody clocks (pure rules, no I/O)."""

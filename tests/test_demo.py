@@ -1,0 +1,54 @@
+"""`precinct demo` on its embedded broker: runs, shows data, stops cleanly."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support import ROOT, free_port, http_get, wait_until
+
+
+def _demo_processes() -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "precinct-demo-" in text:
+            found.append(text)
+    return found
+
+
+def test_demo_runs_and_stops_cleanly() -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "central.cli", "demo", "--listen", f"127.0.0.1:{port}",
+         "--duration", "12"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_get(f"{base}/readyz")[0] == 200, 30, "the demo's central")
+        time.sleep(3.0)
+        assert demo.stdout is not None
+        banner = ""
+        while "Stopping in" not in banner:
+            banner += demo.stdout.readline()
+        token = re.search(r"Bearer (pct_[A-Za-z0-9_-]+)", banner)
+        assert token is not None, banner
+        status, agents = http_get(f"{base}/api/v1/agents", token.group(1))
+        assert status == 200
+        assert {a["id"] for a in agents} == {"station-01-gate", "van-07"}
+        assert all(a["online"] and a["received"] > 0 and a["missing"] == 0 for a in agents)
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Precinct demo stopped." in out
+    assert _demo_processes() == []
