@@ -6,7 +6,15 @@ import time
 
 from central.auth import Role
 from tests.conftest import Deployment
-from tests.support import agent_last_seq, http_get, metric_value, stored_seqs, wait_until
+from tests.support import (
+    Child,
+    agent_last_seq,
+    free_port,
+    http_get,
+    metric_value,
+    stored_seqs,
+    wait_until,
+)
 
 RATE = 300.0
 
@@ -131,3 +139,57 @@ def test_agent_killed_is_marked_offline_by_its_will(deployment: Deployment) -> N
     wait_until(lambda: state() == (False, "lost"), 10, "a1 marked offline by its will")
     _, metrics = http_get(f"{deployment.base}/metrics")
     assert metric_value(metrics, "precinct_agents_online") == 0
+
+
+def test_two_ingest_processes_share_the_load_and_store_each_message_once(
+        deployment: Deployment) -> None:
+    first = deployment.start_central()
+    second_port = free_port()
+    second = Child(
+        ["central", "--broker", deployment.broker.url, "--db", str(deployment.db),
+         "--listen", f"127.0.0.1:{second_port}", "--client-id", "precinct-central-2"],
+        deployment.root / "central-2.log")
+    try:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{second_port}/readyz")[0] == 200, 20,
+                   "the second ingest process")
+        token = deployment.token(Role.ADMIN)
+        for agent_id in ("a1", "a2", "a3"):
+            deployment.start_agent(agent_id, synthetic=RATE)
+        time.sleep(2.5)
+        for child in deployment.agents.values():
+            assert child.stop() == 0
+        for agent_id in ("a1", "a2", "a3"):
+            _assert_all_stored_once(deployment, agent_id, token)
+        counts = []
+        for base in (deployment.base, f"http://127.0.0.1:{second_port}"):
+            _, metrics = http_get(f"{base}/metrics")
+            counts.append(metric_value(metrics, "precinct_ingest_messages_total",
+                                       'class="telemetry"'))
+        assert all(count > 0 for count in counts)  # both workers took a share
+        assert first.alive()
+    finally:
+        second.kill()
+
+
+def test_agent_outbox_bound_drops_oldest_telemetry_and_counts_it(
+        deployment: Deployment) -> None:
+    dead_broker = f"mqtt://127.0.0.1:{free_port()}"
+    deployment.start_agent("a1", synthetic=500, broker_url=dead_broker,
+                           env={"PRECINCT_OUTBOX_MAX": "100"})
+    port = deployment.metrics_ports["a1"]
+
+    def dropping() -> bool:
+        status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        return status == 200 and metric_value(
+            text, "precinct_agent_dropped_total",
+            'class="telemetry",reason="outbox_full_oldest"') > 100 and metric_value(
+            text, "precinct_agent_outbox_depth", 'class="event"') >= 2
+
+    wait_until(dropping, 15, "telemetry drops to be counted")
+    _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    assert metric_value(text, "precinct_agent_connected") == 0
+    assert metric_value(text, "precinct_agent_reconnects_total") >= 1
+    events = metric_value(text, "precinct_agent_outbox_depth", 'class="event"')
+    telemetry = metric_value(text, "precinct_agent_outbox_depth", 'class="telemetry"')
+    assert events >= 2  # the synthetic heartbeat events are kept
+    assert events + telemetry <= 100

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.support import ROOT, free_port, http_get, wait_until
 
@@ -23,11 +26,13 @@ def _demo_processes() -> list[str]:
     return found
 
 
-def test_demo_runs_and_stops_cleanly() -> None:
+@pytest.mark.parametrize("stop_by", ["duration", "ctrl-c"])
+def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
     port = free_port()
+    duration = ["--duration", "12"] if stop_by == "duration" else []
     demo = subprocess.Popen(
         [sys.executable, "-m", "central.cli", "demo", "--listen", f"127.0.0.1:{port}",
-         "--duration", "12"],
+         *duration],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -35,7 +40,7 @@ def test_demo_runs_and_stops_cleanly() -> None:
         time.sleep(3.0)
         assert demo.stdout is not None
         banner = ""
-        while "Stopping in" not in banner:
+        while "Stopping in" not in banner and "Ctrl-C" not in banner:
             banner += demo.stdout.readline()
         token = re.search(r"Bearer (pct_[A-Za-z0-9_-]+)", banner)
         assert token is not None, banner
@@ -43,6 +48,8 @@ def test_demo_runs_and_stops_cleanly() -> None:
         assert status == 200
         assert {a["id"] for a in agents} == {"station-01-gate", "van-07"}
         assert all(a["online"] and a["received"] > 0 and a["missing"] == 0 for a in agents)
+        if stop_by == "ctrl-c":
+            demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
