@@ -147,8 +147,7 @@ def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WireError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
-        # Non-finite numbers are not JSON; refusing them keeps the store and API strictly JSON.
-        value = json.loads(payload, parse_constant=_refuse_constant)
+        value = _DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WireError("bad_json", str(exc)[:200]) from None
     if not isinstance(value, dict):
@@ -161,6 +160,11 @@ def _load_object(payload: bytes) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> float:
     raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
+
+
+# Non-finite numbers are not JSON; refusing them keeps the store and the API strictly JSON.
+# One decoder for all messages: json.loads with arguments builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _int_field(value: dict[str, Any], field: str, minimum: int) -> int:
