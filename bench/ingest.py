@@ -235,6 +235,27 @@ def _cpu(pid: int | None) -> float | None:
     return None if pid is None else _cpu_of_stat(Path(f"/proc/{pid}/stat"))
 
 
+def _child_pid(pid: int) -> int | None:
+    """The central's ingest store process: its spawned child that is not the resource tracker."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
+                return int(child)
+    return None
+
+
 def _thread_cpu(pid: int) -> dict[int, float]:
     threads: dict[int, float] = {}
     try:
@@ -486,9 +507,11 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[_Child, _Drain]:
         deadline = time.monotonic() + max(300.0, expected / 500)
         last_progress = time.monotonic()
         stored = 0
-        pids = {"central": central.pid, "mosquitto": setup.broker_pid}
+        pids: dict[str, int | None] = {"central": central.pid, "mosquitto": setup.broker_pid}
         samples: list[_CpuSample] = []
         while stored < expected:
+            # The central's store process starts a moment after the central itself.
+            pids["central store process"] = _child_pid(central.pid)
             if not central.alive():
                 raise BenchError(f"the central service exited ({central.process.returncode}); "
                                  f"its log ends:\n{central.tail()}")

@@ -36,10 +36,12 @@ _DATA_CLASS = {Channel.EVENT: MessageClass.EVENT, Channel.TELEMETRY: MessageClas
 
 @dataclass(slots=True)
 class BatchOutcome:
-    stored: dict[MessageClass, int] = field(default_factory=lambda: defaultdict(int))
+    """What one batch did; plain values, because it travels back from the store process."""
+
+    stored: dict[MessageClass, int] = field(default_factory=dict)
     duplicates: int = 0
     gaps: int = 0
-    rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rejected: dict[str, int] = field(default_factory=dict)
     lags: list[float] = field(default_factory=list)
     statuses: int = 0
     acks: int = 0
@@ -81,7 +83,7 @@ class IngestWriter:
             except WireError as exc:
                 rejects.append(_Reject(topic_name[:512], exc.reason, exc.detail[:500],
                                        len(payload), payload[:QUARANTINE_KEEP_BYTES]))
-                outcome.rejected[exc.reason] += 1
+                outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
         now = datetime.now(UTC)
         now_text = format_time(now)
         db = self._db
@@ -98,7 +100,8 @@ class IngestWriter:
                     # An ack for a command this centre never sent to that agent.
                     rejects.append(_Reject(topic_name[:512], "unknown_command", ack.id,
                                            len(payload), payload[:QUARANTINE_KEEP_BYTES]))
-                    outcome.rejected["unknown_command"] += 1
+                    outcome.rejected["unknown_command"] = (
+                        outcome.rejected.get("unknown_command", 0) + 1)
             if rejects:
                 db.executemany(
                     "INSERT INTO quarantine (received_at, topic, reason, detail, size, payload) "
@@ -149,7 +152,7 @@ class IngestWriter:
             "UPDATE agents SET received = received + ?, last_seq = ?, last_seen = ? "
             "WHERE agent = ?", (inserted, highest, now_text, agent))
         for cls, count in inserted_by_class.items():
-            outcome.stored[cls] += count
+            outcome.stored[cls] = outcome.stored.get(cls, 0) + count
 
     def _store_status(self, status: Status, now_text: str) -> None:
         db = self._db

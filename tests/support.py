@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,3 +103,12 @@ def metric_value(text: str, name: str, labels: str = "") -> float:
         if key == wanted:
             return float(value)
     return 0.0
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid``, from every thread (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    return found

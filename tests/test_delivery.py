@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from central.auth import Role
 from tests.conftest import Deployment
 from tests.support import (
     Child,
     agent_last_seq,
+    child_pids,
     free_port,
     http_get,
     metric_value,
@@ -65,8 +67,13 @@ def test_central_killed_mid_stream_loses_and_duplicates_nothing(
     token = deployment.token(Role.ADMIN)
     deployment.start_agent("a1", synthetic=RATE)
     time.sleep(1.5)
+    helpers = child_pids(central.process.pid)
+    assert helpers  # the ingest store process (and multiprocessing's resource tracker)
     central.kill()
-    time.sleep(1.5)  # the agent keeps publishing; the broker queues for the central's session
+    # Its helper processes notice the closed pipes and go too: no orphan holds the store.
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 10,
+               "the central's helper processes to exit")
+    time.sleep(1.0)  # the agent keeps publishing; the broker queues for the central's session
     deployment.start_central()
     time.sleep(1.0)
     assert deployment.agents["a1"].stop() == 0
