@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -23,6 +25,8 @@ from monitoring.agent_metrics import AgentMetrics
 log = logging.getLogger(__name__)
 
 METRICS_REFRESH_SECONDS = 1.0
+# Device name of the agent's own events (health, alarms about itself).
+AGENT_DEVICE = "agent"
 
 
 async def _ping(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +58,14 @@ class Agent:
 
     def submit(self, readings: list[Reading]) -> PutResult:
         """Hand readings to the outbox; the uplink is woken to publish them."""
+        was_full = self.outbox.full
         result = self.outbox.put(readings)
+        if self.outbox.full and not was_full:
+            # The alarm travels as an event, which the full outbox still accepts.
+            self.outbox.put([Reading(
+                AGENT_DEVICE, "outbox_full", MessageClass.EVENT, datetime.now(UTC),
+                json.dumps({"events_waiting": self.outbox.depth[MessageClass.EVENT],
+                            "bound": self.outbox.max_rows}))])
         if result.dropped_oldest:
             self.metrics.dropped.labels("telemetry", "outbox_full_oldest").inc(
                 result.dropped_oldest)

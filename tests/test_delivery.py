@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -200,3 +201,49 @@ def test_agent_outbox_bound_drops_oldest_telemetry_and_counts_it(
     telemetry = metric_value(text, "precinct_agent_outbox_depth", 'class="telemetry"')
     assert events >= 2  # the synthetic heartbeat events are kept
     assert events + telemetry <= 100
+
+
+def test_an_outbox_full_of_events_refuses_telemetry_and_raises_an_alarm(
+        deployment: Deployment) -> None:
+    deployment.start_central()
+    token = deployment.token(Role.ADMIN)
+    broker_url = deployment.broker.url
+    deployment.broker.stop()
+    # Every reading also an event: the outbox fills with events only.
+    agent = deployment.start_agent("a1", synthetic=200, broker_url=broker_url,
+                                   env={"PRECINCT_OUTBOX_MAX": "50",
+                                        "PRECINCT_SYNTHETIC_EVENT_EVERY": "1"})
+    port = deployment.metrics_ports["a1"]
+
+    def full() -> bool:
+        status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        return status == 200 and metric_value(text, "precinct_agent_outbox_full") == 1 and (
+            metric_value(text, "precinct_agent_dropped_total",
+                         'class="telemetry",reason="outbox_full_refused"') > 0)
+
+    wait_until(full, 15, "the outbox-full alarm")
+    deployment.broker.start()
+    wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 20, "central")
+
+    def alarm_arrived() -> bool:
+        status, page = http_get(f"{deployment.base}/api/v1/events?kind=outbox_full", token)
+        return status == 200 and len(page["items"]) >= 1
+
+    wait_until(alarm_arrived, 20, "the alarm event at the centre")
+    assert agent.stop() == 0
+    # Every event the agent numbered reaches the centre; only telemetry was thinned.
+    box = sqlite3.connect(deployment.agent_dir("a1") / "outbox.sqlite3")
+    try:
+        event_seqs = [r[0] for r in box.execute("SELECT seq FROM outbox WHERE cls = 0")]
+    finally:
+        box.close()
+
+    def stored_events() -> list[int]:
+        conn = sqlite3.connect(deployment.db)
+        try:
+            return [r[0] for r in conn.execute(
+                "SELECT seq FROM events WHERE agent = 'a1' AND class = 'event' ORDER BY seq")]
+        finally:
+            conn.close()
+
+    wait_until(lambda: stored_events() == event_seqs, 30, "every event at the centre")
