@@ -209,7 +209,8 @@ class Uplink:
                         self._backlog_pending = False
                         self._backlog_cursor = self._live_cursor
             if not batch and not backlog:
-                self._idle.set()
+                if not self._backlog_pending:  # a backlog held back by its rate is not idle
+                    self._idle.set()
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
