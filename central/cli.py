@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 from edge_agent.settings_source import ConfigError, load
 
 EXIT_USAGE = 2
+# Each device class adds its own subcommands (simulate, probe, decode…) with register(commands).
+DEVICE_CLI_MODULES = ("devices.cabinet.cli", "devices.wristband.cli", "devices.gps.cli")
 
 
 def _setup_logging(level: str) -> None:
@@ -160,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="msg/s in the latency phase (%(default)s)")
     ingest.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     ingest.set_defaults(handler=_bench_ingest)
+    for name in DEVICE_CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+            continue
+        module.register(commands)
     return parser
 
 
