@@ -42,11 +42,16 @@ def _run_agent(args: argparse.Namespace) -> int:
     import asyncio
 
     from edge_agent.app import run_agent
+    from edge_agent.device_supervisor import DeviceSetupError, build_devices
     from edge_agent.settings import AgentSettings
 
     settings = load(AgentSettings, args.config, _flags(args, _AGENT_FLAGS), os.environ)
+    try:
+        devices = build_devices(settings.devices)
+    except DeviceSetupError as exc:
+        raise ConfigError(str(args.config), exc.key, exc.message) from None
     _setup_logging(settings.log_level)
-    asyncio.run(run_agent(settings))
+    asyncio.run(run_agent(settings, devices))
     return 0
 
 

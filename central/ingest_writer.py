@@ -14,8 +14,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from edge_agent.wire import (
+    AVAILABILITY_KIND,
     Ack,
     Channel,
     Envelope,
@@ -147,12 +149,46 @@ class IngestWriter:
             if envelope.seq > highest:
                 highest = envelope.seq
                 expected = envelope.seq + 1
+        self._store_devices(agent, envelopes, now_text)
         inserted = sum(inserted_by_class.values())
         db.execute(
             "UPDATE agents SET received = received + ?, last_seq = ?, last_seen = ? "
             "WHERE agent = ?", (inserted, highest, now_text, agent))
         for cls, count in inserted_by_class.items():
             outcome.stored[cls] = outcome.stored.get(cls, 0) + count
+
+    def _store_devices(self, agent: str, envelopes: list[Envelope], now_text: str) -> None:
+        by_device: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_device.setdefault(envelope.device, []).append(envelope)
+        db = self._db
+        for device, readings in by_device.items():
+            row = db.execute("SELECT state, class, online FROM devices WHERE agent = ? AND "
+                             "device = ?", (agent, device)).fetchone()
+            state: dict[str, Any] = json.loads(row[0]) if row else {}
+            device_class: str | None = row[1] if row else None
+            online: int | None = row[2] if row else None
+            for reading in readings:
+                known = state.get(reading.kind)
+                # Replayed or backlog readings arrive late: only a newer number replaces state.
+                if isinstance(known, dict) and known.get("seq", 0) >= reading.seq:
+                    continue
+                state[reading.kind] = {"seq": reading.seq, "time": format_time(reading.time),
+                                       "body": reading.body}
+                if reading.kind == AVAILABILITY_KIND:
+                    online = 1 if reading.body.get("online") is True else 0
+                    if isinstance(reading.body.get("class"), str):
+                        device_class = str(reading.body["class"])[:64]
+            last_seen = max(entry["time"] for entry in state.values()
+                            if isinstance(entry, dict) and isinstance(entry.get("time"), str))
+            db.execute(
+                "INSERT INTO devices (agent, device, class, online, last_seen, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, device) DO UPDATE SET "
+                "class = excluded.class, online = excluded.online, "
+                "last_seen = excluded.last_seen, state = excluded.state, "
+                "updated_at = excluded.updated_at",
+                (agent, device, device_class, online, last_seen,
+                 json.dumps(state, separators=(",", ":")), now_text))
 
     def _store_status(self, status: Status, now_text: str) -> None:
         db = self._db

@@ -68,7 +68,18 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    # The latest of each kind of reading per device, kept by ingest for the API; "state" is a
+    # JSON object {kind: {"seq", "time", "body"}}.
+    Table(db, "devices").create(
+        {"agent": str, "device": str, "class": str, "online": int, "last_seen": str,
+         "state": str, "updated_at": str},
+        pk=("agent", "device"), if_not_exists=True,
+        not_null={"agent", "device", "state", "updated_at"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -36,7 +36,7 @@ class DeviceConfigError(DeviceError, ValueError):
         self.key = key
 
 
-class CommandRejected(DeviceError):
+class CommandRejected(DeviceError):  # noqa: N818 - named for what the centre is told
     """A command the device cannot or will not carry out; the text goes back to the centre."""
 
 
@@ -81,6 +81,19 @@ class DeviceConfig:
     id: str
     transport: str
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> DeviceConfig:
+        """Read one ``[[devices]]`` table; raises :class:`DeviceConfigError` naming the key."""
+        values = dict(table)
+        common: dict[str, str] = {}
+        for key in ("kind", "id", "transport"):
+            value = values.pop(key, None)
+            if not isinstance(value, str) or not value:
+                raise DeviceConfigError(key, "a non-empty string is required")
+            common[key] = value
+        return cls(kind=common["kind"], id=common["id"], transport=common["transport"],
+                   options=values)
 
 
 class Device(Protocol):

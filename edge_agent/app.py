@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from devices.base import Device, DeviceConfig
+from edge_agent.device_supervisor import DeviceSupervisor
 from edge_agent.outbox import Outbox, PutResult, Reading
 from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import parse_host_port
@@ -33,8 +36,13 @@ async def _ping(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"pong": True, "echo": args.get("echo")}
 
 
+# Commands the centre addresses to one of the agent's devices (args["device"]).
+DEVICE_COMMANDS = ("unlock", "clear_tamper")
+
+
 class Agent:
-    def __init__(self, settings: AgentSettings, registry: CollectorRegistry) -> None:
+    def __init__(self, settings: AgentSettings, registry: CollectorRegistry,
+                 devices: Sequence[tuple[DeviceConfig, Device]] = ()) -> None:
         self.settings = settings
         self.metrics = AgentMetrics.create(registry)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +50,10 @@ class Agent:
                              max_rows=settings.outbox_max, keep_sent=settings.replay_keep,
                              sync=settings.outbox_sync)
         self.wakeup = asyncio.Event()
+        self.devices = DeviceSupervisor(devices, self.metrics, self.submit)
         handlers: dict[str, CommandHandler] = {"ping": _ping, REPLAY_COMMAND: self._replay}
+        for name in DEVICE_COMMANDS:
+            handlers[name] = functools.partial(self.devices.command, name)
         self.uplink = Uplink(settings, self.outbox, self.metrics, self.wakeup, handlers)
 
     async def _replay(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +102,8 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as group:
                 uplink = group.create_task(self.uplink.run(), name="uplink")
-                helpers = [group.create_task(self._refresh_loop(), name="metrics-refresh")]
+                helpers = [group.create_task(self._refresh_loop(), name="metrics-refresh"),
+                           group.create_task(self.devices.run(), name="devices")]
                 if self.settings.synthetic > 0:
                     helpers.append(group.create_task(
                         run_synthetic(self.settings.synthetic, self.settings.synthetic_event_every,
@@ -107,9 +119,10 @@ class Agent:
             self.outbox.close()
 
 
-async def run_agent(settings: AgentSettings) -> None:
+async def run_agent(settings: AgentSettings,
+                    devices: Sequence[tuple[DeviceConfig, Device]] = ()) -> None:
     registry = CollectorRegistry()
-    agent = Agent(settings, registry)
+    agent = Agent(settings, registry, devices)
     server = None
     if settings.metrics_listen:
         host, port = parse_host_port(settings.metrics_listen, "metrics_listen")

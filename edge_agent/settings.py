@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.base import DeviceConfig
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import parse_host_port
 from edge_agent.wire import is_valid_name
@@ -39,6 +40,8 @@ class AgentSettings:
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
     log_level: str = "info"
+    # [[devices]] tables: kind, id, transport and the options of that device class.
+    devices: tuple[DeviceConfig, ...] = ()
 
     def __post_init__(self) -> None:
         if not is_valid_name(self.id):
@@ -60,6 +63,13 @@ class AgentSettings:
         for key, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{key}: must be greater than 0")
+        ids = [device.id for device in self.devices]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"devices: device id {duplicated[0]!r} is used twice")
+        for device in self.devices:
+            if not is_valid_name(device.id):
+                raise ValueError(f"devices: device id {device.id!r} is not a valid name")
         if self.replay_keep < 0:
             raise ValueError("replay_keep: must not be negative")
         if self.synthetic < 0 or self.synthetic_event_every < 0 or self.backoff_jitter < 0:

@@ -74,6 +74,21 @@ def _coerce(value: Any, kind: Any, *, from_text: bool, source: str, key: str) ->
         elif base is Path:
             if isinstance(value, str | Path):
                 return Path(value)
+        elif typing.get_origin(base) is tuple:
+            # tuple[X, ...] of tables, X built by X.from_table: only a file can hold tables.
+            item_type = typing.get_args(base)[0]
+            if from_text:
+                raise ConfigError(source, key, "can only be set in a config file")
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(source, key, "expected a list of tables ([[...]])")
+            items = []
+            for index, table in enumerate(value):
+                try:
+                    items.append(item_type.from_table(table))
+                except ValueError as exc:
+                    sub_key, _, message = str(exc).partition(": ")
+                    raise ConfigError(source, f"{key}[{index}].{sub_key}", message) from None
+            return tuple(items)
         else:
             raise TypeError(f"unsupported setting type {base!r}")
     except ValueError:

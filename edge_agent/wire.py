@@ -31,6 +31,8 @@ PREFIX: Final = f"precinct/v{VERSION}"
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_NAME_LENGTH: Final = 64
 
+# Device availability travels as an event of this kind, body {"online": bool, "class": str}.
+AVAILABILITY_KIND: Final = "availability"
 # The centre asks an agent to publish sequence numbers ``first..last`` again (args).
 REPLAY_COMMAND: Final = "replay"
 

@@ -17,6 +17,11 @@ class AgentMetrics:
     reconnects: Counter
     connected: Gauge
     commands: Counter
+    device_frames: Counter
+    device_errors: Counter
+    device_last_seen: Gauge
+    device_online: Gauge
+    device_restarts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AgentMetrics:
@@ -45,4 +50,22 @@ class AgentMetrics:
             commands=Counter(
                 "precinct_agent_commands_total", "Commands received, by outcome",
                 ["outcome"], registry=registry),
+            device_frames=Counter(
+                "precinct_agent_device_frames_total",
+                "Frames, notifications or sentences decoded, per device", ["device"],
+                registry=registry),
+            device_errors=Counter(
+                "precinct_agent_device_errors_total", "Device errors, by kind", ["device", "kind"],
+                registry=registry),
+            device_last_seen=Gauge(
+                "precinct_agent_device_last_seen_timestamp_seconds",
+                "When the device last produced a good frame (Unix time)", ["device"],
+                registry=registry),
+            device_online=Gauge(
+                "precinct_agent_device_online", "1 while the device answers", ["device"],
+                registry=registry),
+            device_restarts=Counter(
+                "precinct_agent_device_restarts_total",
+                "Times a device driver failed unexpectedly and was restarted", ["device"],
+                registry=registry),
         )

@@ -62,11 +62,20 @@ def test_bad_environment_is_named() -> None:
     (["agent", "--config", "{dir}/bad.toml"], "bad.toml: colour: unknown setting"),
     (["central", "--db", "{dir}/c.sqlite3", "--listen", "nowhere"], "listen"),
     (["central", "--db", "{dir}/notsqlite.sqlite3"], "not a usable SQLite file"),
+    (["agent", "--config", "{dir}/devices.toml"],
+     "devices.toml: devices[1].kind: unknown device class 'toaster'"),
+    (["agent", "--config", "{dir}/nokind.toml"], "nokind.toml: devices[0].kind: a non-empty"),
 ])
 def test_cli_stops_with_exit_2_and_a_message(tmp_path: Path, args: list[str],
                                              expected: str) -> None:
     (tmp_path / "bad.toml").write_text('id = "a1"\ndata_dir = "/tmp/x"\ncolour = "blue"\n')
     (tmp_path / "notsqlite.sqlite3").write_bytes(b"this is not a database" * 100)
+    (tmp_path / "devices.toml").write_text(
+        'id = "a1"\ndata_dir = "/tmp/x"\n[[devices]]\nkind = "gps"\nid = "g1"\n'
+        'transport = "/dev/null"\n[[devices]]\nkind = "toaster"\nid = "t1"\n'
+        'transport = "/dev/null"\n')
+    (tmp_path / "nokind.toml").write_text(
+        'id = "a1"\ndata_dir = "/tmp/x"\n[[devices]]\nid = "g1"\ntransport = "/dev/x"\n')
     argv = [a.format(dir=tmp_path) for a in args]
     done = subprocess.run([sys.executable, "-m", "central.cli", *argv], capture_output=True,
                           text=True, timeout=60, cwd=ROOT, check=False)
