@@ -1,0 +1,1 @@
+"""Tests of the smart file cabinet device class."""
