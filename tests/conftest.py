@@ -76,11 +76,11 @@ class Deployment:
         self.agents[agent_id] = child
         return child
 
-    def token(self, role: Role, station: str | None = None) -> str:
+    def token(self, role: Role, station: str | None = None, name: str | None = None) -> str:
         migrate(self.db)
         conn = connect(self.db)
         try:
-            return create_token(conn, role=role, name=f"test {role}", station=station)
+            return create_token(conn, role=role, name=name or f"test {role}", station=station)
         finally:
             conn.close()
 

@@ -74,6 +74,19 @@ def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
         return status, body.decode(errors="replace")
 
 
+def http_post(url: str, token: str | None, body: object) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 - tests talk to their own http server
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
 def agent_last_seq(data_dir: Path) -> int:
     """The highest sequence number an agent handed out, read from its outbox file."""
     conn = sqlite3.connect(data_dir / "outbox.sqlite3")

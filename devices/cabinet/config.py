@@ -6,7 +6,9 @@
     kind = "cabinet"
     id = "cabinet-a"
     transport = "/dev/ttyUSB0"        # a serial path or a pyserial URL (socket://host:port)
-    options = { protocol = "scp1", address = 1, state_dir = "/var/lib/precinct/cabinets" }
+    protocol = "scp1"                   # the options sit beside the common keys
+    address = 1
+    state_dir = "/var/lib/precinct/cabinets"
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@
     kind = "gps"
     id = "van-3-gps"
     transport = "/dev/ttyUSB0"        # or "socket://10.0.0.5:4001", "gpsd://127.0.0.1:2947"
-    options = { baudrate = 9600, timeout = 10.0, max_speed = 60.0, max_hdop = false }
+    baudrate = 9600                   # the options sit beside the common keys
+    timeout = 10.0
+    max_speed = 60.0
+    max_hdop = false
 
 Options (all optional): ``baudrate`` (int, serial only), ``timeout`` (seconds without a
 sentence before the device is offline, default 10), ``reconnect_after`` (seconds of silence
