@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def _agent_config(path: Path, state_dir: Path, port: str) -> Path:
     return path
 
 
-def _device(deployment: Deployment, token: str, device: str) -> dict[str, object] | None:
+def _device(deployment: Deployment, token: str, device: str) -> dict[str, Any] | None:
     status, devices = http_get(f"{deployment.base}/api/v1/devices", token)
     if status != 200:
         return None
