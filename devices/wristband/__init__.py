@@ -1,0 +1,66 @@
+"""BLE wristbands: heart rate, battery, strap/tamper custody state and presence.
+
+One :class:`WristbandFleet` drives all the bands of an agent through one shared scanner; each
+reading's ``device`` is the band's id (see :mod:`devices.wristband.driver` for why the fleet,
+not the band, is the device). Build it with :func:`create_device` from a ``[[devices]]`` table
+(options in :mod:`devices.wristband.config`).
+
+Modules:
+
+- :mod:`~devices.wristband.profile`: UUIDs (the custody service's generated base UUID), company
+  id, control point opcodes.
+- :mod:`~devices.wristband.codec`: pure codecs for the characteristics and the advertisement
+  mirror; :mod:`~devices.wristband.gap`: advertising data parser.
+- :mod:`~devices.wristband.alarms`, :mod:`~devices.wristband.presence`,
+  :mod:`~devices.wristband.watchdog`: pure state machines taking ``now``.
+- :mod:`~devices.wristband.driver`: the fleet on bleak and bleak-retry-connector.
+- :mod:`~devices.wristband.bumble_backend`: a bleak backend over bumble;
+  :mod:`~devices.wristband.emulator` and :mod:`~devices.wristband.simulator`: emulated bands.
+- :mod:`~devices.wristband.cli`: ``precinct wristband simulate``.
+"""
+
+from __future__ import annotations
+
+from devices.base import DeviceConfig
+from devices.wristband.codec import (
+    AdvertMirror,
+    CustodyFlags,
+    CustodyStatus,
+    HeartRateMeasurement,
+    decode_advert_mirror,
+    decode_battery_level,
+    decode_custody_status,
+    decode_heart_rate,
+    encode_advert_mirror,
+    encode_battery_level,
+    encode_custody_status,
+    encode_heart_rate,
+)
+from devices.wristband.config import BandSpec, WristbandSettings, parse_settings
+from devices.wristband.driver import WristbandFleet
+from devices.wristband.errors import WristbandProtocolError
+
+__all__ = [
+    "AdvertMirror",
+    "BandSpec",
+    "CustodyFlags",
+    "CustodyStatus",
+    "HeartRateMeasurement",
+    "WristbandFleet",
+    "WristbandProtocolError",
+    "WristbandSettings",
+    "create_device",
+    "decode_advert_mirror",
+    "decode_battery_level",
+    "decode_custody_status",
+    "decode_heart_rate",
+    "encode_advert_mirror",
+    "encode_battery_level",
+    "encode_custody_status",
+    "encode_heart_rate",
+]
+
+
+def create_device(config: DeviceConfig) -> WristbandFleet:
+    """The fleet for one ``[[devices]]`` table; raises ``DeviceConfigError`` naming the key."""
+    return WristbandFleet(parse_settings(config))
