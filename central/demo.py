@@ -1,9 +1,12 @@
-"""``precinct demo``: an embedded broker, the central service and two synthetic agents.
+"""``precinct demo``: an embedded broker, the central service, a station and an escort van.
 
 Everything runs on this machine from embedded defaults; files go to a temporary directory that
-is removed on exit. The central service and the agents are real child processes, started in
-their own sessions so that Ctrl-C reaches the demo alone, which then stops them in order:
-agents first (they say goodbye to the broker), then the central service, then the broker.
+is removed on exit. The station's agent drives a simulated file cabinet (a board model on a pty)
+and has a synthetic source; the van's agent reads a simulated GPS receiver replaying a drive
+toward the centre. The central service, the agents and the device simulators are real child
+processes, started in their own sessions so that Ctrl-C reaches the demo alone, which then stops
+them in order: agents first (they say goodbye to the broker), then the simulators, the central
+service and the broker.
 """
 
 from __future__ import annotations
@@ -18,15 +21,22 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from central.auth import Role, create_token
 from central.store import connect, migrate
+from devices.gps.track import DEMO_ROUTE, synthetic_track
 from edge_agent.settings_source import parse_host_port
 
 log = logging.getLogger(__name__)
 
-DEMO_AGENTS = (("station-01-gate", "station-01", 20.0), ("van-07", "station-02", 5.0))
+STATION_AGENT = "station-01-gate"
+VAN_AGENT = "van-07"
+CABINET_ID = "cabinet-01"
+VAN_GPS_ID = "van-07-gps"
+VAN_SPEED_MPS = 9.0
+_SIMULATOR_SECONDS = 15.0
 _CHILD_STOP_SECONDS = 10.0
 _READY_SECONDS = 30.0
 
@@ -60,6 +70,33 @@ def _ready(url: str) -> bool:
         return False
 
 
+async def _start_simulator(command: list[str], args: list[str],
+                           env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    """Start a device simulator; its first line on stdout is the port to open."""
+    process = await asyncio.create_subprocess_exec(
+        *command, *args, env=env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=_SIMULATOR_SECONDS)
+    port = line.decode().strip()
+    if not port:
+        raise RuntimeError(f"simulator {args[0]} did not start")
+    return process, port
+
+
+def _write_agent_configs(workdir: Path, cabinet_port: str, gps_port: str) -> dict[str, Path]:
+    station = workdir / f"{STATION_AGENT}.toml"
+    station.write_text(
+        f'id = "{STATION_AGENT}"\nstation = "station-01"\nsynthetic = 5.0\n'
+        f'[[devices]]\nkind = "cabinet"\nid = "{CABINET_ID}"\ntransport = "{cabinet_port}"\n'
+        f'state_dir = "{workdir / "cabinets"}"\npoll_interval = 0.5\n')
+    van = workdir / f"{VAN_AGENT}.toml"
+    van.write_text(
+        f'id = "{VAN_AGENT}"\nstation = "station-01"\n'
+        f'[[devices]]\nkind = "gps"\nid = "{VAN_GPS_ID}"\ntransport = "{gps_port}"\n')
+    return {STATION_AGENT: station, VAN_AGENT: van}
+
+
 async def _stop_child(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
@@ -80,6 +117,7 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         loop.add_signal_handler(signum, stop.set)
     broker = None
     children: list[asyncio.subprocess.Process] = []
+    simulators: list[asyncio.subprocess.Process] = []
     with tempfile.TemporaryDirectory(prefix="precinct-demo-") as tmp:
         workdir = Path(tmp)
         if broker_url is None:
@@ -110,30 +148,46 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                           file=sys.stderr)
                     return 1
                 await asyncio.sleep(0.2)
-            for agent_id, station, rate in DEMO_AGENTS:
+            cabinet, cabinet_port = await _start_simulator(
+                command, ["cabinet", "simulate", "--slots", "8"], env)
+            simulators.append(cabinet)
+            track = workdir / "van-07-track.nmea"
+            track.write_bytes(synthetic_track(DEMO_ROUTE, VAN_SPEED_MPS, datetime.now(UTC)))
+            gps, gps_port = await _start_simulator(
+                command, ["gps", "simulate", "--track", str(track), "--loop"], env)
+            simulators.append(gps)
+            configs = _write_agent_configs(workdir, cabinet_port, gps_port)
+            for agent_id, config in configs.items():
                 children.append(await asyncio.create_subprocess_exec(
-                    *command, "agent", "--id", agent_id, "--station", station,
-                    "--broker", broker_url, "--data-dir", str(workdir / agent_id),
-                    "--synthetic", str(rate), "--log-level", "warning",
+                    *command, "agent", "--config", str(config), "--broker", broker_url,
+                    "--data-dir", str(workdir / agent_id), "--log-level", "warning",
                     env=env, start_new_session=True))
             print(f"Precinct demo running (broker {broker_url})")
             print(f"  API docs:  {base}/docs")
             print(f"  agents:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/agents")
             print(f"  events:    curl -H 'Authorization: Bearer {token}' "
                   f"'{base}/api/v1/events?limit=5'")
+            print(f"  devices:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices")
+            print(f"  unlock:    curl -X POST -H 'Authorization: Bearer {token}' "
+                  f"{base}/api/v1/cabinets/{CABINET_ID}/slots/3/unlock")
             print(f"  metrics:   {base}/metrics")
             print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")
             sys.stdout.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=duration)
         finally:
-            for child in reversed(children):
+            for child in reversed(children[1:]):
                 await _stop_child(child)
+            for simulator in simulators:
+                await _stop_child(simulator)
+            if children:
+                await _stop_child(children[0])
             if broker is not None:
                 await broker.shutdown()  # type: ignore[attr-defined]
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM)]
+    failed = [c.returncode for c in children + simulators
+              if c.returncode not in (0, -signal.SIGTERM)]
     print("Precinct demo stopped." if not failed else f"Precinct demo stopped; exits {failed}")
     return 0 if not failed else 1
 

@@ -232,9 +232,12 @@ class Uplink:
 
     async def _command_loop(self, client: aiomqtt.Client) -> None:
         ack_topic = topic(self._settings.id, Channel.ACK)
+        command_topic = topic(self._settings.id, Channel.COMMAND)
         async for message in client.messages:
             payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
+            # The embedded demo broker (amqtt) has been seen to hand a client its own retained
+            # birth on the command subscription: only the command topic carries commands.
+            if message.topic.value != command_topic or not isinstance(payload, bytes | bytearray):
                 continue
             ack = await self._execute(bytes(payload))
             if ack is not None:
@@ -246,7 +249,7 @@ class Uplink:
             command = decode_command(payload)
         except WireError as exc:
             self._metrics.commands.labels("rejected").inc()
-            log.warning("command rejected: %s", exc)
+            log.warning("command rejected: %s (%r)", exc, payload[:200])
             return None
         previous = self._outbox.command_ack(command.id)
         if previous is not None:
