@@ -36,6 +36,8 @@ VAN_AGENT = "van-07"
 CABINET_ID = "cabinet-01"
 VAN_GPS_ID = "van-07-gps"
 VAN_SPEED_MPS = 9.0
+WRISTBANDS_ID = "wristbands-01"
+DEMO_BANDS = 3
 _SIMULATOR_SECONDS = 15.0
 _CHILD_STOP_SECONDS = 10.0
 _READY_SECONDS = 30.0
@@ -70,26 +72,43 @@ def _ready(url: str) -> bool:
         return False
 
 
-async def _start_simulator(command: list[str], args: list[str],
-                           env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    """Start a device simulator; its first line on stdout is the port to open."""
-    process = await asyncio.create_subprocess_exec(
-        *command, *args, env=env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=_SIMULATOR_SECONDS)
-    port = line.decode().strip()
-    if not port:
-        raise RuntimeError(f"simulator {args[0]} did not start")
-    return process, port
+async def _start_simulator(
+    command: list[str], args: list[str], env: dict[str, str], output: Path, ready: str = "/",
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start a device simulator; returns it and its first output line starting with ``ready``
+    (the cabinet and GPS simulators print the port to open first).
+
+    Its output goes to a file, which nobody has to keep reading (a pipe would fill and block it).
+    """
+    with output.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *command, *args, env=env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
+            stdout=sink, stderr=asyncio.subprocess.DEVNULL)
+    deadline = time.monotonic() + _SIMULATOR_SECONDS
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(output.read_text, errors="replace")
+        for line in text.splitlines():
+            if line.startswith(ready):
+                return process, line.strip()
+        if process.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    await _stop_child(process)
+    raise RuntimeError(f"the {args[0]} simulator did not start")
 
 
-def _write_agent_configs(workdir: Path, cabinet_port: str, gps_port: str) -> dict[str, Path]:
+def _write_agent_configs(workdir: Path, cabinet_port: str, gps_port: str,
+                         bands_port: int) -> dict[str, Path]:
+    bands = ", ".join(f'{{ id = "band-{n:03d}", address = "C0:FF:EE:00:00:{n:02X}" }}'
+                      for n in range(1, DEMO_BANDS + 1))
     station = workdir / f"{STATION_AGENT}.toml"
     station.write_text(
         f'id = "{STATION_AGENT}"\nstation = "station-01"\nsynthetic = 5.0\n'
         f'[[devices]]\nkind = "cabinet"\nid = "{CABINET_ID}"\ntransport = "{cabinet_port}"\n'
-        f'state_dir = "{workdir / "cabinets"}"\npoll_interval = 0.5\n')
+        f'state_dir = "{workdir / "cabinets"}"\npoll_interval = 0.5\n'
+        f'[[devices]]\nkind = "wristband"\nid = "{WRISTBANDS_ID}"\ntransport = "ble"\n'
+        f'backend = "bumble:tcp-client:127.0.0.1:{bands_port}"\nbands = [{bands}]\n'
+        f'connect_timeout = 5.0\ngatt_timeout = 5.0\n')
     van = workdir / f"{VAN_AGENT}.toml"
     van.write_text(
         f'id = "{VAN_AGENT}"\nstation = "station-01"\n'
@@ -149,14 +168,22 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                     return 1
                 await asyncio.sleep(0.2)
             cabinet, cabinet_port = await _start_simulator(
-                command, ["cabinet", "simulate", "--slots", "8"], env)
+                command, ["cabinet", "simulate", "--slots", "8"], env, workdir / "cabinet.out")
             simulators.append(cabinet)
             track = workdir / "van-07-track.nmea"
             track.write_bytes(synthetic_track(DEMO_ROUTE, VAN_SPEED_MPS, datetime.now(UTC)))
             gps, gps_port = await _start_simulator(
-                command, ["gps", "simulate", "--track", str(track), "--loop"], env)
+                command, ["gps", "simulate", "--track", str(track), "--loop"], env,
+                workdir / "gps.out")
             simulators.append(gps)
-            configs = _write_agent_configs(workdir, cabinet_port, gps_port)
+            bands_port = _free_port()
+            bands, _ = await _start_simulator(
+                command, ["wristband", "simulate", "--bands", str(DEMO_BANDS), "--hci",
+                          f"tcp-server:127.0.0.1:{bands_port}", "--strap-open-every", "60",
+                          "--reclose-after", "20", "--log-level", "warning"],
+                env, workdir / "wristbands.out", ready="serving")
+            simulators.append(bands)
+            configs = _write_agent_configs(workdir, cabinet_port, gps_port, bands_port)
             for agent_id, config in configs.items():
                 children.append(await asyncio.create_subprocess_exec(
                     *command, "agent", "--config", str(config), "--broker", broker_url,

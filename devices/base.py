@@ -92,6 +92,14 @@ class DeviceConfig:
             if not isinstance(value, str) or not value:
                 raise DeviceConfigError(key, "a non-empty string is required")
             common[key] = value
+        # Options may sit beside the common keys or in a [devices.options] subtable.
+        nested = values.pop("options", {})
+        if not isinstance(nested, Mapping):
+            raise DeviceConfigError("options", "must be a table")
+        for key, value in nested.items():
+            if key in values:
+                raise DeviceConfigError(key, "given twice (in the table and in its options)")
+            values[key] = value
         return cls(kind=common["kind"], id=common["id"], transport=common["transport"],
                    options=values)
 

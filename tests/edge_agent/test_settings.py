@@ -109,3 +109,24 @@ def test_shipped_example_configs_load() -> None:
     assert agent.id == "station-01-gate"
     central = load(CentralSettings, ROOT / "deploy" / "central.toml", {}, {})
     assert central.shared_subscription
+
+
+def test_device_options_may_sit_beside_the_common_keys_or_in_a_subtable(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        'id = "a1"\ndata_dir = "/x"\n'
+        '[[devices]]\nkind = "cabinet"\nid = "c1"\ntransport = "/dev/ttyUSB0"\naddress = 2\n'
+        '[[devices]]\nkind = "gps"\nid = "g1"\ntransport = "/dev/ttyUSB1"\n'
+        '[devices.options]\nbaudrate = 4800\n')
+    settings = load(AgentSettings, config, {}, {})
+    assert [(d.kind, d.id, dict(d.options)) for d in settings.devices] == [
+        ("cabinet", "c1", {"address": 2}), ("gps", "g1", {"baudrate": 4800})]
+    config.write_text('id = "a1"\ndata_dir = "/x"\n[[devices]]\nkind = "gps"\nid = "g1"\n'
+                      'transport = "/dev/x"\nbaudrate = 1\n[devices.options]\nbaudrate = 2\n')
+    with pytest.raises(ConfigError, match=r"devices\[0\]\.baudrate: given twice"):
+        load(AgentSettings, config, {}, {})
+    config.write_text('id = "a1"\ndata_dir = "/x"\n[[devices]]\nkind = "gps"\nid = "g1"\n'
+                      'transport = "/dev/x"\n[[devices]]\nkind = "gps"\nid = "g1"\n'
+                      'transport = "/dev/y"\n')
+    with pytest.raises(ConfigError, match="used twice"):
+        load(AgentSettings, config, {}, {})
