@@ -15,7 +15,7 @@ import pytest
 
 from central.auth import Role
 from tests.conftest import Deployment
-from tests.support import ROOT, http_get, http_post, wait_until
+from tests.support import ROOT, http_get, http_post, metric_value, wait_until
 
 
 class CabinetSimulator:
@@ -79,6 +79,13 @@ def test_cabinet_state_events_and_unlock_through_the_centre(
     device = _device(deployment, admin, "cab-1")
     assert device is not None
     assert device["class"] == "cabinet"
+    # The agent's own view of the device.
+    _, metrics = http_get(
+        f"http://127.0.0.1:{deployment.metrics_ports['station-1-files']}/metrics")
+    assert metric_value(metrics, "precinct_agent_device_frames_total", 'device="cab-1"') > 0
+    assert metric_value(metrics, "precinct_agent_device_online", 'device="cab-1"') == 1
+    assert metric_value(metrics, "precinct_agent_device_last_seen_timestamp_seconds",
+                        'device="cab-1"') > time.time() - 60
 
     cabinet_board.send("force 2")
 
@@ -103,6 +110,13 @@ def test_cabinet_state_events_and_unlock_through_the_centre(
     assert status == 409, refused
     assert http_post(f"{deployment.base}/api/v1/cabinets/nope/slots/1/unlock", centre,
                      {})[0] == 404
+    # A board that stops answering is reported missing at the centre, then back.
+    cabinet_board.send("silent")
+    wait_until(lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is False, 20,
+               "the silent cabinet to be offline at the centre")
+    cabinet_board.send("answer")
+    wait_until(lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is True, 20,
+               "the cabinet to be back")
     # Every unlock is on record with who asked.
     conn = sqlite3.connect(deployment.db)
     try:

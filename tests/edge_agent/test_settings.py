@@ -130,3 +130,12 @@ def test_device_options_may_sit_beside_the_common_keys_or_in_a_subtable(tmp_path
                       'transport = "/dev/y"\n')
     with pytest.raises(ConfigError, match="used twice"):
         load(AgentSettings, config, {}, {})
+
+
+def test_shipped_agent_example_builds_its_devices() -> None:
+    from edge_agent.device_supervisor import build_devices
+
+    settings = load(AgentSettings, ROOT / "deploy" / "agent.toml", {}, {})
+    built = build_devices(settings.devices)
+    assert [(config.kind, device.id) for config, device in built] == [
+        ("cabinet", "cabinet-01"), ("wristband", "wristbands-gate")]
