@@ -1,7 +1,7 @@
 """MQTT uplink: drains the outbox to the broker and executes commands from the centre.
 
 One connection attempt is one fresh ``aiomqtt.Client`` (a client cannot be re-entered after a
-failure). Attempts are spaced by :class:`~edge_agent.backoff.Backoff`.
+failure). Attempts are spaced by :class:`~devices.backoff.Backoff`.
 
 On each connection the rows already in the outbox are the *backlog*; rows that arrive while
 connected are *live*. Every round fills the publish window with live rows first and tops it up
@@ -24,7 +24,7 @@ from typing import Any
 
 import aiomqtt
 
-from edge_agent.backoff import Backoff
+from devices.backoff import Backoff
 from edge_agent.outbox import Outbox, Pending
 from edge_agent.settings import AgentSettings
 from edge_agent.wire import (

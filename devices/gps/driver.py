@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
+from devices.backoff import Backoff
 from devices.base import CommandRejected, DeviceHealth, DeviceReading, ReadingSink
 from devices.gps.errors import MALFORMED_REASONS
 from devices.gps.filters import FilterSettings, FixFilter
@@ -83,19 +83,6 @@ class _Decoder(Protocol):
     def feed(self, data: bytes) -> Sequence[_Event]: ...
 
 
-@dataclass(slots=True)
-class _Backoff:
-    initial: float
-    maximum: float
-    jitter: float
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        base = min(self.maximum, self.initial * 2.0 ** min(self.attempt, 32))
-        self.attempt += 1
-        return base * (1.0 + self.jitter * self.rng.random())
-
 
 class GpsDevice:
     """A van's GPS receiver, as a :class:`devices.base.Device`.
@@ -137,13 +124,13 @@ class GpsDevice:
     async def run(self, sink: ReadingSink, health: DeviceHealth) -> None:
         """Read, decode and report fixes until cancelled; reconnect by itself."""
         settings = self._settings
-        backoff = _Backoff(settings.backoff_initial, settings.backoff_max,
+        backoff = Backoff(settings.backoff_initial, settings.backoff_max,
                            settings.backoff_jitter)
         while True:
             try:
                 async with self._connect() as reader:
                     if await self._session(reader, sink, health):
-                        backoff.attempt = 0
+                        backoff.reset()
                     kind, detail = "timeout", f"nothing for {settings.reconnect_after:g} s"
             except TimeoutError:
                 kind, detail = "timeout", "connecting took too long"

@@ -47,6 +47,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
+from devices.backoff import Backoff
 from devices.base import (
     CommandRejected,
     DeviceError,
@@ -56,7 +57,6 @@ from devices.base import (
 )
 from devices.wristband import profile
 from devices.wristband.alarms import BandMonitor
-from devices.wristband.backoff import Backoff
 from devices.wristband.clock import Clock, utc_now
 from devices.wristband.codec import (
     decode_advert_mirror,

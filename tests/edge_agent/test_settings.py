@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from central.settings import CentralSettings
-from edge_agent.backoff import Backoff
+from devices.backoff import Backoff
 from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import ConfigError, load
 from tests.support import ROOT

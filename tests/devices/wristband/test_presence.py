@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from devices.backoff import Backoff
 from devices.base import DeviceReading
-from devices.wristband.backoff import Backoff
 from devices.wristband.presence import PresencePolicy, PresenceTracker
 from devices.wristband.watchdog import Recovery, ScanWatchdog
 

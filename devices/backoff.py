@@ -1,15 +1,17 @@
-"""Waits between connection attempts and adapter reopenings: capped exponential, jittered.
+"""Waits between attempts (broker connections, serial ports, BLE connections and adapter
+reopenings): capped exponential backoff with jitter, as a policy object.
 
-With the defaults (``reconnect_initial`` 1 s, ``reconnect_max`` 60 s, jitter 0.5), before jitter:
+With initial 1 s, cap 60 s and jitter 0.5 (the wristband fleet's defaults), before jitter:
 
 =======  ===  ===  ===  ===  ===  ===  ====  ====
 attempt  1    2    3    4    5    6    7     8...
 wait s   1    2    4    8    16   32   60    60
 =======  ===  ===  ===  ===  ===  ===  ====  ====
 
-Jitter adds up to half the wait again, so that a room of bands that lost the adapter together
-does not reconnect in lockstep. A connection that got as far as its subscriptions resets the
-sequence. Tests shorten the waits through the fleet's options, never by patching sleep.
+Jitter adds up to ``jitter`` x the wait again, so that a fleet of agents cut off from the broker,
+or a room of bands that lost the adapter together, does not reconnect in lockstep. A connection
+that worked resets the sequence. Tests shorten the waits through settings, never by patching
+sleep.
 """
 
 from __future__ import annotations
