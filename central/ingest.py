@@ -27,7 +27,6 @@ import queue
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -49,11 +48,9 @@ _Queued = tuple[int, mqtt.MQTTMessage]
 
 
 class Ingest:
-    def __init__(self, settings: CentralSettings, metrics: CentralMetrics,
-                 on_batch: Callable[[BatchOutcome], None] | None = None) -> None:
+    def __init__(self, settings: CentralSettings, metrics: CentralMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._on_batch = on_batch
         self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._generation = 0
@@ -254,8 +251,6 @@ class Ingest:
             metrics.rejected.labels(reason).inc(count)
         for lag in outcome.lags:
             metrics.lag.observe(max(0.0, lag))
-        if self._on_batch is not None:
-            self._on_batch(outcome)
 
 
 def _topic_of(message: mqtt.MQTTMessage) -> str:

@@ -59,7 +59,7 @@ class _Reject:
 
 
 class IngestWriter:
-    """Owns one write connection; not thread-safe (one writer thread per ingest process)."""
+    """Owns one write connection; not thread-safe (it runs in the ingest store process)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._db = conn
