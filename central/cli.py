@@ -103,6 +103,13 @@ def _bench_ingest(args: argparse.Namespace) -> int:
                             workdir=args.workdir)
 
 
+def _bench_devices(args: argparse.Namespace) -> int:
+    from bench.devices import run_devices_bench
+
+    _setup_logging("warning")
+    return run_devices_bench(seconds=args.seconds, workdir=args.workdir, profile=args.profile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="precinct",
@@ -168,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="msg/s in the latency phase (%(default)s)")
     ingest.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     ingest.set_defaults(handler=_bench_ingest)
+    devices = bench_commands.add_parser(
+        "devices", help="device codecs, and an agent's CPU and memory under device load",
+        description="Decode throughput per device codec, then the CPU and resident memory of "
+                    "an agent reading 4 cabinets, 50 wristbands and 1 GPS (simulated) at their "
+                    "normal rates, against an agent without devices measured in the same run.")
+    devices.add_argument("--seconds", type=float, default=60.0,
+                         help="length of the measured window (%(default)s)")
+    devices.add_argument("--profile", action="store_true",
+                         help="then run the loaded agent under a CPU-time sampler for another "
+                              "window and print where its CPU goes")
+    devices.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    devices.set_defaults(handler=_bench_devices)
     for name in DEVICE_CLI_MODULES:
         try:
             module = importlib.import_module(name)

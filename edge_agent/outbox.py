@@ -84,6 +84,9 @@ class Outbox:
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if sync.upper() == 'FULL' else 'NORMAL'}")
+        # The outbox is written and read near its tail: a small page cache is enough, and the
+        # 2 MiB default showed up as a third of an agent's growth in resident memory.
+        self._db.execute("PRAGMA cache_size=-512")
         self._db.executescript(_SCHEMA)
         with self._transaction():
             self.session = self._meta("session", 0) + 1

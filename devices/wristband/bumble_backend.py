@@ -219,6 +219,11 @@ class BumbleRadio(Radio):
     def client_backend(self) -> type[BaseBleakClient]:
         return self._client_backend
 
+    def scanner_kwargs(self) -> dict[str, Any]:
+        # The custody mirror and the name travel in the advertisement itself; active scanning
+        # would only double the reports (each with an empty scan response) for the host to parse.
+        return {"scanning_mode": "passive"}
+
     @property
     def device(self) -> Device:
         """The bumble host; raises ``BleakError`` when the radio is not open."""
