@@ -53,9 +53,6 @@ from types import FrameType
 
 from bench.devices_codecs import CodecResult, nmea_epochs, run_codecs
 from bench.devices_procs import (
-    BenchError,
-    Child,
-    Children,
     Metrics,
     ReadingTap,
     cpu_seconds,
@@ -64,9 +61,8 @@ from bench.devices_procs import (
     memory_kib,
     scrape,
     thread_cpu,
-    wait_for,
 )
-from bench.processes import Mosquitto, free_port
+from bench.processes import BenchError, Child, Children, Mosquitto, free_port, wait_for
 
 LOADED_AGENT = "bench-devices"
 IDLE_AGENT = "bench-idle"

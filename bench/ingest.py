@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +39,15 @@ from types import FrameType
 from typing import Any
 
 from bench.ingest_subscriber import create_session
-from bench.processes import Mosquitto, free_port
+from bench.processes import (
+    POLL_SECONDS,
+    BenchError,
+    Child,
+    Children,
+    Mosquitto,
+    free_port,
+    wait_for,
+)
 from edge_agent.outbox import Outbox
 from edge_agent.synthetic import synthetic_readings
 from edge_agent.wire import format_time
@@ -52,17 +60,14 @@ TARGET_MSG_S = 10_000.0
 TARGET_RATIO = 0.6
 LIVE_SECONDS = 10.0
 PREFILL_CHUNK = 5_000
-POLL_SECONDS = 0.2
 # A drain that makes no progress for this long is over, whatever the overall deadline says.
 STALL_SECONDS = 60.0
-STOP_SECONDS = 15.0
 # The central service is a batch consumer of the broker: switch gap repair off, so that no replay
 # commands run during the measurement.
 CENTRAL_ENV = {"PRECINCT_REPAIR_INTERVAL": "0"}
 
 
-class BenchError(Exception):
-    """The benchmark could not run to the end (a process died, a wait timed out)."""
+
 
 
 def _say(text: str) -> None:
@@ -73,92 +78,8 @@ def _say(text: str) -> None:
 # Child processes
 
 
-class _Child:
-    """``python -m MODULE ARGS`` with its output in a log file."""
-
-    def __init__(self, name: str, module: str, args: Sequence[str], logs: Path,
-                 env: Mapping[str, str] | None = None) -> None:
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        self._log = self.log_path.open("ab")
-        try:
-            self.process = subprocess.Popen([sys.executable, "-m", module, *args],
-                                            stdout=self._log, stderr=subprocess.STDOUT,
-                                            env=full_env)
-        except BaseException:
-            self._log.close()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = STOP_SECONDS) -> int:
-        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
-        try:
-            if self.alive():
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s ignored SIGTERM for %.0f s; killing it", self.name, timeout)
-                self.process.kill()
-                return self.process.wait(10)
-        finally:
-            self._log.close()
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
-class _Children:
-    """Every process the benchmark started, stopped in reverse order however the run ends."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self._running: list[_Child] = []
-
-    def start(self, name: str, module: str, args: Sequence[str],
-              env: Mapping[str, str] | None = None) -> _Child:
-        child = _Child(name, module, args, self.logs, env)
-        self._running.append(child)
-        return child
-
-    def stop(self, children: Sequence[_Child]) -> None:
-        for child in children:
-            if child in self._running:
-                self._running.remove(child)
-                child.stop()
-
-    def stop_all(self) -> None:
-        while self._running:
-            child = self._running.pop()
-            try:
-                child.stop()
-            except (OSError, subprocess.SubprocessError) as exc:
-                log.warning("could not stop %s: %s", child.name, exc)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str,
-          watch: Sequence[_Child] = (), interval: float = POLL_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        for child in watch:
-            if not child.alive():
-                raise BenchError(f"{child.name} exited ({child.process.returncode}) while "
-                                 f"waiting for {what}; its log ends:\n{child.tail()}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 @contextmanager
@@ -345,7 +266,7 @@ def _mosquitto_version() -> str:
 @dataclass
 class _Setup:
     root: Path
-    children: _Children
+    children: Children
     broker: Mosquitto
     db: Path
     http_port: int
@@ -361,14 +282,14 @@ class _Setup:
     def broker_pid(self) -> int | None:
         return self.broker.process.pid if self.broker.process is not None else None
 
-    def start_central(self, name: str) -> _Child:
+    def start_central(self, name: str) -> Child:
         return self.children.start(name, "central.cli", [
             "central", "--broker", self.broker.url, "--db", str(self.db),
             "--listen", f"127.0.0.1:{self.http_port}", "--client-id", CENTRAL_CLIENT_ID,
             "--log-level", "warning"], CENTRAL_ENV)
 
-    def wait_ready(self, central: _Child) -> None:
-        _wait(lambda: _http_get(self.base + "/readyz")[0] == 200, 60,
+    def wait_ready(self, central: Child) -> None:
+        wait_for(lambda: _http_get(self.base + "/readyz")[0] == 200, 60,
               "the central service to be ready", [central])
 
     def metrics(self) -> str:
@@ -378,7 +299,7 @@ class _Setup:
         return text
 
     def start_agents(self, ids: Sequence[str], extra: Sequence[str],
-                     env: Mapping[str, str]) -> list[_Child]:
+                     env: Mapping[str, str]) -> list[Child]:
         return [self.children.start(agent_id, "central.cli", [
             "agent", "--id", agent_id, "--broker", self.broker.url,
             "--data-dir", str(self.agent_dir(agent_id)), "--log-level", "warning", *extra], env)
@@ -413,7 +334,7 @@ def _create_sessions(setup: _Setup) -> None:
     """Subscribe both consumers once, so that the broker queues for them while they are away."""
     central = setup.start_central("central-subscribe")
     setup.wait_ready(central)
-    setup.children.stop([central])
+    setup.children.stop(central)
     create_session(setup.broker.url, BARE_CLIENT_ID)
 
 
@@ -435,11 +356,11 @@ def _prefill(setup: _Setup, ids: Sequence[str]) -> float:
     started = time.perf_counter()
     agents = setup.start_agents(ids, [], env)
     outboxes = [setup.agent_dir(agent_id) / "outbox.sqlite3" for agent_id in ids]
-    _wait(lambda: all(_outbox_unsent(path) == 0 for path in outboxes),
+    wait_for(lambda: all(_outbox_unsent(path) == 0 for path in outboxes),
           max(120.0, setup.messages / 500), "the agents to publish their outboxes", agents,
           interval=0.5)
     seconds = time.perf_counter() - started
-    setup.children.stop(agents)
+    setup.children.stop(*agents)
     return seconds
 
 
@@ -466,7 +387,7 @@ def _bare_ceiling(setup: _Setup) -> _Bare:
             raise BenchError("the bare subscriber did not finish")
         time.sleep(POLL_SECONDS)
         samples.append(_CpuSample.take(pids))
-    setup.children.stop([subscriber])
+    setup.children.stop(subscriber)
     result: dict[str, Any] | None = None
     for line in reversed(subscriber.log_path.read_text(errors="replace").splitlines()):
         if line.startswith("{"):
@@ -499,7 +420,7 @@ class _Drain:
     threads: list[float]
 
 
-def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[_Child, _Drain]:
+def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
     central = setup.start_central("central")
     conn = _store(setup.db)
     try:
@@ -528,7 +449,7 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[_Child, _Drain]:
                 _say(f"drain stalled at {stored} of {expected} messages")
                 break
             time.sleep(POLL_SECONDS)
-        _wait(lambda: _http_get(setup.base + "/readyz")[0] == 200, 60,
+        wait_for(lambda: _http_get(setup.base + "/readyz")[0] == 200, 60,
               "the central service to answer", [central])
         metrics = setup.metrics()
         where, names = _in(ids), list(ids)
@@ -586,7 +507,7 @@ class _Live:
     cores: dict[str, float]
 
 
-def _live(setup: _Setup, central: _Child, ids: Sequence[str]) -> _Live:
+def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
     before = setup.metrics()
     per_agent_rate = setup.rate / setup.agents
     agents = setup.start_agents(ids, ["--synthetic", repr(per_agent_rate)], {})
@@ -599,7 +520,7 @@ def _live(setup: _Setup, central: _Child, ids: Sequence[str]) -> _Live:
                                f"{where}", names).fetchone()
             return int(row[0]) == len(ids)
 
-        _wait(all_online, 60, "the live agents to come online", [central, *agents])
+        wait_for(all_online, 60, "the live agents to come online", [central, *agents])
         # Readings stamped before every agent was connected waited for the connection, not for
         # ingest: the window starts once all are online.
         window_from = datetime.now(UTC)
@@ -607,16 +528,16 @@ def _live(setup: _Setup, central: _Child, ids: Sequence[str]) -> _Live:
         pids.update({agent.name: agent.pid for agent in agents})
         cpu_from = _CpuSample.take(pids)
         window_end = time.monotonic() + LIVE_SECONDS
-        _wait(lambda: time.monotonic() >= window_end, LIVE_SECONDS + 5, "the live window",
+        wait_for(lambda: time.monotonic() >= window_end, LIVE_SECONDS + 5, "the live window",
               [central, *agents])
         cpu_to = _CpuSample.take(pids)
         window_to = datetime.now(UTC)
-        setup.children.stop(agents)
+        setup.children.stop(*agents)
         last_seqs = {agent_id: _outbox_last_seq(setup.agent_dir(agent_id) / "outbox.sqlite3")
                      for agent_id in ids}
         expected = sum(last_seqs.values())
         try:
-            _wait(lambda: _stored_total(conn, ids) >= expected, 60,
+            wait_for(lambda: _stored_total(conn, ids) >= expected, 60,
                   "the live messages to be stored", [central])
         except BenchError as exc:
             _say(str(exc))
@@ -682,7 +603,7 @@ def _run(setup: _Setup) -> int:
     _say(f"central: {drain.stored} stored, {drain.rate:.0f} msg/s; live phase for "
          f"{LIVE_SECONDS:.0f} s")
     live = _live(setup, central, live_ids)
-    children.stop([central])
+    children.stop(central)
     elapsed = time.perf_counter() - started
 
     ratio = drain.rate / bare.rate if bare.rate > 0 else 0.0
@@ -752,7 +673,7 @@ def _interrupted(_signum: int, _frame: FrameType | None) -> None:
 def _run_in(root: Path, agents: int, messages: int, rate: float, *, keep: bool) -> int:
     logs = root / "logs"
     logs.mkdir()
-    children = _Children(logs)
+    children = Children(logs)
     try:
         # Each of the two sessions holds every message until drained.
         with _broker(root / "broker", max_queued=2 * messages + 100_000) as broker:

@@ -7,11 +7,20 @@ on a free loopback port, with persistence in a directory of the caller's.
 from __future__ import annotations
 
 import getpass
+import logging
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 15.0
+POLL_SECONDS = 0.2
 
 
 def free_port() -> int:
@@ -90,3 +99,96 @@ class Mosquitto:
             self.process.wait(10)
 
 
+class BenchError(Exception):
+    """The benchmark could not run to the end (a process died, a wait timed out)."""
+
+
+class Child:
+    """``python -m MODULE ARGS`` with its output in a log file."""
+
+    def __init__(self, name: str, module: str, args: Sequence[str], logs: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        full_env = {**os.environ, **(env or {})}
+        self._log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen([sys.executable, "-m", module, *args],
+                                            stdin=subprocess.DEVNULL, stdout=self._log,
+                                            stderr=subprocess.STDOUT, env=full_env)
+        except BaseException:
+            self._log.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = STOP_SECONDS) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+        try:
+            if self.alive():
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s ignored SIGTERM for %.0f s; killing it", self.name, timeout)
+                self.process.kill()
+                return self.process.wait(10)
+        finally:
+            self._log.close()
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+
+class Children:
+    """Every process the benchmark started, stopped in reverse order however the run ends."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self._running: list[Child] = []
+
+    def start(self, name: str, module: str, args: Sequence[str],
+              env: Mapping[str, str] | None = None) -> Child:
+        child = Child(name, module, args, self.logs, env)
+        self._running.append(child)
+        return child
+
+    def stop(self, *children: Child) -> None:
+        for child in children:
+            if child in self._running:
+                self._running.remove(child)
+                child.stop()
+
+    def stop_all(self) -> None:
+        while self._running:
+            child = self._running.pop()
+            try:
+                child.stop()
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("could not stop %s: %s", child.name, exc)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
+             watch: Sequence[Child] = (), interval: float = POLL_SECONDS) -> float:
+    """Wait until ``predicate()``; returns the seconds it took. A watched child dying fails."""
+    started = time.monotonic()
+    while not predicate():
+        for child in watch:
+            if not child.alive():
+                raise BenchError(f"{child.name} exited ({child.process.returncode}) while "
+                                 f"waiting for {what}; its log ends:\n{child.tail()}")
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - started
