@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from central.api.routes import agents, cabinets, devices, events, health
+from central.api.routes import agents, cabinets, devices, events, health, rooms
 from central.commands import CommandDispatcher
 from central.gap_repair_runner import run_gap_repair
 from central.ingest import Ingest
@@ -56,4 +56,5 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(events.router)
     app.include_router(devices.router)
     app.include_router(cabinets.router)
+    app.include_router(rooms.router)
     return app

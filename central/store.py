@@ -79,7 +79,23 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    Table(db, "rooms").create(
+        {"id": str, "type": str, "capacity": int, "equipment": str, "state": str,
+         "created_at": str, "updated_at": str},
+        pk="id", if_not_exists=True,
+        not_null={"type", "capacity", "equipment", "state", "created_at", "updated_at"},
+    )
+    Table(db, "room_history").create(
+        {"id": int, "room": str, "before": str, "after": str, "at": str, "by": str,
+         "reason": str},
+        pk="id", if_not_exists=True, not_null={"room", "after", "at", "by"},
+    )
+    Table(db, "room_history").create_index(["room", "id"], index_name="room_history_room",
+                                           if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

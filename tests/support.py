@@ -75,8 +75,12 @@ def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def http_post(url: str, token: str | None, body: object) -> tuple[int, Any]:
+    return http_request("POST", url, token, body)
+
+
+def http_request(method: str, url: str, token: str | None, body: object) -> tuple[int, Any]:
     request = urllib.request.Request(  # noqa: S310 - tests talk to their own http server
-        url, data=json.dumps(body).encode(), method="POST",
+        url, data=json.dumps(body).encode(), method=method,
         headers={"Content-Type": "application/json"})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")

@@ -35,6 +35,17 @@ def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
 DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
 
 
+def get_write_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
+    conn = connect(settings.db)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+WriteDbDep = Annotated[sqlite3.Connection, Depends(get_write_db)]
+
+
 def get_principal(
     db: DbDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

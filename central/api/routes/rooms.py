@@ -1,0 +1,161 @@
+"""Rooms: create, list, read with state history, change (capacity, equipment, state)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from central.api.deps import DbDep, PrincipalDep, WriteDbDep, require_roles
+from central.auth import Principal, Role
+from edge_agent.wire import format_time
+from scheduling.rooms import Equipment, Room, RoomError, RoomState, RoomType, change_state
+
+router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
+
+RoomId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+Editor = Annotated[Principal, require_roles(Role.CENTRE, Role.ADMIN)]
+
+
+class RoomCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    type: RoomType
+    capacity: int
+    equipment: list[Equipment] = Field(default_factory=list, max_length=10)
+    state: RoomState = RoomState.IN_SERVICE
+
+
+class RoomUpdate(BaseModel):
+    # Only these fields can change; anything else in the body is refused (no mass assignment).
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int | None = None
+    equipment: list[Equipment] | None = Field(default=None, max_length=10)
+    state: RoomState | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class StateChangePublic(BaseModel):
+    before: RoomState | None
+    after: RoomState
+    at: str
+    by: str
+    reason: str | None
+
+
+class RoomPublic(BaseModel):
+    id: str
+    type: RoomType
+    capacity: int
+    equipment: list[Equipment]
+    state: RoomState
+    history: list[StateChangePublic] | None = None
+
+
+def _load(db: sqlite3.Connection, room_id: str) -> Room | None:
+    row = db.execute("SELECT id, type, capacity, equipment, state FROM rooms WHERE id = ?",
+                     (room_id,)).fetchone()
+    if row is None:
+        return None
+    return Room(row[0], RoomType(row[1]), int(row[2]),
+                frozenset(Equipment(e) for e in json.loads(row[3])), RoomState(row[4]))
+
+
+def _require(db: sqlite3.Connection, room_id: str) -> Room:
+    room = _load(db, room_id)
+    if room is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no room {room_id!r}")
+    return room
+
+
+def _public(room: Room, history: list[StateChangePublic] | None = None) -> RoomPublic:
+    return RoomPublic(id=room.id, type=room.type, capacity=room.capacity,
+                      equipment=sorted(room.equipment), state=room.state, history=history)
+
+
+def _invalid(exc: RoomError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+def _record(db: sqlite3.Connection, room: Room, before: RoomState | None, at: str, by: str,
+            reason: str | None) -> None:
+    db.execute("INSERT INTO room_history (room, before, after, at, by, reason) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (room.id, before, room.state, at, by, reason))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_room(db: WriteDbDep, principal: Editor, body: RoomCreate) -> RoomPublic:
+    try:
+        room = Room(body.id, body.type, body.capacity, frozenset(body.equipment), body.state)
+    except RoomError as exc:
+        raise _invalid(exc) from None
+    now = format_time(datetime.now(UTC))
+    by = f"{principal.role}:{principal.name}"
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("INSERT INTO rooms (id, type, capacity, equipment, state, created_at, "
+                   "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (room.id, room.type, room.capacity, json.dumps(sorted(room.equipment)),
+                    room.state, now, now))
+        _record(db, room, None, now, by, "created")
+        db.execute("COMMIT")
+    except sqlite3.IntegrityError:
+        db.execute("ROLLBACK")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"room {room.id!r} exists") from None
+    return _public(room)
+
+
+@router.get("")
+def list_rooms(db: DbDep, _principal: PrincipalDep) -> list[RoomPublic]:
+    ids = [row[0] for row in db.execute("SELECT id FROM rooms ORDER BY id")]
+    return [_public(room) for room in (_load(db, i) for i in ids) if room is not None]
+
+
+@router.get("/{room_id}")
+def get_room(db: DbDep, _principal: PrincipalDep, room_id: RoomId) -> RoomPublic:
+    room = _require(db, room_id)
+    history = [
+        StateChangePublic(before=RoomState(r[0]) if r[0] else None, after=RoomState(r[1]),
+                          at=r[2], by=r[3], reason=r[4])
+        for r in db.execute("SELECT before, after, at, by, reason FROM room_history "
+                            "WHERE room = ? ORDER BY id", (room_id,))
+    ]
+    return _public(room, history)
+
+
+@router.patch("/{room_id}")
+def update_room(db: WriteDbDep, principal: Editor, room_id: RoomId,
+                body: RoomUpdate) -> RoomPublic:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        room = _require(db, room_id)
+        now_moment = datetime.now(UTC)
+        now = format_time(now_moment)
+        by = f"{principal.role}:{principal.name}"
+        try:
+            changed = Room(room.id, room.type,
+                           body.capacity if body.capacity is not None else room.capacity,
+                           frozenset(body.equipment) if body.equipment is not None
+                           else room.equipment, room.state)
+            change = None
+            if body.state is not None:
+                changed, change = change_state(changed, body.state, at=now_moment, by=by,
+                                               reason=body.reason)
+        except RoomError as exc:
+            raise _invalid(exc) from None
+        db.execute("UPDATE rooms SET capacity = ?, equipment = ?, state = ?, updated_at = ? "
+                   "WHERE id = ?", (changed.capacity, json.dumps(sorted(changed.equipment)),
+                                    changed.state, now, room.id))
+        if change is not None:
+            _record(db, changed, change.before, now, by, change.reason)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return _public(changed)
