@@ -66,7 +66,9 @@ def test_live_readings_are_not_starved_by_a_backlog(deployment: Deployment) -> N
                 if topic.endswith(("/telemetry", "/event"))]
         first_live = next(t for t, body in data if body["session"] == 2)
         backlog_so_far = sum(1 for _, body in data if body["session"] == 1)
-        assert first_live - started < 3.0
+        # Without a live lane the first live reading would wait for the whole backlog (10 s at
+        # 2,000/s); the bound leaves room for the agent process to start on a loaded machine.
+        assert first_live - started < 6.0
         assert backlog_so_far < BACKLOG / 2  # the backlog is still draining, at a bounded rate
         time.sleep(1.0)
         bodies = [body for _, topic, body in recorder.snapshot() if "/status" not in topic]
