@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,17 +51,18 @@ from pathlib import Path
 from types import FrameType
 
 from bench.devices_codecs import CodecResult, nmea_epochs, run_codecs
-from bench.devices_procs import (
-    Metrics,
-    ReadingTap,
+from bench.devices_procs import Metrics, ReadingTap, delta, first_line, memory_kib, scrape
+from bench.processes import (
+    BenchError,
+    Child,
+    Children,
+    Mosquitto,
     cpu_seconds,
-    delta,
-    first_line,
-    memory_kib,
-    scrape,
+    free_port,
+    mosquitto_version,
     thread_cpu,
+    wait_for,
 )
-from bench.processes import BenchError, Child, Children, Mosquitto, free_port, wait_for
 
 LOADED_AGENT = "bench-devices"
 IDLE_AGENT = "bench-idle"
@@ -577,7 +577,7 @@ def _report(codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observ
     lines = [
         f"devices benchmark: {CABINETS} cabinets (SCP/1, {CABINET_SLOTS} slots, poll 1 s, one "
         f"pty each), {BANDS} wristbands (heart rate 1 s, advertising 500 ms, emulated, bumble "
-        f"HCI over TCP), 1 GPS (1 Hz, GGA GSA 3xGSV RMC); {_mosquitto_version()}, "
+        f"HCI over TCP), 1 GPS (1 Hz, GGA GSA 3xGSV RMC); {mosquitto_version()}, "
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
         "  (the emulated bands put a bumble host stack, HCI to GATT, inside the agent process; "
         "with a real adapter BlueZ does that work outside it: --profile shows its share)",
@@ -616,14 +616,7 @@ def _report(codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observ
     return 0 if rss_ok and cpu_ok else 1
 
 
-def _mosquitto_version() -> str:
-    try:
-        done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "Mosquitto"
-    first = (done.stdout or done.stderr).splitlines()[:1]
-    return first[0].replace("mosquitto version", "Mosquitto").strip() if first else "Mosquitto"
+
 
 
 # ---------------------------------------------------------------------------------------------

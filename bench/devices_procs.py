@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -37,7 +36,6 @@ from edge_agent.wire import Channel, subscription
 
 log = logging.getLogger(__name__)
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 
@@ -67,33 +65,7 @@ def first_line(child: Child, prefix: str, timeout: float = 20.0) -> str:
 # /proc
 
 
-def _stat_cpu(path: Path) -> float | None:
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    # The command name in parentheses may hold spaces; utime and stime are fields 14 and 15.
-    fields = text.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` (all its threads)."""
-    return _stat_cpu(Path(f"/proc/{pid}/stat"))
-
-
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds per thread id of process ``pid``."""
-    threads: dict[int, float] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return threads
-    for task in tasks:
-        seconds = _stat_cpu(task / "stat")
-        if seconds is not None:
-            threads[int(task.name)] = seconds
-    return threads
 
 
 def memory_kib(pid: int) -> tuple[int, int] | None:

@@ -45,7 +45,10 @@ from bench.processes import (
     Child,
     Children,
     Mosquitto,
+    cpu_seconds,
     free_port,
+    mosquitto_version,
+    thread_cpu,
     wait_for,
 )
 from edge_agent.outbox import Outbox
@@ -139,21 +142,12 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _cpu_of_stat(path: Path) -> float | None:
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    # The command name in parentheses may hold spaces; utime and stime are fields 14 and 15.
-    fields = text.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _cpu(pid: int | None) -> float | None:
-    return None if pid is None else _cpu_of_stat(Path(f"/proc/{pid}/stat"))
+
+
 
 
 def _child_pid(pid: int) -> int | None:
@@ -177,17 +171,7 @@ def _child_pid(pid: int) -> int | None:
     return None
 
 
-def _thread_cpu(pid: int) -> dict[int, float]:
-    threads: dict[int, float] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return threads
-    for task in tasks:
-        seconds = _cpu_of_stat(task / "stat")
-        if seconds is not None:
-            threads[int(task.name)] = seconds
-    return threads
+
 
 
 @dataclass
@@ -206,8 +190,8 @@ class _CpuSample:
     @classmethod
     def take(cls, pids: Mapping[str, int | None], threads_of: int | None = None) -> _CpuSample:
         return cls(time.perf_counter(), time.time(),
-                   {name: _cpu(pid) for name, pid in pids.items()},
-                   _thread_cpu(threads_of) if threads_of is not None else {})
+                   {name: None if pid is None else cpu_seconds(pid) for name, pid in pids.items()},
+                   thread_cpu(threads_of) if threads_of is not None else {})
 
 
 def _within(samples: Sequence[_CpuSample], start: float, end: float,
@@ -249,14 +233,7 @@ def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def _mosquitto_version() -> str:
-    try:
-        done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "Mosquitto"
-    first = (done.stdout or done.stderr).splitlines()[:1]
-    return first[0].replace("mosquitto version", "Mosquitto").strip() if first else "Mosquitto"
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,7 +609,7 @@ def _run(setup: _Setup) -> int:
         drain_cores += f" (busiest central threads {threads})"
     lines = [
         f"ingest benchmark: {setup.agents} agents, {setup.messages} messages, "
-        f"{_mosquitto_version()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        f"{mosquitto_version()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
         f"  pre-fill: {setup.messages} readings published by the agents in "
         f"{publish_seconds:.1f} s and queued for both sessions",
         f"bare paho subscriber (counts only):          {bare.rate:7.0f} msg/s",

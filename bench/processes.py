@@ -192,3 +192,47 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
             raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+# /proc readings
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_cpu(path: Path) -> float | None:
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces; utime and stime are fields 14 and 15.
+    fields = text.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all its threads)."""
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds per thread id of process ``pid``."""
+    threads: dict[int, float] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return threads
+    for task in tasks:
+        seconds = _stat_cpu(task / "stat")
+        if seconds is not None:
+            threads[int(task.name)] = seconds
+    return threads
+
+
+def mosquitto_version() -> str:
+    try:
+        done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "Mosquitto"
+    first = (done.stdout or done.stderr).splitlines()[:1]
+    return first[0].replace("mosquitto version", "Mosquitto").strip() if first else "Mosquitto"
