@@ -92,14 +92,42 @@ _BASE_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 
 
 class EmulatedController(Controller):
-    """bumble's emulated ``Controller`` with LE Create Connection Cancel implemented.
+    """bumble's emulated ``Controller`` with two departures from real controllers corrected.
 
-    bumble 0.0.236 answers the cancel with success and does nothing else, so the host, which
-    waits for the LE Connection Complete event that Core 5.4 Vol 4 Part E 7.8.13 promises,
-    waits forever, and the pending connection blocks every later one with "command
-    disallowed". Here the pending connection is dropped and the event (status Unknown
-    Connection Identifier) follows the Command Complete, as on real controllers.
+    - LE Create Connection Cancel: bumble 0.0.236 answers the cancel with success and does
+      nothing else, so the host, which waits for the LE Connection Complete event that Core 5.4
+      Vol 4 Part E 7.8.13 promises, waits forever, and the pending connection blocks every later
+      one with "command disallowed". Here the pending connection is dropped and the event
+      (status Unknown Connection Identifier) follows the Command Complete.
+    - Passive scanning: bumble reports every advertisement twice, once as the advertisement and
+      once as a scan response, whatever the scan type. A passive scanner sends no scan request
+      and so never receives a response; here those reports are not sent, which halves the
+      advertising reports the host has to parse, as on a real adapter.
     """
+
+    _scanning_passive = False
+
+    def on_hci_le_set_scan_parameters_command(
+            self, command: hci.HCI_LE_Set_Scan_Parameters_Command,
+    ) -> hci.HCI_StatusReturnParameters:
+        result = super().on_hci_le_set_scan_parameters_command(command)
+        if result.status == hci.HCI_ErrorCode.SUCCESS:
+            self._scanning_passive = command.le_scan_type == 0
+        return result
+
+    def on_hci_le_set_extended_scan_parameters_command(
+            self, command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command,
+    ) -> hci.HCI_StatusReturnParameters:
+        result = super().on_hci_le_set_extended_scan_parameters_command(command)
+        self._scanning_passive = all(
+            scan_type == hci.HCI_LE_Set_Extended_Scan_Parameters_Command.PASSIVE_SCANNING
+            for scan_type in command.scan_types)
+        return result
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self._scanning_passive and _only_scan_responses(packet):
+            return
+        super().send_hci_packet(packet)
 
     def on_hci_le_create_connection_cancel_command(
             self, _command: hci.HCI_LE_Create_Connection_Cancel_Command,
@@ -117,6 +145,18 @@ class EmulatedController(Controller):
         # The caller sends the Command Complete for our return value; the event goes after it.
         asyncio.get_running_loop().call_soon(self.send_hci_packet, event)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+
+def _only_scan_responses(packet: hci.HCI_Packet) -> bool:
+    if isinstance(packet, hci.HCI_LE_Advertising_Report_Event):
+        return bool(packet.reports) and all(
+            report.event_type == hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP
+            for report in packet.reports)
+    if isinstance(packet, hci.HCI_LE_Extended_Advertising_Report_Event):
+        scan_response = hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE
+        return bool(packet.reports) and all(
+            report.event_type & scan_response for report in packet.reports)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,3 +177,24 @@ async def test_service_filter_limits_discovery(radio: BumbleRadio, band: Emulate
     assert {service.uuid for service in client.services} == {profile.HEART_RATE_SERVICE,
                                                               profile.CUSTODY_SERVICE}
     await client.disconnect()
+
+
+async def test_passive_scanning_gets_no_scan_responses(radio: BumbleRadio,
+                                                       band: EmulatedBand) -> None:
+    """A passive scanner sends no scan requests, so it hears each advertisement once; an active
+    one hears the advertisement and the band's scan response."""
+
+    async def reports_per_second(mode: str) -> float:
+        heard: list[AdvertisementData] = []
+        scanner = BleakScanner(lambda d, a: heard.append(a), backend=radio.scanner_backend,
+                               scanning_mode=mode)  # type: ignore[arg-type]
+        async with scanner:
+            await wait_until(lambda: heard, what="a first report")
+            start, count = time.monotonic(), len(heard)
+            await asyncio.sleep(1.0)
+            return (len(heard) - count) / (time.monotonic() - start)
+
+    passive = await reports_per_second("passive")
+    active = await reports_per_second("active")
+    assert passive > 5
+    assert 1.6 < active / passive < 2.5
