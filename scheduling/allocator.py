@@ -1,0 +1,299 @@
+"""The instant allocator: places each booking's persons as it arrives, never breaking a hard rule.
+
+Greedy and incremental, so that a station gets its rooms in milliseconds: persons are placed in
+order of urgency (tightest legal limit first, minors before adults), each in the room and at the
+time that lets the session start earliest (S1), ties going to the room with the fewest extras
+(S3: keep special rooms for those who need them) and then the least used one (S9). A suspect who
+must wait is also given a waiting room where no co-suspect, no one of the other sex and no one of
+the other age group is held at the same time (H2). A re-plan moves only the persons it concerns
+(S5); sessions that have started never move (H10).
+
+The background improver (CP-SAT) starts from this plan and replaces it only with a better one.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scheduling.model import (
+    Assignment,
+    AssignmentKind,
+    Booking,
+    Minute,
+    Person,
+    PersonKey,
+    Placement,
+    PlanRoom,
+    Unassigned,
+)
+from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.policy import Policy
+from scheduling.rooms import RoomType
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    start: Minute
+    end: Minute
+    key: PersonKey
+
+
+class Planner:
+    """The live plan of the centre; not thread-safe (the caller holds one lock around it)."""
+
+    def __init__(self, rooms: Iterable[PlanRoom], policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self.rooms: dict[str, PlanRoom] = {room.id: room for room in rooms}
+        self.bookings: dict[str, Booking] = {}
+        self.assignments: dict[PersonKey, list[Assignment]] = {}
+        self.unassigned: dict[PersonKey, Unassigned] = {}
+        self.fixed: set[PersonKey] = set()
+        # room -> sorted (start, end including the cleaning buffer, person)
+        self._busy: dict[str, list[tuple[Minute, Minute, PersonKey]]] = {}
+        self._held: dict[str, list[_Held]] = {}
+        self._booking_sessions: dict[str, list[tuple[Minute, Minute]]] = {}
+        self._usage: dict[str, int] = {}
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def all_assignments(self) -> list[Assignment]:
+        return [a for items in self.assignments.values() for a in items]
+
+    def person(self, key: PersonKey) -> Person:
+        return self.bookings[key[0]].person(key[1])
+
+    def session_of(self, key: PersonKey) -> Assignment | None:
+        for assignment in self.assignments.get(key, ()):
+            if assignment.kind is AssignmentKind.SESSION:
+                return assignment
+        return None
+
+    # --- changes ---------------------------------------------------------------------------
+
+    def add_booking(self, booking: Booking, now: Minute | None = None) -> Placement:
+        """Place a new booking's persons; whatever cannot be placed is left unassigned."""
+        if booking.id in self.bookings:
+            raise ValueError(f"booking {booking.id!r} is already planned")
+        self.bookings[booking.id] = booking
+        return self._place([(booking.id, p.id) for p in booking.persons], now)
+
+    def remove_booking(self, booking_id: str) -> None:
+        booking = self.bookings.pop(booking_id, None)
+        if booking is None:
+            return
+        for person in booking.persons:
+            key = (booking_id, person.id)
+            self._release(key)
+            self.unassigned.pop(key, None)
+            self.fixed.discard(key)
+        self._booking_sessions.pop(booking_id, None)
+
+    def replace_booking(self, booking: Booking, now: Minute | None = None) -> Placement:
+        """A changed booking: its persons are planned again, everyone else stays (S5).
+
+        Persons whose session has started keep it (H10)."""
+        old = self.bookings.get(booking.id)
+        if old is None:
+            return self.add_booking(booking, now)
+        kept = {key for key in self.fixed if key[0] == booking.id}
+        for person in old.persons:
+            key = (booking.id, person.id)
+            if key not in kept:
+                self._release(key)
+                self.unassigned.pop(key, None)
+        self.bookings[booking.id] = booking
+        return self._place([(booking.id, p.id) for p in booking.persons
+                            if (booking.id, p.id) not in kept], now)
+
+    def replan(self, keys: Iterable[PersonKey], now: Minute | None = None) -> Placement:
+        """Plan these persons again (a late arrival, an overrun, a red clock)."""
+        movable = [key for key in keys if key in self._known() and key not in self.fixed]
+        for key in movable:
+            self._release(key)
+            self.unassigned.pop(key, None)
+        return self._place(movable, now)
+
+    def set_room(self, room: PlanRoom, now: Minute | None = None) -> Placement:
+        """A new or changed room; persons planned into it after ``now`` move if it is unusable."""
+        self.rooms[room.id] = room
+        if room.available:
+            return Placement()
+        affected = [a.key for a in self.all_assignments()
+                    if a.room == room.id and a.key not in self.fixed
+                    and (now is None or a.end > now)]
+        return self.replan(dict.fromkeys(affected), now)
+
+    def start_session(self, key: PersonKey) -> None:
+        """H10: the session has started and will not move again."""
+        if self.session_of(key) is not None:
+            self.fixed.add(key)
+
+    def end_session(self, key: PersonKey, at: Minute) -> None:
+        """The session ended at ``at``: the room is free from then (plus its cleaning)."""
+        session = self.session_of(key)
+        if session is None:
+            return
+        self._release(key)
+        ended = Assignment(session.booking, session.person, session.kind, session.room,
+                           session.start, max(session.start + 1, at))
+        self._commit(key, [ended])
+        self.fixed.add(key)
+
+    # --- placing ---------------------------------------------------------------------------
+
+    def _known(self) -> set[PersonKey]:
+        return {(b.id, p.id) for b in self.bookings.values() for p in b.persons}
+
+    def _place(self, keys: list[PersonKey], now: Minute | None) -> Placement:
+        placement = Placement()
+        needs: list[tuple[PersonKey, Need]] = []
+        for key in keys:
+            booking = self.bookings[key[0]]
+            try:
+                needs.append((key, need_for(booking, booking.person(key[1]), self.policy)))
+            except CannotPlace as exc:
+                placement.unassigned.append(self._leave(key, exc))
+        # Urgency: the tightest legal limit first, then minors, then the booking's own order.
+        needs.sort(key=lambda item: (item[1].latest_end if item[1].latest_end is not None
+                                     else 1 << 40, not self.person(item[0]).minor))
+        for key, need in needs:
+            try:
+                placed = self._place_one(key, need, now)
+            except CannotPlace as exc:
+                placement.unassigned.append(self._leave(key, exc))
+                continue
+            self._commit(key, placed)
+            placement.assignments.extend(placed)
+        return placement
+
+    def _leave(self, key: PersonKey, exc: CannotPlace) -> Unassigned:
+        unassigned = Unassigned(key[0], key[1], exc.rule, exc.reason)
+        self.unassigned[key] = unassigned
+        return unassigned
+
+    def _place_one(self, key: PersonKey, need: Need, now: Minute | None) -> list[Assignment]:
+        earliest = need.earliest_start if now is None else max(need.earliest_start, now)
+        candidates = [room for room in self.rooms.values()
+                      if room.type is need.room_type and room.available
+                      and need.equipment <= room.equipment]
+        if not candidates:
+            raise CannotPlace("H3" if not any(r.type is need.room_type for r in
+                                              self.rooms.values()) else "H4",
+                              f"no {need.room_type} room in service with "
+                              f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}")
+        cap = self.bookings[key[0]].officers // 2
+        options: list[tuple[Minute, int, int, str]] = []
+        for room in candidates:
+            start = self._earliest_in_room(room, key[0], cap, earliest, need.duration)
+            if need.latest_end is not None and start + need.duration > need.latest_end:
+                continue
+            extras = len(room.equipment - need.equipment)
+            options.append((start, extras, self._usage.get(room.id, 0), room.id))
+        if not options:
+            raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
+        options.sort()
+        person = self.person(key)
+        for start, _extras, _usage, room_id in options:
+            session = Assignment(key[0], key[1], AssignmentKind.SESSION, room_id, start,
+                                 start + need.duration)
+            if not need.waits_in_holding or start <= need.holding_from:
+                return [session]
+            hold_from = need.holding_from if now is None else max(need.holding_from, now)
+            if start <= hold_from:
+                return [session]
+            holding = self._holding_room(person, key, hold_from, start)
+            if holding is not None:
+                return [Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from,
+                                   start), session]
+        raise CannotPlace("H2", "no waiting room keeps this person apart from co-suspects, the "
+                                "other sex and the other age group until the session")
+
+    def _earliest_in_room(self, room: PlanRoom, booking_id: str, cap: int, earliest: Minute,
+                          duration: int) -> Minute:
+        busy = self._busy.get(room.id, [])
+        mine = self._booking_sessions.get(booking_id, [])
+        occupied = duration + self.policy.cleaning(room.type)
+        times = sorted({earliest, *(end for _s, end, _k in busy if end > earliest),
+                        *(end for _s, end in mine if end > earliest)})
+        for start in times:
+            if self._room_free(busy, start, start + occupied) and sum(
+                    1 for s, e in mine if s < start + duration and start < e) < cap:
+                return start
+        raise AssertionError("the last busy end is always free")  # pragma: no cover
+
+    @staticmethod
+    def _room_free(busy: list[tuple[Minute, Minute, PersonKey]], start: Minute,
+                   end: Minute) -> bool:
+        index = bisect.bisect_left(busy, (end,))
+        # Intervals starting before ``end`` may overlap; they are sorted by start, and few
+        # sessions per room per day keep this scan short.
+        return all(busy_end <= start for _s, busy_end, _k in busy[:index])
+
+    def _holding_room(self, person: Person, key: PersonKey, start: Minute,
+                      end: Minute) -> str | None:
+        booking = self.bookings[key[0]]
+        for room in sorted(self.rooms.values(), key=lambda r: r.id):
+            if room.type is not RoomType.WAITING or not room.available:
+                continue
+            overlapping = [held for held in self._held.get(room.id, [])
+                           if held.start < end and start < held.end]
+            if any(not self._may_share(person, booking, held.key) for held in overlapping):
+                continue
+            if _peak(overlapping, start, end) + 1 <= room.capacity:
+                return room.id
+        return None
+
+    def _may_share(self, person: Person, booking: Booking, other_key: PersonKey) -> bool:
+        other_booking = self.bookings[other_key[0]]
+        other = other_booking.person(other_key[1])
+        if other.sex is not person.sex or other.minor != person.minor:
+            return False
+        return not (person.co_suspect_group is not None
+                    and other_booking.case_id == booking.case_id
+                    and other.co_suspect_group == person.co_suspect_group)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _commit(self, key: PersonKey, assignments: list[Assignment]) -> None:
+        self.assignments[key] = assignments
+        for assignment in assignments:
+            room = self.rooms[assignment.room]
+            if assignment.kind is AssignmentKind.WAITING:
+                self._held.setdefault(room.id, []).append(
+                    _Held(assignment.start, assignment.end, key))
+                continue
+            entry = (assignment.start, assignment.end + self.policy.cleaning(room.type), key)
+            bisect.insort(self._busy.setdefault(room.id, []), entry)
+            self._booking_sessions.setdefault(key[0], []).append(
+                (assignment.start, assignment.end))
+            self._usage[room.id] = self._usage.get(room.id, 0) + assignment.end - assignment.start
+
+    def _release(self, key: PersonKey) -> None:
+        for assignment in self.assignments.pop(key, []):
+            if assignment.kind is AssignmentKind.WAITING:
+                held = self._held.get(assignment.room, [])
+                held[:] = [h for h in held if h.key != key]
+                continue
+            busy = self._busy.get(assignment.room, [])
+            busy[:] = [b for b in busy if b[2] != key]
+            sessions = self._booking_sessions.get(key[0], [])
+            if (assignment.start, assignment.end) in sessions:
+                sessions.remove((assignment.start, assignment.end))
+            self._usage[assignment.room] = (self._usage.get(assignment.room, 0)
+                                            - (assignment.end - assignment.start))
+
+
+def _peak(intervals: list[_Held], start: Minute, end: Minute) -> int:
+    """Most intervals overlapping at one moment within ``[start, end)``."""
+    points: list[tuple[Minute, int]] = []
+    for held in intervals:
+        points.append((max(held.start, start), 1))
+        points.append((min(held.end, end), -1))
+    points.sort()
+    peak = current = 0
+    for _moment, step in points:
+        current += step
+        peak = max(peak, current)
+    return peak
