@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from central.api.routes import agents, cabinets, devices, events, health, rooms
+from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
 from central.commands import CommandDispatcher
 from central.gap_repair_runner import run_gap_repair
 from central.ingest import Ingest
+from central.plan_jobs import start_plan_jobs
+from central.planning import PlanningService
 from central.settings import CentralSettings
 from central.store import migrate
 from monitoring.central_metrics import CentralMetrics
+from monitoring.planning_metrics import PlanningMetrics
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,14 @@ _STOP_SECONDS = 10.0
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = CentralMetrics.create(registry)
+    planning = PlanningService(settings.db, PlanningMetrics.create(registry))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         found = migrate(settings.db)
         log.info("store %s ready (schema was version %d)", settings.db, found)
+        await asyncio.to_thread(planning.load)
+        jobs = start_plan_jobs(settings, planning)
         ingest = Ingest(settings, metrics)
         app.state.ingest = ingest
         app.state.commands = CommandDispatcher(settings.db, ingest.publish)
@@ -45,16 +51,20 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                 if repair is not None:
                     repair.cancel()
         finally:
+            jobs.shutdown(wait=False)
             # Blocking join of the writer thread: keep the event loop free while it flushes.
             await asyncio.to_thread(ingest.stop, _STOP_SECONDS)
 
     app = FastAPI(title="Precinct central", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.registry = registry
+    app.state.planning = planning
     app.include_router(health.router)
     app.include_router(agents.router)
     app.include_router(events.router)
     app.include_router(devices.router)
     app.include_router(cabinets.router)
     app.include_router(rooms.router)
+    app.include_router(bookings.router)
+    app.include_router(plan.router)
     return app

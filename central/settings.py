@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import parse_host_port
@@ -32,6 +33,14 @@ class CentralSettings:
     repair_grace: float = 10.0
     repair_retry: float = 30.0
     log_level: str = "info"
+    # The centre's time zone: what "a day" means for the schedule.
+    timezone: str = "UTC"
+    # Planning jobs: clocks, no-shows, overruns and the plan check every plan_interval seconds
+    # (0: off); a booked unit not arrived no_show_grace minutes after its expected arrival is
+    # released; closed bookings older than retention_days are deleted.
+    plan_interval: float = 60.0
+    no_show_grace: int = 30
+    retention_days: int = 365
 
     def __post_init__(self) -> None:
         try:
@@ -49,6 +58,13 @@ class CentralSettings:
             raise ValueError("repair_interval: repair settings must not be negative")
         if self.keepalive < 1:
             raise ValueError("keepalive: must be at least 1")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: {self.timezone!r} is not a known time zone") from None
+        if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
+            raise ValueError("plan_interval: planning settings must not be negative "
+                             "(retention_days at least 1)")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
 

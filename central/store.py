@@ -95,7 +95,44 @@ def _v3(db: sqlite_utils.Database) -> None:
                                            if_not_exists=True)
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Bookings, their persons' progress, the plan, and what the plan told the stations."""
+    Table(db, "bookings").create(
+        {"id": str, "code": str, "station": str, "case_id": str, "status": str,
+         "walk_in": int, "expected_arrival": str, "body": str, "created_by": str,
+         "created_at": str, "updated_at": str, "arrived_at": str, "verified_at": str,
+         "entered_at": str, "closed_at": str},
+        pk="id", if_not_exists=True,
+        not_null={"code", "station", "case_id", "status", "walk_in", "expected_arrival", "body",
+                  "created_by", "created_at", "updated_at"},
+    )
+    Table(db, "bookings").create_index(["code"], index_name="bookings_code", unique=True,
+                                       if_not_exists=True)
+    Table(db, "bookings").create_index(["station", "expected_arrival"],
+                                       index_name="bookings_station", if_not_exists=True)
+    Table(db, "booking_persons").create(
+        {"booking": str, "person": str, "session_started_at": str, "session_ended_at": str,
+         "exited_at": str, "unassigned_rule": str, "unassigned_reason": str, "level": str},
+        pk=("booking", "person"), if_not_exists=True,
+    )
+    Table(db, "assignments").create(
+        {"booking": str, "person": str, "kind": str, "room": str, "start": str, "end": str},
+        if_not_exists=True, not_null={"booking", "person", "kind", "room", "start", "end"},
+    )
+    Table(db, "assignments").create_index(["booking", "person"], index_name="assignments_person",
+                                          if_not_exists=True)
+    Table(db, "assignments").create_index(["start"], index_name="assignments_start",
+                                          if_not_exists=True)
+    Table(db, "plan_events").create(
+        {"id": int, "at": str, "kind": str, "station": str, "booking": str, "person": str,
+         "body": str},
+        pk="id", if_not_exists=True, not_null={"at", "kind", "body"},
+    )
+    Table(db, "plan_events").create_index(["station", "id"], index_name="plan_events_station",
+                                          if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -79,6 +79,23 @@ class Planner:
         self.bookings[booking.id] = booking
         return self._place([(booking.id, p.id) for p in booking.persons], now)
 
+    def restore(self, booking: Booking, assignments: Iterable[Assignment],
+                unassigned: Iterable[Unassigned] = (), fixed: Iterable[PersonKey] = ()) -> None:
+        """Take back a booking's plan as stored, without placing anything again."""
+        self.bookings[booking.id] = booking
+        grouped: dict[PersonKey, list[Assignment]] = {}
+        for assignment in assignments:
+            grouped.setdefault(assignment.key, []).append(assignment)
+        for key, items in grouped.items():
+            self._commit(key, sorted(items, key=lambda a: a.start))
+        for item in unassigned:
+            self.unassigned[(item.booking, item.person)] = item
+        self.fixed.update(fixed)
+
+    def place_unassigned(self, now: Minute | None = None) -> Placement:
+        """Try again everyone left unassigned (rooms freed by a no-show or a cancellation)."""
+        return self.replan(list(self.unassigned), now)
+
     def remove_booking(self, booking_id: str) -> None:
         booking = self.bookings.pop(booking_id, None)
         if booking is None:
@@ -140,6 +157,36 @@ class Planner:
                            session.start, max(session.start + 1, at))
         self._commit(key, [ended])
         self.fixed.add(key)
+
+    def extend_session(self, key: PersonKey, end: Minute, now: Minute | None = None,
+                       ) -> Placement:
+        """A session overruns until ``end``: it keeps its room, and the sessions it now collides
+        with (the room's next ones, the booking's beyond its officers) are planned again."""
+        session = self.session_of(key)
+        if session is None or end <= session.end:
+            return Placement()
+        kept = [a for a in self.assignments[key] if a.kind is not AssignmentKind.SESSION]
+        self._release(key)
+        longer = Assignment(session.booking, session.person, session.kind, session.room,
+                            session.start, end)
+        self._commit(key, [*kept, longer])
+        clean = self.policy.cleaning(self.rooms[session.room].type)
+        cap = self.bookings[key[0]].officers // 2
+        colliding: list[PersonKey] = []
+        partners: list[PersonKey] = []
+        for other in self.all_assignments():
+            if other.kind is not AssignmentKind.SESSION or other.key == key \
+                    or other.key in self.fixed:
+                continue
+            if other.room == session.room and (other.start < end + clean
+                                               and session.start < other.end + clean):
+                colliding.append(other.key)
+            elif other.booking == key[0] and other.start < end and session.start < other.end:
+                partners.append(other.key)
+        if len(partners) + 1 > cap:
+            # The booking's officers may now be busy for longer than its other sessions allow.
+            colliding.extend(partners)
+        return self.replan(colliding, now)
 
     # --- placing ---------------------------------------------------------------------------
 

@@ -50,11 +50,11 @@ class Deployment:
         self._logs += 1
         return self.root / f"{self._logs:02d}-{name}.log"
 
-    def start_central(self) -> Child:
+    def start_central(self, env: dict[str, str] | None = None) -> Child:
         self.central = Child(
             ["central", "--broker", self.broker.url, "--db", str(self.db),
              "--listen", f"127.0.0.1:{self.http_port}"], self._log("central"),
-            FAST_CENTRAL_ENV)
+            {**FAST_CENTRAL_ENV, **(env or {})})
         wait_until(lambda: http_get(f"{self.base}/readyz")[0] == 200, 20,
                    "central to be ready")
         return self.central

@@ -61,7 +61,8 @@ def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Bookin
         planner.add_booking(planned)
     now = DAY
     for _ in range(data.draw(st.integers(1, 6))):
-        action = data.draw(st.sampled_from(("late", "broken", "start", "cancel", "replan")))
+        action = data.draw(st.sampled_from(("late", "broken", "start", "cancel", "replan",
+                                            "overrun")))
         booking: Booking | None = data.draw(st.sampled_from(sorted(planner.bookings.values(),
                                                    key=lambda b: b.id))) \
             if planner.bookings else None
@@ -76,6 +77,12 @@ def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Bookin
             planner.set_room(replace(room, available=False), now)
         elif action == "start" and booking is not None:
             planner.start_session((booking.id, booking.persons[0].id))
+        elif action == "overrun" and booking is not None:
+            key = (booking.id, booking.persons[0].id)
+            session = planner.session_of(key)
+            if session is not None:
+                planner.start_session(key)
+                planner.extend_session(key, session.end + data.draw(st.integers(1, 180)), now)
         elif action == "cancel" and booking is not None:
             planner.remove_booking(booking.id)
         elif booking is not None:
@@ -184,3 +191,25 @@ def test_checker_catches_each_kind_of_broken_plan() -> None:
     assert "H6" in {v.rule for v in check_plan(
         planner.rooms, two_officers, [a, b], planner.policy)}
     assert rules([a, b]) == set()
+
+
+def test_an_overrunning_session_pushes_the_next_one_in_its_room() -> None:
+    planner = Planner([interrogation("i1"), interrogation("i2"),
+                       PlanRoom("w1", RoomType.WAITING, 4, frozenset())])
+    first = Booking("b1", "s1", "c1", "theft", 2, DAY, 60, (suspect("a", None),))
+    second = Booking("b2", "s1", "c2", "theft", 2, DAY, 60, (suspect("b", None),))
+    third = Booking("b3", "s1", "c3", "theft", 2, DAY + 60, 60, (suspect("c", None),))
+    for booking in (first, second, third):
+        planner.add_booking(booking)
+    a = planner.session_of(("b1", "a"))
+    c = planner.session_of(("b3", "c"))
+    assert a is not None
+    assert c is not None
+    assert (c.room, c.start) == (a.room, a.end)
+    planner.start_session(("b1", "a"))
+    planner.extend_session(("b1", "a"), a.end + 30, DAY + 70)
+    moved = planner.session_of(("b3", "c"))
+    assert moved is not None
+    assert moved.room != a.room or moved.start >= a.end + 30
+    assert planner.session_of(("b2", "b")) is not None
+    assert violations(planner, DAY + 70) == []

@@ -7,11 +7,12 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.api.deps import DbDep, PrincipalDep, WriteDbDep, require_roles
 from central.auth import Principal, Role
+from central.planning import PlanningService
 from edge_agent.wire import format_time
 from scheduling.rooms import Equipment, Room, RoomError, RoomState, RoomType, change_state
 
@@ -89,8 +90,14 @@ def _record(db: sqlite3.Connection, room: Room, before: RoomState | None, at: st
                "VALUES (?, ?, ?, ?, ?, ?)", (room.id, before, room.state, at, by, reason))
 
 
+def _tell_planner(request: Request, room: Room) -> None:
+    service: PlanningService = request.app.state.planning
+    service.room_changed(room.id, room.type, room.capacity, room.equipment, room.state)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_room(db: WriteDbDep, principal: Editor, body: RoomCreate) -> RoomPublic:
+def create_room(request: Request, db: WriteDbDep, principal: Editor,
+                body: RoomCreate) -> RoomPublic:
     try:
         room = Room(body.id, body.type, body.capacity, frozenset(body.equipment), body.state)
     except RoomError as exc:
@@ -108,6 +115,7 @@ def create_room(db: WriteDbDep, principal: Editor, body: RoomCreate) -> RoomPubl
     except sqlite3.IntegrityError:
         db.execute("ROLLBACK")
         raise HTTPException(status.HTTP_409_CONFLICT, f"room {room.id!r} exists") from None
+    _tell_planner(request, room)
     return _public(room)
 
 
@@ -130,7 +138,7 @@ def get_room(db: DbDep, _principal: PrincipalDep, room_id: RoomId) -> RoomPublic
 
 
 @router.patch("/{room_id}")
-def update_room(db: WriteDbDep, principal: Editor, room_id: RoomId,
+def update_room(request: Request, db: WriteDbDep, principal: Editor, room_id: RoomId,
                 body: RoomUpdate) -> RoomPublic:
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -158,4 +166,6 @@ def update_room(db: WriteDbDep, principal: Editor, room_id: RoomId,
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    # After the commit: a room out of order moves the persons planned into it.
+    _tell_planner(request, changed)
     return _public(changed)

@@ -1,0 +1,152 @@
+"""The booking as stations send it, checked field by field, and its conversion to the planner's.
+
+A booking body is kept in the store exactly as accepted (``model_dump_json``), so that the plan
+can be rebuilt from the store after a restart through this same conversion.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from scheduling.model import Booking, LegalBasis, Person, PersonRole, Sex, to_minute
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+MAX_PERSONS = 20
+# Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
+MAX_AHEAD = timedelta(days=7)
+MAX_CUSTODY_BEFORE = timedelta(hours=48)
+
+
+class Needs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recording: bool = False
+    interpreter: bool = False
+    guardian: bool = False  # a guardian or appropriate adult comes with the unit
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Name
+    role: PersonRole
+    minor: bool
+    sex: Sex
+    brought_in_at: AwareDatetime
+    legal_basis: LegalBasis
+    co_suspect_group: Name | None = None
+    sexual_abuse_victim: bool = False
+    intoxicated: bool = False
+    guardian_at: AwareDatetime | None = None
+    session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    station: Name | None = None  # a station token books for its own station
+    case_id: Name
+    case_type: Annotated[str, Field(min_length=1, max_length=64)]
+    officers: int = Field(ge=1, le=50)
+    expected_arrival: AwareDatetime
+    session_minutes: int = Field(ge=10, le=8 * 60)
+    needs: Needs = Field(default_factory=Needs)
+    female_staff: bool = False
+    walk_in: bool = False
+    waitlist: bool = False  # keep the booking, unplaced, if it cannot be placed now
+    persons: list[PersonIn] = Field(min_length=1, max_length=MAX_PERSONS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        ids = [p.id for p in self.persons]
+        if len(set(ids)) != len(ids):
+            raise ValueError("persons: each person id must appear once in a booking")
+        for person in self.persons:
+            if person.brought_in_at > self.expected_arrival:
+                raise ValueError(f"persons[{person.id}].brought_in_at: after expected_arrival; "
+                                 "the clock runs from 到案, which comes before arrival")
+            if self.expected_arrival - person.brought_in_at > MAX_CUSTODY_BEFORE:
+                raise ValueError(f"persons[{person.id}].brought_in_at: more than 48 h before "
+                                 "arrival, past every legal limit")
+            if person.co_suspect_group is not None and person.role is not PersonRole.SUSPECT:
+                raise ValueError(f"persons[{person.id}].co_suspect_group: only suspects are "
+                                 "co-suspects")
+        return self
+
+    def check_horizon(self, now: datetime) -> None:
+        if self.expected_arrival - now > MAX_AHEAD:
+            raise ValueError("expected_arrival: more than 7 days ahead")
+
+    def to_booking(self, booking_id: str, station: str) -> Booking:
+        persons = []
+        for person in self.persons:
+            guardian_at = person.guardian_at
+            if guardian_at is None and person.minor and self.needs.guardian:
+                guardian_at = self.expected_arrival
+            persons.append(Person(
+                id=person.id, role=person.role, minor=person.minor, sex=person.sex,
+                brought_in_at=to_minute(person.brought_in_at), legal_basis=person.legal_basis,
+                co_suspect_group=person.co_suspect_group,
+                sexual_abuse_victim=person.sexual_abuse_victim, intoxicated=person.intoxicated,
+                guardian_at=None if guardian_at is None else to_minute(guardian_at),
+                session_minutes=person.session_minutes))
+        return Booking(
+            id=booking_id, station=station, case_id=self.case_id, case_type=self.case_type,
+            officers=self.officers, expected_arrival=to_minute(self.expected_arrival),
+            session_minutes=self.session_minutes, persons=tuple(persons),
+            recording=self.needs.recording, interpreter=self.needs.interpreter,
+            female_staff=self.female_staff, walk_in=self.walk_in)
+
+
+class BookingPatch(BaseModel):
+    """What a station may change on a booking; the persons and their clocks are not here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    officers: int | None = Field(default=None, ge=1, le=50)
+    expected_arrival: AwareDatetime | None = None
+    session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
+    needs: Needs | None = None
+    female_staff: bool | None = None
+
+
+class AssignmentOut(BaseModel):
+    booking: str
+    person: str
+    kind: str
+    room: str
+    start: str
+    end: str
+
+
+class UnassignedOut(BaseModel):
+    person: str
+    rule: str
+    reason: str
+
+
+class PersonProgress(BaseModel):
+    id: str
+    session_started_at: str | None = None
+    session_ended_at: str | None = None
+    exited_at: str | None = None
+
+
+class BookingOut(BaseModel):
+    id: str
+    code: str
+    station: str
+    case_id: str
+    status: str
+    walk_in: bool
+    expected_arrival: str
+    arrived_at: str | None = None
+    verified_at: str | None = None
+    entered_at: str | None = None
+    assignments: list[AssignmentOut]
+    unassigned: list[UnassignedOut]
+    persons: list[PersonProgress] = Field(default_factory=list)
+    request: BookingIn | None = None

@@ -1,0 +1,63 @@
+"""The planning jobs, on APScheduler's AsyncIOScheduler inside the central's lifespan.
+
+Every job reads what it needs from the store (bookings not arrived, sessions running, clocks
+and their last level), so a restarted central rebuilds its whole schedule from the store: no job
+state lives only in memory. Jobs coalesce (a missed run is run once, not once per miss), never
+overlap themselves, and run late within a grace time rather than not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from central.planning import PlanningService
+from central.settings import CentralSettings
+
+log = logging.getLogger(__name__)
+
+JOB_DEADLINE_SECONDS = 30.0
+RETENTION_INTERVAL_SECONDS = 6 * 3600.0
+
+
+def _job(name: str, work: Callable[[], Any]) -> Callable[[], Any]:
+    async def run() -> None:
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(work), JOB_DEADLINE_SECONDS)
+        except TimeoutError:
+            log.warning("planning job %s ran over %.0f s", name, JOB_DEADLINE_SECONDS)
+        except Exception:
+            log.exception("planning job %s failed", name)
+        else:
+            if result:
+                log.info("planning job %s: %s", name, result)
+    run.__name__ = f"plan_job_{name}"
+    return run
+
+
+def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> AsyncIOScheduler:
+    interval = settings.plan_interval
+    scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+        "coalesce": True, "max_instances": 1,
+        "misfire_grace_time": max(1, int(interval * 2)) if interval else 60})
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    if interval > 0:
+        jobs: dict[str, Callable[[], Any]] = {
+            "custody": service.escalate_clocks,
+            "no_show": lambda: service.release_no_shows(settings.no_show_grace),
+            "overrun": service.handle_overruns,
+            "check": service.check_now,
+        }
+        for name, work in jobs.items():
+            scheduler.add_job(_job(name, work), "interval", seconds=interval, id=name,
+                              next_run_time=soon, replace_existing=True)
+    scheduler.add_job(_job("retention", lambda: service.purge(settings.retention_days)),
+                      "interval", seconds=RETENTION_INTERVAL_SECONDS, id="retention",
+                      next_run_time=soon, replace_existing=True)
+    scheduler.start()
+    return scheduler

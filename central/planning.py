@@ -1,0 +1,653 @@
+"""The centre's live plan: bookings in, rooms out, every change stored and told to the stations.
+
+One :class:`PlanningService` per central process holds the instant allocator's plan in memory
+behind one lock; the store is the truth it is rebuilt from at start-up (``load``). Every change
+runs allocator then store in one critical section, writing the rows of every person whose plan
+moved and a ``plan_events`` row for each station affected, so the plan in memory and the plan
+in the store never differ. If the store write fails, the plan is rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from central.api.booking_models import BookingIn, BookingPatch
+from central.store import connect
+from edge_agent.wire import format_time
+from monitoring.planning_metrics import PlanningMetrics
+from scheduling.allocator import Planner
+from scheduling.checker import check_plan
+from scheduling.custody import Clock, ClockThresholds, Level, clock
+from scheduling.model import (
+    Assignment,
+    AssignmentKind,
+    Booking,
+    Minute,
+    PersonKey,
+    Placement,
+    PlanRoom,
+    Unassigned,
+    from_minute,
+    to_minute,
+)
+from scheduling.policy import Policy
+from scheduling.rooms import Equipment, RoomState, RoomType
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("confirmed", "waitlisted", "arrived", "verified", "in_area")
+CLOSED = ("exited", "cancelled", "no_show")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the door
+
+
+class PlanningError(Exception):
+    """A request the plan cannot take; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEntry:
+    booking: str
+    person: str
+    station: str
+    legal_basis: str
+    clock: Clock
+
+
+Snapshot = dict[PersonKey, tuple[tuple[Assignment, ...], Unassigned | None]]
+
+
+def iso(minute: Minute) -> str:
+    return format_time(from_minute(minute))
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class PlanningService:
+    def __init__(self, db: Path, metrics: PlanningMetrics, policy: Policy | None = None,
+                 thresholds: ClockThresholds | None = None) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.policy = policy or Policy()
+        self.thresholds = thresholds or ClockThresholds()
+        self.planner = Planner([], self.policy)
+        self._lock = threading.Lock()
+        self._stations: dict[str, str] = {}
+
+    # --- start-up --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Rebuild the plan from the store: rooms, active bookings, their stored assignments."""
+        with self._lock:
+            conn = connect(self.db)
+            try:
+                self._load(conn)
+            finally:
+                conn.close()
+
+    def _load(self, conn: sqlite3.Connection) -> None:
+        planner = Planner(_rooms(conn), self.policy)
+        stations: dict[str, str] = {}
+        marks = ",".join("?" * len(ACTIVE))
+        rows = conn.execute(f"SELECT id, station, body, arrived_at FROM bookings "  # noqa: S608
+                            f"WHERE status IN ({marks})", ACTIVE).fetchall()
+        for booking_id, station, body, arrived_at in rows:
+            booking = _planning_booking(booking_id, station, body, arrived_at)
+            stations[booking_id] = station
+            assignments = [
+                Assignment(r[0], r[1], AssignmentKind(r[2]), r[3], to_minute(_parse(r[4])),
+                           to_minute(_parse(r[5])))
+                for r in conn.execute("SELECT booking, person, kind, room, start, end FROM "
+                                      "assignments WHERE booking = ?", (booking_id,))]
+            unassigned, fixed = [], []
+            for person, started, rule, reason in conn.execute(
+                    "SELECT person, session_started_at, unassigned_rule, unassigned_reason "
+                    "FROM booking_persons WHERE booking = ?", (booking_id,)):
+                if rule:
+                    unassigned.append(Unassigned(booking_id, person, rule, reason or ""))
+                if started:
+                    fixed.append((booking_id, person))
+            planner.restore(booking, assignments, unassigned, fixed)
+        self.planner = planner
+        self._stations = stations
+        self.metrics.unassigned.set(len(planner.unassigned))
+        log.info("plan rebuilt from the store: %d rooms, %d active bookings, %d persons "
+                 "unassigned", len(planner.rooms), len(planner.bookings), len(planner.unassigned))
+
+    # --- the write path --------------------------------------------------------------------
+
+    @contextmanager
+    def _change(self, cause: str) -> Iterator[_Change]:
+        """Lock, let the caller change the plan and stage rows, then store it all at once."""
+        with self._lock:
+            started = time.perf_counter()
+            change = _Change(self._snapshot())
+            conn = connect(self.db)
+            try:
+                yield change
+                self.metrics.allocate_seconds.labels(cause).observe(
+                    time.perf_counter() - started)
+                conn.execute("BEGIN IMMEDIATE")
+                for statement, args in change.statements:
+                    conn.execute(statement, args)
+                self._store_plan(conn, change, cause)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                # Whatever the allocator did is undone by reloading what the store holds.
+                self._load(conn)
+                raise
+            finally:
+                conn.close()
+            self.metrics.unassigned.set(len(self.planner.unassigned))
+
+    def _snapshot(self) -> Snapshot:
+        planner = self.planner
+        keys = set(planner.assignments) | set(planner.unassigned)
+        return {key: (tuple(planner.assignments.get(key, ())), planner.unassigned.get(key))
+                for key in keys}
+
+    def _store_plan(self, conn: sqlite3.Connection, change: _Change, cause: str) -> None:
+        after = self._snapshot()
+        moved = {key for key in set(change.before) | set(after)
+                 if change.before.get(key) != after.get(key)
+                 and key[0] not in change.history_kept}
+        now = format_time(datetime.now(UTC))
+        told: dict[str, list[dict[str, Any]]] = {}
+        for key in sorted(moved):
+            booking_id, person = key
+            assignments, unassigned = after.get(key, ((), None))
+            conn.execute("DELETE FROM assignments WHERE booking = ? AND person = ?", key)
+            conn.executemany(
+                "INSERT INTO assignments (booking, person, kind, room, start, end) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(a.booking, a.person, a.kind, a.room, iso(a.start), iso(a.end))
+                 for a in assignments])
+            conn.execute("UPDATE booking_persons SET unassigned_rule = ?, unassigned_reason = ? "
+                         "WHERE booking = ? AND person = ?",
+                         (unassigned.rule if unassigned else None,
+                          unassigned.reason if unassigned else None, booking_id, person))
+            if booking_id in change.quiet or booking_id not in self._stations:
+                continue
+            told.setdefault(booking_id, []).append({
+                "person": person,
+                "assignments": [_assignment_json(a) for a in assignments],
+                "unassigned": None if unassigned is None else
+                {"rule": unassigned.rule, "reason": unassigned.reason}})
+        for booking_id, persons in told.items():
+            kind = "unassigned" if any(p["unassigned"] for p in persons) else "plan_changed"
+            self._event(conn, now, kind, booking_id, None, {"cause": cause, "persons": persons})
+        if moved and cause not in ("booking",):
+            self.metrics.replans.labels(cause).inc()
+            self._check(conn, now)
+
+    def _event(self, conn: sqlite3.Connection, at: str, kind: str, booking: str | None,
+               person: str | None, body: dict[str, Any]) -> None:
+        station = self._stations.get(booking) if booking else None
+        conn.execute("INSERT INTO plan_events (at, kind, station, booking, person, body) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)))
+
+    def _check(self, conn: sqlite3.Connection, at: str) -> None:
+        """Run the independent checker over the whole plan; a violation is counted and recorded
+        (it would be a defect of the allocator: the plan is still stored, and the centre told)."""
+        planner = self.planner
+        now = to_minute(datetime.now(UTC))
+        for violation in check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                                    planner.policy, planner.fixed, now):
+            log.error("plan checker: %s %s", violation.rule, violation.message)
+            self.metrics.plan_violations.labels(violation.rule).inc()
+            self._event(conn, at, "plan_violation", None, None,
+                        {"rule": violation.rule, "message": violation.message})
+
+    # --- bookings --------------------------------------------------------------------------
+
+    def create(self, request: BookingIn, station: str, by: str,
+               now: datetime | None = None) -> str:
+        moment = now or datetime.now(UTC)
+        try:
+            request.check_horizon(moment)
+        except ValueError as exc:
+            raise PlanningError(422, str(exc)) from None
+        booking_id = "bk-" + secrets.token_hex(6)
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        booking = request.to_booking(booking_id, station)
+        with self._change("booking") as change:
+            self._stations[booking_id] = station
+            placement = self.planner.add_booking(booking, to_minute(moment))
+            if not placement.complete and not request.waitlist:
+                self.planner.remove_booking(booking_id)
+                del self._stations[booking_id]
+                raise PlanningError(409, _refusal(placement), [
+                    {"person": u.person, "rule": u.rule, "reason": u.reason}
+                    for u in placement.unassigned])
+            status = "confirmed" if placement.complete else "waitlisted"
+            at = format_time(moment)
+            change.statements.append((
+                "INSERT INTO bookings (id, code, station, case_id, status, walk_in, "
+                "expected_arrival, body, created_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (booking_id, code, station, request.case_id, status, int(request.walk_in),
+                 format_time(request.expected_arrival), request.model_dump_json(), by, at, at)))
+            change.statements.extend(
+                ("INSERT INTO booking_persons (booking, person) VALUES (?, ?)",
+                 (booking_id, person.id)) for person in booking.persons)
+            change.quiet.add(booking_id)
+            if placement.unassigned:
+                change.statements.append(_event_statement(at, "unassigned", station, booking_id, {
+                    "cause": "booking", "persons": [
+                        {"person": u.person, "rule": u.rule, "reason": u.reason}
+                        for u in placement.unassigned]}))
+        return booking_id
+
+    def update(self, booking_id: str, patch: BookingPatch, now: datetime | None = None) -> None:
+        moment = now or datetime.now(UTC)
+        with self._change("booking_changed") as change:
+            row = self._active_row(booking_id)
+            data = BookingIn.model_validate_json(row["body"]).model_dump(mode="json")
+            data.update(patch.model_dump(mode="json", exclude_none=True))
+            try:
+                updated = BookingIn.model_validate(data)
+                updated.check_horizon(moment)
+            except ValueError as exc:
+                raise PlanningError(422, _first_error(exc)) from None
+            booking = _planning_booking(booking_id, row["station"], updated.model_dump_json(),
+                                        row["arrived_at"])
+            self.planner.replace_booking(booking, to_minute(moment))
+            status = row["status"]
+            if status in ("confirmed", "waitlisted"):
+                status = "waitlisted" if self._unassigned_of(booking_id) else "confirmed"
+            change.statements.append((
+                "UPDATE bookings SET body = ?, expected_arrival = ?, status = ?, updated_at = ? "
+                "WHERE id = ?", (updated.model_dump_json(), format_time(updated.expected_arrival),
+                                 status, format_time(moment), booking_id)))
+
+    def close(self, booking_id: str, status: str, now: datetime | None = None) -> None:
+        """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
+        moment = now or datetime.now(UTC)
+        with self._change("released") as change:
+            row = self._active_row(booking_id)
+            if status == "no_show" and row["arrived_at"]:
+                raise PlanningError(409, "the unit has arrived: not a no-show")
+            at = format_time(moment)
+            self.planner.remove_booking(booking_id)
+            change.statements.append((
+                "UPDATE bookings SET status = ?, closed_at = ?, updated_at = ? WHERE id = ?",
+                (status, at, at, booking_id)))
+            change.statements.append((
+                "DELETE FROM assignments WHERE booking = ?", (booking_id,)))
+            change.statements.append(_event_statement(at, status, row["station"], booking_id, {}))
+            change.history_kept.add(booking_id)
+            self._stations.pop(booking_id, None)
+            self._retry_waitlist(change, moment)
+        if status == "no_show":
+            self.metrics.no_shows.inc()
+
+    def _retry_waitlist(self, change: _Change, moment: datetime) -> None:
+        waiting = {key[0] for key in self.planner.unassigned}
+        if not waiting:
+            return
+        self.planner.place_unassigned(to_minute(moment))
+        for booking_id in waiting - {key[0] for key in self.planner.unassigned}:
+            change.statements.append((
+                "UPDATE bookings SET status = 'confirmed', updated_at = ? "
+                "WHERE id = ? AND status = 'waitlisted'", (format_time(moment), booking_id)))
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def arrived(self, booking_id: str, at: datetime) -> None:
+        with self._change("late_arrival") as change:
+            row = self._active_row(booking_id)
+            if row["arrived_at"]:
+                raise PlanningError(409, f"booking {booking_id} arrived at {row['arrived_at']}")
+            self._arrive(change, booking_id, row, at)
+
+    def _arrive(self, change: _Change, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
+        stamp = format_time(at)
+        change.statements.append((
+            "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
+            "('confirmed', 'waitlisted') THEN 'arrived' ELSE status END, updated_at = ? "
+            "WHERE id = ?", (stamp, stamp, booking_id)))
+        booking = _planning_booking(booking_id, row["station"], row["body"], stamp)
+        planned = self.planner.bookings.get(booking_id)
+        if planned is not None and planned.expected_arrival != booking.expected_arrival:
+            # Early or late: plan the persons from the real arrival (S5: only them).
+            self.planner.replace_booking(booking, to_minute(at))
+
+    def verified(self, booking_id: str, code: str, at: datetime) -> None:
+        with self._change("verified") as change:
+            row = self._active_row(booking_id)
+            if not secrets.compare_digest(code.strip().upper(), row["code"]):
+                raise PlanningError(409, "the booking code does not match this booking")
+            if not row["arrived_at"]:
+                self._arrive(change, booking_id, row, at)
+            change.statements.append((
+                "UPDATE bookings SET verified_at = ?, status = CASE WHEN status IN "
+                "('confirmed', 'waitlisted', 'arrived') THEN 'verified' ELSE status END, "
+                "updated_at = ? WHERE id = ?", (format_time(at), format_time(at), booking_id)))
+
+    def entered(self, booking_id: str, at: datetime) -> float:
+        """Entry into the handling area; returns arrival -> entry in seconds."""
+        with self._change("entered") as change:
+            row = self._active_row(booking_id)
+            arrived = row["arrived_at"]
+            if not arrived:
+                self._arrive(change, booking_id, row, at)
+                arrived = format_time(at)
+            if not row["walk_in"] and not row["verified_at"]:
+                raise PlanningError(409, "a booked unit enters after its booking is verified")
+            change.statements.append((
+                "UPDATE bookings SET entered_at = ?, status = 'in_area', updated_at = ? "
+                "WHERE id = ?", (format_time(at), format_time(at), booking_id)))
+            seconds = max(0.0, (at - _parse(arrived)).total_seconds())
+        lane = "walk_in" if row["walk_in"] else "booked"
+        self.metrics.arrival_to_entry.labels(lane).observe(seconds)
+        return seconds
+
+    def session_started(self, booking_id: str, person: str, at: datetime) -> None:
+        with self._change("session_started") as change:
+            self._active_row(booking_id)
+            key = self._person_key(booking_id, person)
+            if self.planner.session_of(key) is None:
+                raise PlanningError(409, f"{person} has no planned session")
+            if key in self.planner.fixed:
+                raise PlanningError(409, f"{person}'s session has already started")
+            self.planner.start_session(key)
+            change.statements.append((
+                "UPDATE booking_persons SET session_started_at = ? WHERE booking = ? AND "
+                "person = ?", (format_time(at), booking_id, person)))
+
+    def session_ended(self, booking_id: str, person: str, at: datetime) -> None:
+        with self._change("session_ended") as change:
+            self._active_row(booking_id)
+            key = self._person_key(booking_id, person)
+            if key not in self.planner.fixed:
+                raise PlanningError(409, f"{person}'s session has not started")
+            self.planner.end_session(key, to_minute(at))
+            change.statements.append((
+                "UPDATE booking_persons SET session_ended_at = ? WHERE booking = ? AND "
+                "person = ?", (format_time(at), booking_id, person)))
+
+    def exited(self, booking_id: str, person: str, at: datetime) -> None:
+        with self._change("exited") as change:
+            self._active_row(booking_id)
+            self._person_key(booking_id, person)
+            stamp = format_time(at)
+            change.statements.append((
+                "UPDATE booking_persons SET exited_at = ? WHERE booking = ? AND person = ?",
+                (stamp, booking_id, person)))
+            conn = connect(self.db, readonly=True)
+            try:
+                still_in = {r[0] for r in conn.execute(
+                    "SELECT person FROM booking_persons WHERE booking = ? AND exited_at IS NULL",
+                    (booking_id,))}
+            finally:
+                conn.close()
+            still_in.discard(person)
+            if not still_in:
+                # Everyone is out: the booking leaves the live plan, its rows stay as history.
+                self.planner.remove_booking(booking_id)
+                change.history_kept.add(booking_id)
+                self._stations.pop(booking_id, None)
+                change.statements.append((
+                    "UPDATE bookings SET status = 'exited', closed_at = ?, updated_at = ? "
+                    "WHERE id = ?", (stamp, stamp, booking_id)))
+
+    # --- rooms -----------------------------------------------------------------------------
+
+    def room_changed(self, room_id: str, room_type: RoomType, capacity: int,
+                     equipment: Iterable[Equipment], state: RoomState,
+                     now: datetime | None = None) -> None:
+        moment = now or datetime.now(UTC)
+        room = PlanRoom(room_id, room_type, capacity, frozenset(equipment),
+                        state is RoomState.IN_SERVICE)
+        with self._change("room_changed"):
+            self.planner.set_room(room, to_minute(moment))
+
+    # --- periodic work ---------------------------------------------------------------------
+
+    def release_no_shows(self, grace_minutes: int, now: datetime | None = None) -> list[str]:
+        moment = now or datetime.now(UTC)
+        cutoff = format_time(from_minute(to_minute(moment) - grace_minutes))
+        conn = connect(self.db, readonly=True)
+        try:
+            due = [r[0] for r in conn.execute(
+                "SELECT id FROM bookings WHERE status IN ('confirmed', 'waitlisted') AND "
+                "arrived_at IS NULL AND expected_arrival < ? ORDER BY expected_arrival",
+                (cutoff,))]
+        finally:
+            conn.close()
+        released = []
+        for booking_id in due:
+            try:
+                self.close(booking_id, "no_show", moment)
+                released.append(booking_id)
+            except PlanningError:
+                continue
+        return released
+
+    def handle_overruns(self, step_minutes: int = 15, now: datetime | None = None) -> list[str]:
+        """Sessions running past their planned end are extended by ``step_minutes`` from now;
+        what they collide with is planned again and the stations told."""
+        moment = now or datetime.now(UTC)
+        minute = to_minute(moment)
+        conn = connect(self.db, readonly=True)
+        try:
+            running = [(r[0], r[1]) for r in conn.execute(
+                "SELECT p.booking, p.person FROM booking_persons p JOIN bookings b "
+                "ON b.id = p.booking WHERE p.session_started_at IS NOT NULL AND "
+                "p.session_ended_at IS NULL AND b.status IN ('arrived', 'verified', 'in_area')")]
+        finally:
+            conn.close()
+        overrunning = []
+        with self._change("overrun"):
+            for key in running:
+                session = self.planner.session_of(key)
+                if session is not None and session.end <= minute:
+                    self.planner.extend_session(key, minute + step_minutes, minute)
+                    overrunning.append(f"{key[0]}/{key[1]}")
+        return overrunning
+
+    def purge(self, retention_days: int, now: datetime | None = None) -> int:
+        """Delete bookings closed more than ``retention_days`` ago, with their rows."""
+        moment = now or datetime.now(UTC)
+        cutoff = format_time(moment - timedelta(days=retention_days))
+        with self._lock:
+            conn = connect(self.db)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                old = [r[0] for r in conn.execute(
+                    "SELECT id FROM bookings WHERE closed_at IS NOT NULL AND closed_at < ?",
+                    (cutoff,))]
+                for table, column in (("assignments", "booking"), ("booking_persons", "booking"),
+                                      ("bookings", "id")):
+                    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?",  # noqa: S608
+                                     [(booking_id,) for booking_id in old])
+                conn.execute("DELETE FROM plan_events WHERE at < ?", (cutoff,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+        return len(old)
+
+    def check_now(self) -> int:
+        """The periodic independent check of the live plan; returns the violations found."""
+        violations = self.check()
+        for violation in violations:
+            log.error("plan checker: %s", violation)
+            self.metrics.plan_violations.labels(violation.partition(":")[0]).inc()
+        return len(violations)
+
+    def escalate_clocks(self, now: datetime | None = None) -> list[tuple[str, str, Level]]:
+        """Recompute every clock; record level changes as events; re-plan red ones first."""
+        moment = now or datetime.now(UTC)
+        entries = self.custody(moment)
+        conn = connect(self.db, readonly=True)
+        try:
+            stored = {(r[0], r[1]): r[2] for r in conn.execute(
+                "SELECT booking, person, level FROM booking_persons WHERE level IS NOT NULL")}
+        finally:
+            conn.close()
+        counts = dict.fromkeys(Level, 0)
+        changed: list[tuple[str, str, Level]] = []
+        for entry in entries:
+            counts[entry.clock.level] += 1
+            if stored.get((entry.booking, entry.person)) != entry.clock.level.value:
+                changed.append((entry.booking, entry.person, entry.clock.level))
+        for level, count in counts.items():
+            self.metrics.custody_level.labels(level.value).set(count)
+        if not changed:
+            return []
+        red = [(b, p) for b, p, level in changed if level is Level.RED]
+        with self._change("custody_red") as change:
+            at = format_time(moment)
+            by_key = {(e.booking, e.person): e for e in entries}
+            for booking_id, person, level in changed:
+                entry = by_key[(booking_id, person)]
+                change.statements.append((
+                    "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
+                    (level.value, booking_id, person)))
+                if level is Level.GREEN and (booking_id, person) not in stored:
+                    continue  # a clock starting green is news to no one
+                change.statements.append(_event_statement(
+                    at, "custody_level", entry.station, booking_id, {
+                        "person": person, "level": level.value,
+                        "deadline": iso(entry.clock.deadline),
+                        "remaining_minutes": entry.clock.remaining_minutes},
+                    person=person))
+                self.metrics.level_changes.labels(level.value).inc()
+            if red:
+                self.planner.replan(red, to_minute(moment))
+        return changed
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def custody(self, now: datetime | None = None) -> list[CustodyEntry]:
+        minute = to_minute(now or datetime.now(UTC))
+        with self._lock:
+            planner = self.planner
+            found = []
+            for booking in planner.bookings.values():
+                for person in booking.persons:
+                    limit = self.policy.limit_minutes(person.legal_basis)
+                    if limit is None:
+                        continue
+                    session = planner.session_of((booking.id, person.id))
+                    projected = (None if session is None
+                                 else session.end + self.policy.exit_minutes)
+                    found.append(CustodyEntry(
+                        booking.id, person.id, booking.station, person.legal_basis.value,
+                        clock(minute, person.brought_in_at, limit, projected, self.thresholds)))
+        found.sort(key=lambda e: e.clock.remaining_minutes)
+        return found
+
+    def check(self) -> list[str]:
+        with self._lock:
+            planner = self.planner
+            return [f"{v.rule}: {v.message}" for v in check_plan(
+                planner.rooms, planner.bookings, planner.all_assignments(), planner.policy,
+                planner.fixed, to_minute(datetime.now(UTC)))]
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _active_row(self, booking_id: str) -> sqlite3.Row:
+        conn = connect(self.db, readonly=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            row: sqlite3.Row | None = conn.execute(
+                "SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise PlanningError(404, f"no booking {booking_id!r}")
+        if row["status"] in CLOSED:
+            raise PlanningError(409, f"booking {booking_id} is {row['status']}")
+        return row
+
+    def _unassigned_of(self, booking_id: str) -> list[Unassigned]:
+        return [u for key, u in self.planner.unassigned.items() if key[0] == booking_id]
+
+    def _person_key(self, booking_id: str, person: str) -> PersonKey:
+        booking = self.planner.bookings.get(booking_id)
+        if booking is None or all(p.id != person for p in booking.persons):
+            raise PlanningError(404, f"no person {person!r} in booking {booking_id}")
+        return (booking_id, person)
+
+
+@dataclass(slots=True)
+class _Change:
+    before: Snapshot
+    statements: list[tuple[str, tuple[Any, ...]]]
+    quiet: set[str]  # bookings whose own request caused the change: no event to themselves
+    history_kept: set[str]  # bookings leaving the live plan: their stored rows stay
+
+    def __init__(self, before: Snapshot) -> None:
+        self.before = before
+        self.statements = []
+        self.quiet = set()
+        self.history_kept = set()
+
+
+def _event_statement(at: str, kind: str, station: str | None, booking: str | None,
+                     body: dict[str, Any], person: str | None = None,
+                     ) -> tuple[str, tuple[Any, ...]]:
+    return ("INSERT INTO plan_events (at, kind, station, booking, person, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)))
+
+
+def _assignment_json(assignment: Assignment) -> dict[str, str]:
+    return {"kind": assignment.kind.value, "room": assignment.room,
+            "start": iso(assignment.start), "end": iso(assignment.end)}
+
+
+def _refusal(placement: Placement) -> str:
+    rules = sorted({u.rule for u in placement.unassigned})
+    people = ", ".join(f"{u.person} ({u.rule}: {u.reason})" for u in placement.unassigned)
+    return f"cannot place every person without breaking {', '.join(rules)}: {people}"
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+    return str(exc)
+
+
+def _rooms(conn: sqlite3.Connection) -> list[PlanRoom]:
+    return [PlanRoom(r[0], RoomType(r[1]), int(r[2]),
+                     frozenset(Equipment(e) for e in json.loads(r[3])),
+                     r[4] == RoomState.IN_SERVICE.value)
+            for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")]
+
+
+def _planning_booking(booking_id: str, station: str, body: str,
+                      arrived_at: str | None) -> Booking:
+    booking = BookingIn.model_validate_json(body).to_booking(booking_id, station)
+    if arrived_at:
+        booking = replace(booking, expected_arrival=to_minute(_parse(arrived_at)))
+    return booking
