@@ -258,7 +258,8 @@ def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployme
     assert status == 201, long_held
 
     def events() -> list[dict[str, Any]]:
-        return http_get(f"{api}/plan-events", s1)[1]
+        found: list[dict[str, Any]] = http_get(f"{api}/plan-events", s1)[1]
+        return found
 
     wait_until(lambda: any(e["kind"] == "no_show" for e in events()), 10, "a no-show release")
     assert http_get(f"{api}/bookings/{missing['id']}", s1)[1]["status"] == "no_show"
