@@ -103,6 +103,12 @@ def _bench_ingest(args: argparse.Namespace) -> int:
                             workdir=args.workdir)
 
 
+def _bench_allocate(args: argparse.Namespace) -> int:
+    from bench.allocate import run_allocate_bench
+
+    return run_allocate_bench(budget=args.budget, seeds=tuple(args.seeds))
+
+
 def _bench_devices(args: argparse.Namespace) -> int:
     from bench.devices import run_devices_bench
 
@@ -187,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "window and print where its CPU goes")
     devices.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     devices.set_defaults(handler=_bench_devices)
+    allocate = bench_commands.add_parser(
+        "allocate", help="room allocation: calendar vs instant allocator vs improver",
+        description="Plan generated days (100/16, 320/40, 650/64) three ways and check them: "
+                    "latency, weighted waiting, hard-rule violations, legal-limit misses, "
+                    "a disruption.")
+    allocate.add_argument("--budget", type=float, default=5.0, metavar="SECONDS",
+                          help="improver time budget per day (%(default)s)")
+    allocate.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], metavar="SEED",
+                          help="generator seeds (%(default)s)")
+    allocate.set_defaults(handler=_bench_allocate)
     for name in DEVICE_CLI_MODULES:
         try:
             module = importlib.import_module(name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from scheduling.model import (
     Assignment,
@@ -55,6 +56,20 @@ class Planner:
         self._held: dict[str, list[_Held]] = {}
         self._booking_sessions: dict[str, list[tuple[Minute, Minute]]] = {}
         self._usage: dict[str, int] = {}
+
+    def copy(self) -> Planner:
+        """An independent plan to try changes on (rooms, bookings and assignments are frozen,
+        so only the containers are copied)."""
+        other = Planner(self.rooms.values(), self.policy)
+        other.bookings = dict(self.bookings)
+        other.assignments = {key: list(items) for key, items in self.assignments.items()}
+        other.unassigned = dict(self.unassigned)
+        other.fixed = set(self.fixed)
+        other._busy = {room: list(items) for room, items in self._busy.items()}
+        other._held = {room: list(items) for room, items in self._held.items()}
+        other._booking_sessions = {b: list(items) for b, items in self._booking_sessions.items()}
+        other._usage = dict(self._usage)
+        return other
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -142,6 +157,16 @@ class Planner:
                     and (now is None or a.end > now)]
         return self.replan(dict.fromkeys(affected), now)
 
+    def rebook(self, key: PersonKey, assignments: list[Assignment]) -> None:
+        """Give a person exactly these assignments (the improver's result, already checked)."""
+        self._release(key)
+        self.unassigned.pop(key, None)
+        self._commit(key, assignments)
+
+    def holding_room(self, key: PersonKey, start: Minute, end: Minute) -> str | None:
+        """A waiting room where the person may be held over ``[start, end)`` (H2), if any."""
+        return self._holding_room(self.person(key), key, start, end)
+
     def start_session(self, key: PersonKey) -> None:
         """H10: the session has started and will not move again."""
         if self.session_of(key) is not None:
@@ -202,9 +227,7 @@ class Planner:
                 needs.append((key, need_for(booking, booking.person(key[1]), self.policy)))
             except CannotPlace as exc:
                 placement.unassigned.append(self._leave(key, exc))
-        # Urgency: the tightest legal limit first, then minors, then the booking's own order.
-        needs.sort(key=lambda item: (item[1].latest_end if item[1].latest_end is not None
-                                     else 1 << 40, not self.person(item[0]).minor))
+        needs.sort(key=lambda item: self._urgency(item[0], item[1]))
         for key, need in needs:
             try:
                 placed = self._place_one(key, need, now)
@@ -214,6 +237,18 @@ class Planner:
             self._commit(key, placed)
             placement.assignments.extend(placed)
         return placement
+
+    def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
+        """Placing order: the tightest legal limit first, then minors, then the booking's own
+        order (the sort is stable)."""
+        return (need.latest_end if need.latest_end is not None else 1 << 40,
+                not self.person(key).minor)
+
+    @staticmethod
+    def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Any, ...]:
+        """Among fitting rooms: the earliest start (S1), then the fewest extras (S3), then the
+        least used room (S9)."""
+        return (start, extras, usage, room_id)
 
     def _leave(self, key: PersonKey, exc: CannotPlace) -> Unassigned:
         unassigned = Unassigned(key[0], key[1], exc.rule, exc.reason)
@@ -240,7 +275,7 @@ class Planner:
             options.append((start, extras, self._usage.get(room.id, 0), room.id))
         if not options:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
-        options.sort()
+        options.sort(key=lambda option: self._preference(*option))
         person = self.person(key)
         for start, _extras, _usage, room_id in options:
             session = Assignment(key[0], key[1], AssignmentKind.SESSION, room_id, start,

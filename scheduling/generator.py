@@ -11,7 +11,8 @@ thin spread through the day.
   station books when it decides to bring someone, often hours ahead, sometimes minutes).
 
 A booking brings 1-4 persons (mostly 1-2): suspects (55 %), witnesses (30 %), victims (15 %);
-8 % minors (guardian there 0-40 min after arrival), 25 % women, 3 % intoxicated. Suspects of
+8 % minors (guardian there 0-40 min after arrival), 25 % women, 3 % intoxicated; sessions of
+45-120 minutes for suspects, 20-60 for witnesses and victims. Suspects of
 one booking are co-suspects of its case. Persons were brought in (到案) 20-120 minutes before
 arrival, and one in five suspects under a 12 h or longer limit 2-5 hours earlier (held
 overnight).
@@ -48,12 +49,12 @@ class Day:
 
 
 def generate_rooms(count: int, rng: random.Random) -> list[PlanRoom]:
-    """A centre with ``count`` rooms: 40 % interrogation, 25 % inquiry, 20 % waiting, the rest
-    minors', one-stop and identification rooms; at least one of each questioning kind."""
-    waiting = max(1, round(count * 0.2))
-    minors = max(1, round(count * 0.07))
-    one_stop = max(1, round(count * 0.03))
-    inquiry = max(1, round(count * 0.25))
+    """A centre with ``count`` rooms: about half interrogation, 30 % inquiry, 15 % waiting (six
+    places each), the rest minors' and one-stop rooms; at least one of each kind."""
+    waiting = max(1, round(count * 0.15))
+    minors = max(1, round(count * 0.05))
+    one_stop = max(1, round(count * 0.02))
+    inquiry = max(1, round(count * 0.30))
     interrogation = max(1, count - waiting - minors - one_stop - inquiry)
     rooms: list[PlanRoom] = []
 
@@ -73,7 +74,7 @@ def generate_rooms(count: int, rng: random.Random) -> list[PlanRoom]:
 
     add(RoomType.INTERROGATION, interrogation, 1)
     add(RoomType.INQUIRY, inquiry, 1)
-    add(RoomType.WAITING, waiting, 4)
+    add(RoomType.WAITING, waiting, 6)
     add(RoomType.MINORS, minors, 1)
     add(RoomType.ONE_STOP, one_stop, 1)
     return rooms[:count] if len(rooms) > count else rooms
@@ -129,8 +130,8 @@ def generate_day(persons: int, rooms: int, seed: int,
                 sexual_abuse_victim=minor and role is PersonRole.VICTIM and case_type == "rape",
                 intoxicated=suspect and rng.random() < 0.03,
                 guardian_at=arrival + rng.randint(0, 40) if minor else None,
-                session_minutes=rng.choice((60, 90, 120, 150)) if suspect
-                else rng.choice((30, 45, 60, 90))))
+                session_minutes=rng.choice((45, 60, 90, 120)) if suspect
+                else rng.choice((20, 30, 45, 60))))
         bookings.append(Booking(
             id=f"b{number:04d}", station=f"station-{rng.randint(1, 12)}",
             case_id=f"case-{seed}-{number}", case_type=case_type,

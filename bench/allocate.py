@@ -1,0 +1,216 @@
+"""``precinct bench allocate``: plans for generated days, three ways, judged by one checker.
+
+For each day size (persons/rooms, fixed seeds; the arrival pattern is documented in
+``scheduling.generator``):
+
+- (a) a calendar, first come first served in booking order: 30-minute slots, the first free
+  room in list order, persons in the order the booking lists them. It keeps every hard rule
+  (the same needs and waiting-room rule), so the comparison is about planning, not legality;
+- (b) the instant allocator, answering each booking as it comes (latency p50/p99 measured per
+  booking);
+- (c) (b) after the CP-SAT improver with a time budget (default 5 s).
+
+Every plan is checked by the independent checker (violations must be 0). Weighted waiting is
+S1: for each placed person, minutes from ready (entry steps, sobering, guardian) to session
+start, times the person's weight. Because (c) also places persons (b) could not, the total is
+shown twice: over placed persons, and with each unplaced person charged as waiting until the
+end of the day (they are escalated and questioned outside the plan). Then a disruption: the
+busiest interrogation room breaks at 10:00; the re-plan's moved and unplaced persons are
+counted and the plan checked again.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+from scheduling.allocator import Planner
+from scheduling.checker import check_plan
+from scheduling.generator import Day, generate_day
+from scheduling.improver import apply, improve
+from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
+from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.rooms import RoomType
+
+SIZES = ((100, 16), (320, 40), (650, 64))
+SEEDS = (1, 2, 3)
+SLOT_MINUTES = 30
+
+
+class CalendarPlanner(Planner):
+    """(a): what a room calendar does with the same bookings (see the module doc)."""
+
+    def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
+        return (0, False)
+
+    @staticmethod
+    def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Minute, str]:
+        return (start, room_id)
+
+    def _place_one(self, key: PersonKey, need: Need,
+                   now: Minute | None) -> list[Assignment]:
+        def slots(minutes: int) -> int:
+            return math.ceil(minutes / SLOT_MINUTES) * SLOT_MINUTES
+        return super()._place_one(key, replace(
+            need, duration=slots(need.duration), earliest_start=slots(need.earliest_start)),
+            now)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFigures:
+    placed: int
+    unplaced: int
+    waiting: float  # weighted minutes, placed persons
+    waiting_charged: float  # plus unplaced persons waiting until the end of the day
+    violations: int
+    legal_misses: int  # persons the plan cannot bring in before their legal limit (H5)
+
+
+def figures(planner: Planner, day: Day) -> PlanFigures:
+    day_end = day.day_start + 24 * 60
+    waiting = charged = 0.0
+    placed = unplaced = misses = 0
+    for booking in planner.bookings.values():
+        for person in booking.persons:
+            key = (booking.id, person.id)
+            weight = planner.policy.weight(person)
+            try:
+                need = need_for(booking, person, planner.policy)
+            except CannotPlace as exc:
+                unplaced += 1
+                misses += exc.rule == "H5"
+                continue
+            session = planner.session_of(key)
+            if session is None:
+                unplaced += 1
+                unassigned = planner.unassigned.get(key)
+                misses += unassigned is not None and unassigned.rule == "H5"
+                charged += weight * max(0, day_end - need.earliest_start)
+                continue
+            placed += 1
+            minutes = weight * max(0, session.start - need.earliest_start)
+            waiting += minutes
+            charged += minutes
+    violations = check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                            planner.policy, planner.fixed)
+    misses += sum(1 for v in violations if v.rule == "H5")
+    return PlanFigures(placed, unplaced, waiting, charged, len(violations), misses)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _disrupt(planner: Planner, day: Day) -> tuple[int, int, int]:
+    """Break the busiest interrogation room at 10:00: (persons moved, newly unplaced,
+    violations after)."""
+    at = day.day_start + 10 * 60
+    busiest = max((r for r in planner.rooms.values() if r.type is RoomType.INTERROGATION),
+                  key=lambda r: sum(1 for a in planner.all_assignments()
+                                    if a.room == r.id and a.start >= at))
+    before_unplaced = set(planner.unassigned)
+    placement = planner.set_room(replace(busiest, available=False), at)
+    moved = len({(a.booking, a.person) for a in placement.assignments
+                 if a.kind is AssignmentKind.SESSION})
+    violations = check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                            planner.policy, planner.fixed, at)
+    return moved, len(set(planner.unassigned) - before_unplaced), len(violations)
+
+
+def run_allocate_bench(budget: float = 5.0, seeds: tuple[int, ...] = SEEDS) -> int:
+    print("allocation benchmark: generated days (scheduling/generator.py: morning peak 09:30, "
+          "afternoon wave 14:30, booked in random order), fixed seeds "
+          f"{', '.join(map(str, seeds))}; improver budget {budget:.1f} s, 2 workers")
+    failed = []
+    for persons, rooms in SIZES:
+        latencies: list[float] = []
+        rows: dict[str, list[PlanFigures]] = {"a": [], "b": [], "c": []}
+        common_b = common_c = 0.0
+        disruption: list[tuple[int, int, int]] = []
+        improver_seconds = []
+        for seed in seeds:
+            day = generate_day(persons, rooms, seed)
+            calendar = CalendarPlanner(day.rooms)
+            for booking in day.bookings:
+                calendar.add_booking(booking)
+            rows["a"].append(figures(calendar, day))
+            instant = Planner(day.rooms)
+            for booking in day.bookings:
+                started = time.perf_counter()
+                instant.add_booking(booking)
+                latencies.append(time.perf_counter() - started)
+            rows["b"].append(figures(instant, day))
+            placed_by_b = [key for key in instant.assignments if instant.session_of(key)]
+            improved = instant.copy()
+            started = time.perf_counter()
+            result = improve(improved, day.day_start, budget, window_minutes=24 * 60)
+            improver_seconds.append(time.perf_counter() - started)
+            if result is not None:
+                apply(improved, result)
+            rows["c"].append(figures(improved, day))
+            common_b += _weighted(instant, placed_by_b)
+            common_c += _weighted(improved, placed_by_b)
+            disruption.append(_disrupt(improved, day))
+        print(f"\n{persons} persons, {rooms} rooms ({len(seeds)} days):")
+        print(f"  instant allocator latency per booking: p50 "
+              f"{statistics.median(latencies) * 1000:.2f} ms, p99 "
+              f"{_percentile(latencies, 0.99) * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms "
+              f"({len(latencies)} bookings; target p99 < 50 ms)")
+        names = {"a": "(a) calendar, FCFS", "b": "(b) instant allocator",
+                 "c": "(c) after the improver"}
+        print(f"  {'plan':<26}{'placed':>8}{'unplaced':>10}{'waiting':>12}{'charged':>12}"
+              f"{'violations':>12}{'legal misses':>14}")
+        for name, found in rows.items():
+            print(f"  {names[name]:<26}{sum(f.placed for f in found):>8}"
+                  f"{sum(f.unplaced for f in found):>10}"
+                  f"{sum(f.waiting for f in found):>12.0f}"
+                  f"{sum(f.waiting_charged for f in found):>12.0f}"
+                  f"{sum(f.violations for f in found):>12}"
+                  f"{sum(f.legal_misses for f in found):>14}")
+        b_total = sum(f.waiting_charged for f in rows["b"])
+        c_total = sum(f.waiting_charged for f in rows["c"])
+        a_total = sum(f.waiting_charged for f in rows["a"])
+        print("  (waiting: weighted minutes, ready -> session start, placed persons; charged: "
+              "plus each unplaced person waiting until 24:00)")
+        print(f"  charged waiting: (b) vs (a) {_change(a_total, b_total)}, (c) vs (b) "
+              f"{_change(b_total, c_total)}; over the persons (b) placed, (c) vs (b) "
+              f"{_change(common_b, common_c)}")
+        print(f"  improver: {statistics.mean(improver_seconds):.1f} s per day")
+        moved = [d[0] for d in disruption]
+        print(f"  disruption (busiest interrogation room out of order at 10:00): "
+              f"{statistics.mean(moved):.1f} persons moved, "
+              f"{sum(d[1] for d in disruption)} newly unplaced, "
+              f"{sum(d[2] for d in disruption)} violations after the re-plan")
+        if any(f.violations for found in rows.values() for f in found) or any(
+                d[2] for d in disruption):
+            failed.append(f"{persons}/{rooms}: hard-rule violations")
+        if c_total > b_total:
+            failed.append(f"{persons}/{rooms}: (c) worse than (b)")
+        if _percentile(latencies, 0.99) > 0.05:
+            failed.append(f"{persons}/{rooms}: allocator p99 over 50 ms")
+        if (persons, rooms) == (100, 16) and c_total > 0.9 * b_total:
+            failed.append("100/16: (c) less than 10 % below (b)")
+    print("\nresult: " + ("all targets met" if not failed else "MISSED: " + "; ".join(failed)))
+    return 0 if not failed else 1
+
+
+def _weighted(planner: Planner, keys: list[PersonKey]) -> float:
+    total = 0.0
+    for key in keys:
+        session = planner.session_of(key)
+        booking = planner.bookings[key[0]]
+        person = booking.person(key[1])
+        if session is None:
+            continue
+        need = need_for(booking, person, planner.policy)
+        total += planner.policy.weight(person) * max(0, session.start - need.earliest_start)
+    return total
+
+
+def _change(before: float, after: float) -> str:
+    if before == 0:
+        return "n/a"
+    return f"{(after - before) / before * 100:+.1f} %"

@@ -1,0 +1,379 @@
+"""The background improver: OR-Tools CP-SAT over a rolling window, one room kind at a time.
+
+It starts from the instant allocator's plan (given as the solver's hint), may move the sessions
+that start inside the window and have not started (H10), and pays for every move (S5), so a
+plan only changes where the waiting it saves (S1, weighted) is worth more than the change. The
+result is used only if it is strictly better than the plan it started from; the caller then
+runs the independent checker over it before it replaces the live plan.
+
+Waiting rooms are not re-planned: a suspect held before the session may only move earlier, so
+their waiting interval only shrinks, stays inside the waiting room already chosen, and H2 (apart
+from co-suspects, the other sex and age group; capacity) holds by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from scheduling.allocator import Planner
+from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
+from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.rooms import RoomType
+
+CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
+UNPLACED_PENALTY = 100_000  # a person left unassigned outweighs any waiting
+WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Improvement:
+    changes: dict[PersonKey, list[Assignment]]
+    cost_before: int
+    cost_after: int
+    seconds: float
+    groups: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Movable:
+    key: PersonKey
+    need: Need
+    current: Assignment | None  # None: unassigned now, placed if the solver can
+    weight: int
+
+
+def plan_cost(planner: Planner, keys: Iterable[PersonKey] | None = None) -> int:
+    """S1: the weighted minutes from ready to session start (scaled), plus unplaced persons."""
+    total = 0
+    for key in planner.assignments if keys is None else keys:
+        session = planner.session_of(key)
+        booking = planner.bookings.get(key[0])
+        if booking is None:
+            continue
+        person = booking.person(key[1])
+        if session is None:
+            total += UNPLACED_PENALTY
+            continue
+        try:
+            need = need_for(booking, person, planner.policy)
+        except CannotPlace:
+            continue
+        weight = int(planner.policy.weight(person) * WEIGHT_SCALE)
+        total += weight * max(0, session.start - need.earliest_start)
+    return total
+
+
+def improve(planner: Planner, now: Minute, budget_seconds: float,
+            window_minutes: int = 12 * 60) -> Improvement | None:
+    """Better sessions for the window ``[now, now + window_minutes)``, or None if none found.
+
+    ``planner`` is not changed; apply ``changes`` (each person's new assignments) under the
+    same lock that guarded the copy it was computed from."""
+    started = time.monotonic()
+    work = planner.copy()
+    movable = _movable(work, now, now + window_minutes)
+    groups: dict[RoomType, list[_Movable]] = {}
+    for item in movable:
+        groups.setdefault(item.need.room_type, []).append(item)
+    cost_before = _cost(work, movable)
+    changes: dict[PersonKey, list[Assignment]] = {}
+    solved = 0
+    for room_type in sorted(groups):
+        remaining = budget_seconds - (time.monotonic() - started)
+        if remaining <= 0.05:
+            break
+        left = sum(len(groups[t]) for t in sorted(groups)[solved:])
+        share = remaining * len(groups[room_type]) / max(1, left)
+        solved += 1
+        group_end = time.monotonic() + share
+        result = _solve_with_waiting_rooms(work, room_type, groups[room_type], now, group_end)
+        if not result:
+            continue
+        for key, assignments in result.items():
+            work.rebook(key, assignments)
+            changes[key] = assignments
+    if not changes:
+        return None
+    cost_after = _cost(work, movable)
+    if cost_after >= cost_before:
+        return None
+    return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
+
+
+def apply(planner: Planner, improvement: Improvement) -> None:
+    for key, assignments in improvement.changes.items():
+        planner.rebook(key, assignments)
+
+
+def _cost(planner: Planner, movable: list[_Movable]) -> int:
+    total = 0
+    for item in movable:
+        session = planner.session_of(item.key)
+        if session is None:
+            total += UNPLACED_PENALTY
+        else:
+            total += item.weight * max(0, session.start - item.need.earliest_start)
+    return total
+
+
+def _movable(planner: Planner, now: Minute, window_end: Minute) -> list[_Movable]:
+    found = []
+    for key, booking in ((k, planner.bookings[k[0]]) for k in
+                         [*planner.assignments, *planner.unassigned]):
+        if key in planner.fixed:
+            continue
+        person = booking.person(key[1])
+        session = planner.session_of(key)
+        if session is not None and not now <= session.start < window_end:
+            continue
+        try:
+            need = need_for(booking, person, planner.policy)
+        except CannotPlace:
+            continue
+        if session is None and need.earliest_start >= window_end:
+            continue
+        found.append(_Movable(key, need, session,
+                              int(planner.policy.weight(person) * WEIGHT_SCALE)))
+    return found
+
+
+def _solve_with_waiting_rooms(planner: Planner, room_type: RoomType, items: list[_Movable],
+                              now: Minute, deadline: float,
+                              ) -> dict[PersonKey, list[Assignment]] | None:
+    """Solve with held persons free to move either way and find their waiting rooms again;
+    whoever then has none may only move earlier in the next round (which keeps their current
+    waiting room valid). The last round holds everyone that way, and cannot fail on H2."""
+    modeled = _solve_group(planner, room_type, items, now,
+                           (deadline - time.monotonic()) * 0.8, set(), model_waiting=True)
+    if modeled is not None:
+        return modeled
+    monotone: set[PersonKey] = set()
+    for _round in range(4):
+        budget = (deadline - time.monotonic()) / 2
+        if budget < 0.05:
+            break
+        result = _solve_group(planner, room_type, items, now, budget, monotone)
+        if result is None:
+            break
+        held = _rehold(planner, result, now)
+        if isinstance(held, dict):
+            return held
+        monotone.update(held)
+    everyone = {item.key for item in items}
+    return _solve_group(planner, room_type, items, now,
+                        max(0.05, deadline - time.monotonic()), everyone)
+
+
+def _rehold(planner: Planner, result: dict[PersonKey, list[Assignment]],
+            now: Minute) -> dict[PersonKey, list[Assignment]] | set[PersonKey]:
+    """Waiting rooms for the moved persons, by the allocator's own rule; or the persons left
+    without one."""
+    trial = planner.copy()
+    for key in result:
+        trial.rebook(key, [])
+    final: dict[PersonKey, list[Assignment]] = {}
+    homeless: set[PersonKey] = set()
+    ordered = sorted(result.items(), key=lambda item: item[1][-1].start)
+    for key, assignments in ordered:
+        session = assignments[-1]
+        booking = trial.bookings[key[0]]
+        person = booking.person(key[1])
+        need = need_for(booking, person, trial.policy)
+        hold_from = max(need.holding_from, now)
+        items = [session]
+        if need.waits_in_holding and session.start > hold_from:
+            room = trial.holding_room(key, hold_from, session.start)
+            if room is None:
+                homeless.add(key)
+                continue
+            items = [Assignment(key[0], key[1], AssignmentKind.WAITING, room, hold_from,
+                                session.start), session]
+        trial.rebook(key, items)
+        final[key] = items
+    return homeless or final
+
+
+def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], now: Minute,
+                 budget: float, monotone: set[PersonKey], model_waiting: bool = False,
+                 ) -> dict[PersonKey, list[Assignment]] | None:
+    rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
+    if not rooms:
+        return None
+    moving = {item.key for item in items}
+    clean = planner.policy.cleaning(room_type)
+    model = cp_model.CpModel()
+    horizon = max(now + 3 * 24 * 60,
+                  *(a.end + clean for a in planner.all_assignments())) - now
+    per_room: dict[str, list[cp_model.IntervalVar]] = {room.id: [] for room in rooms}
+    per_booking: dict[str, list[cp_model.IntervalVar]] = {}
+    for assignment in planner.all_assignments():
+        if assignment.kind is not AssignmentKind.SESSION or assignment.key in moving:
+            continue
+        offset = assignment.start - now
+        if assignment.room in per_room:
+            per_room[assignment.room].append(model.new_fixed_size_interval_var(
+                offset, assignment.end - assignment.start + clean, "fixed"))
+        per_booking.setdefault(assignment.booking, []).append(
+            model.new_fixed_size_interval_var(offset, assignment.end - assignment.start,
+                                              "fixed"))
+    objective = []
+    chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
+    for item in items:
+        need = item.need
+        low = max(need.earliest_start, now) - now
+        high = horizon - need.duration
+        if need.latest_end is not None:
+            high = min(high, need.latest_end - need.duration - now)
+        if need.waits_in_holding and not model_waiting and (
+                item.key in monotone or item.current is None):
+            # Held persons only move earlier (module doc); an unplaced one only where no
+            # waiting is needed at all.
+            high = min(high, (item.current.start if item.current is not None
+                              else max(need.holding_from, now)) - now)
+        fitting = [r for r in rooms if need.equipment <= r.equipment]
+        if high < low or not fitting:
+            if item.current is None:
+                continue
+            return None  # the current plan itself does not fit the model: leave it alone
+        start = model.new_int_var(low, high, f"start{item.key}")
+        literals: dict[str, cp_model.IntVar] = {}
+        for room in fitting:
+            literal = model.new_bool_var(f"in{room.id}{item.key}")
+            literals[room.id] = literal
+            per_room[room.id].append(model.new_optional_fixed_size_interval_var(
+                start, need.duration + clean, literal, f"room{item.key}"))
+            per_booking.setdefault(item.key[0], []).append(
+                model.new_optional_fixed_size_interval_var(
+                    start, need.duration, literal, f"officers{item.key}"))
+        placed = model.new_bool_var(f"placed{item.key}")
+        model.add(sum(literals.values()) == placed)
+        if item.current is not None:
+            model.add(placed == 1)
+            model.add_hint(start, item.current.start - now)
+            for room_id, literal in literals.items():
+                model.add_hint(literal, int(room_id == item.current.room))
+            moved = model.new_bool_var(f"moved{item.key}")
+            same_room = literals.get(item.current.room)
+            if same_room is None:
+                model.add(moved == 1)
+            else:
+                model.add(start == item.current.start - now).only_enforce_if(moved.Not())
+                model.add(same_room == 1).only_enforce_if(moved.Not())
+            objective.append(CHANGE_PENALTY * WEIGHT_SCALE * moved)
+        else:
+            objective.append(UNPLACED_PENALTY * (1 - placed))
+        objective.append(item.weight * (start - (need.earliest_start - now)))
+        chosen[item.key] = (start, literals)
+    waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
+    if model_waiting and not _model_waiting(model, planner, items, chosen, now, waiting_rooms):
+        return None
+    for intervals in per_room.values():
+        if len(intervals) > 1:
+            model.add_no_overlap(intervals)
+    for booking_id, intervals in per_booking.items():
+        booking = planner.bookings.get(booking_id)
+        if booking is not None and len(intervals) > 1:
+            model.add_cumulative(intervals, [1] * len(intervals), booking.officers // 2)
+    model.minimize(sum(objective))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.05, budget)
+    solver.parameters.num_workers = 2
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    result: dict[PersonKey, list[Assignment]] = {}
+    by_key = {item.key: item for item in items}
+    for key, (start_var, literals) in chosen.items():
+        picked = next((r for r, lit in literals.items() if solver.boolean_value(lit)), None)
+        if picked is None:
+            continue
+        begin = solver.value(start_var) + now
+        item = by_key[key]
+        session = Assignment(key[0], key[1], AssignmentKind.SESSION, picked, begin,
+                             begin + item.need.duration)
+        if model_waiting:
+            holding = next((w for w, lit in waiting_rooms.get(key, {}).items()
+                            if solver.boolean_value(lit)), None)
+            hold_from = max(item.need.holding_from, now)
+            planned = [session] if holding is None else [
+                Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, begin),
+                session]
+        else:
+            kept = [a for a in planner.assignments.get(key, [])
+                    if a.kind is AssignmentKind.WAITING and a.start < begin]
+            planned = [*(Assignment(a.booking, a.person, a.kind, a.room, a.start, begin)
+                         for a in kept), session]
+        # Only what changed goes back: an unchanged person is not a move (S5).
+        if planned != planner.assignments.get(key):
+            result[key] = planned
+    return result
+
+
+MAX_WAITING_PAIRS = 20_000  # pairwise H2 constraints; beyond that, solve without them
+
+
+def _incompatible(planner: Planner, first: PersonKey, second: PersonKey) -> bool:
+    """H2 for a waiting room: the two may not be held there at the same time."""
+    booking_a, booking_b = planner.bookings[first[0]], planner.bookings[second[0]]
+    a, b = booking_a.person(first[1]), booking_b.person(second[1])
+    return (a.sex is not b.sex or a.minor != b.minor
+            or (a.co_suspect_group is not None and booking_a.case_id == booking_b.case_id
+                and a.co_suspect_group == b.co_suspect_group))
+
+
+def _model_waiting(model: cp_model.CpModel, planner: Planner, items: list[_Movable],
+                   chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
+                   now: Minute, rooms_out: dict[PersonKey, dict[str, cp_model.IntVar]]) -> bool:
+    """Waiting rooms in the model: each held person in one waiting room from entry to session,
+    capacity kept, incompatible persons never overlapping in one room. False if too large."""
+    waiting = [r for r in planner.rooms.values() if r.type is RoomType.WAITING and r.available]
+    held = [item for item in items if item.need.waits_in_holding and item.key in chosen]
+    moving = {item.key for item in items}
+    fixed = [a for a in planner.all_assignments()
+             if a.kind is AssignmentKind.WAITING and a.key not in moving and a.end > now]
+    pairs = len(held) * (len(held) + len(fixed)) * max(1, len(waiting))
+    if pairs > MAX_WAITING_PAIRS:
+        return False
+    intervals: dict[tuple[str, PersonKey], cp_model.IntervalVar] = {}
+    for item in held:
+        start, _rooms = chosen[item.key]
+        hold_from = max(item.need.holding_from, now) - now
+        waits = model.new_bool_var(f"waits{item.key}")
+        model.add(start > hold_from).only_enforce_if(waits)
+        model.add(start <= hold_from).only_enforce_if(waits.Not())
+        literals = {}
+        for room in waiting:
+            literal = model.new_bool_var(f"held{room.id}{item.key}")
+            literals[room.id] = literal
+            size = model.new_int_var(0, 7 * 24 * 60, f"wait{room.id}{item.key}")
+            model.add(size == start - hold_from).only_enforce_if(literal)
+            intervals[(room.id, item.key)] = model.new_optional_interval_var(
+                hold_from, size, hold_from + size, literal, f"hold{room.id}{item.key}")
+        model.add(sum(literals.values()) == waits)
+        if item.current is not None:
+            current = next((a.room for a in planner.assignments.get(item.key, [])
+                            if a.kind is AssignmentKind.WAITING), None)
+            for room_id, literal in literals.items():
+                model.add_hint(literal, int(room_id == current))
+        rooms_out[item.key] = literals
+    for room in waiting:
+        here = [intervals[(room.id, item.key)] for item in held]
+        constants = [(a.key, model.new_fixed_size_interval_var(a.start - now, a.end - a.start,
+                                                               "fixedhold"))
+                     for a in fixed if a.room == room.id]
+        if here:
+            model.add_cumulative([*here, *(iv for _k, iv in constants)],
+                                 [1] * (len(here) + len(constants)), room.capacity)
+        for index, item in enumerate(held):
+            mine = intervals[(room.id, item.key)]
+            for other in held[index + 1:]:
+                if _incompatible(planner, item.key, other.key):
+                    model.add_no_overlap([mine, intervals[(room.id, other.key)]])
+            for key, interval in constants:
+                if _incompatible(planner, item.key, key):
+                    model.add_no_overlap([mine, interval])
+    return True
