@@ -25,12 +25,13 @@ JOB_DEADLINE_SECONDS = 30.0
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
 
 
-def _job(name: str, work: Callable[[], Any]) -> Callable[[], Any]:
+def _job(name: str, work: Callable[[], Any],
+         deadline: float = JOB_DEADLINE_SECONDS) -> Callable[[], Any]:
     async def run() -> None:
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(work), JOB_DEADLINE_SECONDS)
+            result = await asyncio.wait_for(asyncio.to_thread(work), deadline)
         except TimeoutError:
-            log.warning("planning job %s ran over %.0f s", name, JOB_DEADLINE_SECONDS)
+            log.warning("planning job %s ran over %.0f s", name, deadline)
         except Exception:
             log.exception("planning job %s failed", name)
         else:
@@ -56,6 +57,14 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
         for name, work in jobs.items():
             scheduler.add_job(_job(name, work), "interval", seconds=interval, id=name,
                               next_run_time=soon, replace_existing=True)
+    if settings.improve_interval > 0:
+        scheduler.add_job(
+            _job("improve", lambda: service.improve_plan(
+                settings.improve_budget, int(settings.improve_window * 60)),
+                 settings.improve_budget + JOB_DEADLINE_SECONDS),
+            "interval", seconds=settings.improve_interval, id="improve",
+            next_run_time=soon + timedelta(seconds=settings.improve_interval),
+            replace_existing=True)
     scheduler.add_job(_job("retention", lambda: service.purge(settings.retention_days)),
                       "interval", seconds=RETENTION_INTERVAL_SECONDS, id="retention",
                       next_run_time=soon, replace_existing=True)

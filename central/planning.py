@@ -29,6 +29,8 @@ from monitoring.planning_metrics import PlanningMetrics
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.custody import Clock, ClockThresholds, Level, clock
+from scheduling.improver import apply as apply_improvement
+from scheduling.improver import improve
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -491,6 +493,36 @@ class PlanningService:
             finally:
                 conn.close()
         return len(old)
+
+    def improve_plan(self, budget_seconds: float, window_minutes: int,
+                     now: datetime | None = None) -> int:
+        """Run the CP-SAT improver on a copy of the plan, outside the lock; apply the result
+        if the plan has not changed meanwhile and the independent checker passes it.
+        Returns the number of persons moved."""
+        minute = to_minute(now or datetime.now(UTC))
+        with self._lock:
+            copy = self.planner.copy()
+        result = improve(copy, minute, budget_seconds, window_minutes)
+        if result is None:
+            return 0
+        with self._change("improver"):
+            if self.planner.version != copy.version:
+                log.info("improver result dropped: the plan changed while it ran")
+                return 0
+            trial = self.planner.copy()
+            apply_improvement(trial, result)
+            violations = check_plan(trial.rooms, trial.bookings, trial.all_assignments(),
+                                    trial.policy, trial.fixed, minute)
+            if violations:
+                for violation in violations:
+                    log.error("improver result refused: %s %s", violation.rule,
+                              violation.message)
+                    self.metrics.plan_violations.labels(violation.rule).inc()
+                return 0
+            apply_improvement(self.planner, result)
+        log.info("improver: %d persons moved, cost %d -> %d in %.1f s", len(result.changes),
+                 result.cost_before, result.cost_after, result.seconds)
+        return len(result.changes)
 
     def check_now(self) -> int:
         """The periodic independent check of the live plan; returns the violations found."""

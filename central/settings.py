@@ -41,6 +41,11 @@ class CentralSettings:
     plan_interval: float = 60.0
     no_show_grace: int = 30
     retention_days: int = 365
+    # The CP-SAT improver: every improve_interval seconds (0: off), improve_budget seconds of
+    # solving over the sessions starting in the next improve_window hours.
+    improve_interval: float = 300.0
+    improve_budget: float = 5.0
+    improve_window: float = 12.0
 
     def __post_init__(self) -> None:
         try:
@@ -62,6 +67,8 @@ class CentralSettings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"timezone: {self.timezone!r} is not a known time zone") from None
+        if min(self.improve_interval, self.improve_budget, self.improve_window) < 0:
+            raise ValueError("improve_interval: improver settings must not be negative")
         if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
             raise ValueError("plan_interval: planning settings must not be negative "
                              "(retention_days at least 1)")

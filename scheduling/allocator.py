@@ -56,6 +56,8 @@ class Planner:
         self._held: dict[str, list[_Held]] = {}
         self._booking_sessions: dict[str, list[tuple[Minute, Minute]]] = {}
         self._usage: dict[str, int] = {}
+        # Bumped by every change: the improver applies its result only to the plan it read.
+        self.version = 0
 
     def copy(self) -> Planner:
         """An independent plan to try changes on (rooms, bookings and assignments are frozen,
@@ -69,6 +71,7 @@ class Planner:
         other._held = {room: list(items) for room, items in self._held.items()}
         other._booking_sessions = {b: list(items) for b, items in self._booking_sessions.items()}
         other._usage = dict(self._usage)
+        other.version = self.version
         return other
 
     # --- queries ---------------------------------------------------------------------------
@@ -115,6 +118,7 @@ class Planner:
         booking = self.bookings.pop(booking_id, None)
         if booking is None:
             return
+        self.version += 1
         for person in booking.persons:
             key = (booking_id, person.id)
             self._release(key)
@@ -150,6 +154,7 @@ class Planner:
     def set_room(self, room: PlanRoom, now: Minute | None = None) -> Placement:
         """A new or changed room; persons planned into it after ``now`` move if it is unusable."""
         self.rooms[room.id] = room
+        self.version += 1
         if room.available:
             return Placement()
         affected = [a.key for a in self.all_assignments()
@@ -171,6 +176,7 @@ class Planner:
         """H10: the session has started and will not move again."""
         if self.session_of(key) is not None:
             self.fixed.add(key)
+            self.version += 1
 
     def end_session(self, key: PersonKey, at: Minute) -> None:
         """The session ended at ``at``: the room is free from then (plus its cleaning)."""
@@ -339,6 +345,7 @@ class Planner:
     # --- bookkeeping -----------------------------------------------------------------------
 
     def _commit(self, key: PersonKey, assignments: list[Assignment]) -> None:
+        self.version += 1
         self.assignments[key] = assignments
         for assignment in assignments:
             room = self.rooms[assignment.room]
@@ -353,6 +360,7 @@ class Planner:
             self._usage[room.id] = self._usage.get(room.id, 0) + assignment.end - assignment.start
 
     def _release(self, key: PersonKey) -> None:
+        self.version += 1
         for assignment in self.assignments.pop(key, []):
             if assignment.kind is AssignmentKind.WAITING:
                 held = self._held.get(assignment.room, [])

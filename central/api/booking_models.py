@@ -11,7 +11,15 @@ from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from scheduling.model import Booking, LegalBasis, Person, PersonRole, Sex, to_minute
+from scheduling.model import (
+    Booking,
+    LegalBasis,
+    Person,
+    PersonRole,
+    Sex,
+    from_minute,
+    to_minute,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 MAX_PERSONS = 20
@@ -75,6 +83,23 @@ class BookingIn(BaseModel):
                 raise ValueError(f"persons[{person.id}].co_suspect_group: only suspects are "
                                  "co-suspects")
         return self
+
+    @classmethod
+    def from_booking(cls, booking: Booking) -> BookingIn:
+        """The request that would create ``booking`` (generated days in benchmarks and tests)."""
+        return cls(
+            station=booking.station, case_id=booking.case_id, case_type=booking.case_type,
+            officers=booking.officers, expected_arrival=from_minute(booking.expected_arrival),
+            session_minutes=booking.session_minutes,
+            needs=Needs(recording=booking.recording, interpreter=booking.interpreter),
+            female_staff=booking.female_staff, walk_in=booking.walk_in,
+            persons=[PersonIn(
+                id=p.id, role=p.role, minor=p.minor, sex=p.sex,
+                brought_in_at=from_minute(p.brought_in_at), legal_basis=p.legal_basis,
+                co_suspect_group=p.co_suspect_group, sexual_abuse_victim=p.sexual_abuse_victim,
+                intoxicated=p.intoxicated,
+                guardian_at=None if p.guardian_at is None else from_minute(p.guardian_at),
+                session_minutes=p.session_minutes) for p in booking.persons])
 
     def check_horizon(self, now: datetime) -> None:
         if self.expected_arrival - now > MAX_AHEAD:

@@ -1,0 +1,102 @@
+"""The planning service on a real SQLite file: a generated day booked through it, the plan
+rebuilt from the store, the improver applied only when the checker agrees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from central.api.booking_models import BookingIn
+from central.planning import PlanningError, PlanningService
+from central.store import connect, migrate
+from monitoring.planning_metrics import PlanningMetrics
+from scheduling.checker import check_plan
+from scheduling.generator import generate_day
+from scheduling.model import from_minute
+
+
+def service_with_rooms(db: Path, rooms: list) -> PlanningService:  # type: ignore[type-arg]
+    migrate(db)
+    conn = connect(db)
+    now = datetime.now(UTC).isoformat()
+    conn.executemany(
+        "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
+        [(r.id, r.type.value, r.capacity, json.dumps(sorted(e.value for e in r.equipment)), now,
+          now) for r in rooms])
+    conn.close()
+    service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
+    service.load()
+    return service
+
+
+def stored_plan(db: Path) -> set[tuple[str, str, str, str, str, str]]:
+    conn = connect(db)
+    try:
+        return {tuple(r) for r in conn.execute(
+            "SELECT booking, person, kind, room, start, end FROM assignments")}
+    finally:
+        conn.close()
+
+
+def memory_plan(service: PlanningService) -> set[tuple[str, str, str, str, str, str]]:
+    from central.planning import iso
+    return {(a.booking, a.person, a.kind.value, a.room, iso(a.start), iso(a.end))
+            for a in service.planner.all_assignments()}
+
+
+def test_a_generated_day_through_the_service_survives_a_restart(tmp_path: Path) -> None:
+    day = generate_day(100, 16, seed=4)
+    db = tmp_path / "central.sqlite3"
+    service = service_with_rooms(db, day.rooms)
+    opening = from_minute(day.day_start + 6 * 60)
+    created = refused = 0
+    for booking in day.bookings:
+        request = BookingIn.from_booking(booking)
+        try:
+            service.create(request.model_copy(update={"waitlist": True}), booking.station,
+                           "test", opening)
+            created += 1
+        except PlanningError:
+            refused += 1
+    assert created == len(day.bookings)
+    planner = service.planner
+    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                      planner.policy) == []
+    assert stored_plan(db) == memory_plan(service)
+    unassigned = dict(planner.unassigned)
+
+    again = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
+    again.load()
+    assert memory_plan(again) == memory_plan(service)
+    assert set(again.planner.unassigned) == set(unassigned)
+
+    moved = again.improve_plan(3.0, 24 * 60, opening)
+    assert moved > 0
+    assert stored_plan(db) == memory_plan(again)
+    planner = again.planner
+    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                      planner.policy) == []
+    conn = connect(db)
+    causes = [json.loads(r[0])["cause"] for r in conn.execute(
+        "SELECT body FROM plan_events WHERE kind IN ('plan_changed', 'unassigned')")]
+    conn.close()
+    assert "improver" in causes
+
+
+def test_a_refused_booking_leaves_no_trace(tmp_path: Path) -> None:
+    day = generate_day(10, 4, seed=1)
+    db = tmp_path / "central.sqlite3"
+    service = service_with_rooms(db, day.rooms)
+    booking = day.bookings[0]
+    request = BookingIn.from_booking(booking).model_copy(update={"officers": 1})
+    with pytest.raises(PlanningError) as refused:
+        service.create(request, "s1", "test", from_minute(day.day_start))
+    assert refused.value.status == 409
+    assert "H6" in refused.value.message
+    assert stored_plan(db) == set()
+    assert service.planner.bookings == {}

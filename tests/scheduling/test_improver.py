@@ -1,0 +1,53 @@
+"""The CP-SAT improver: never a hard-rule violation, never a worse plan, never a started move."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from scheduling.allocator import Planner
+from scheduling.checker import check_plan
+from scheduling.generator import generate_day
+from scheduling.improver import UNPLACED_PENALTY, apply, improve, plan_cost
+from scheduling.model import Booking, PlanRoom
+from tests.scheduling.strategies import DAY, bookings, rooms
+
+
+def total_cost(planner: Planner) -> int:
+    placed = plan_cost(planner)
+    return placed + UNPLACED_PENALTY * len(planner.unassigned)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rooms(), bookings(count_max=8))
+def test_improved_plans_are_lawful_and_no_worse(plan_rooms: list[PlanRoom],
+                                                day: list[Booking]) -> None:
+    planner = Planner(plan_rooms)
+    for booking in day:
+        planner.add_booking(booking)
+    if day:
+        planner.start_session((day[0].id, day[0].persons[0].id))
+    started = {key: planner.session_of(key) for key in planner.fixed}
+    before = total_cost(planner)
+    result = improve(planner, DAY, 0.2, window_minutes=24 * 60)
+    if result is None:
+        return
+    assert result.cost_after < result.cost_before
+    apply(planner, result)
+    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                      planner.policy, planner.fixed) == []
+    assert total_cost(planner) <= before
+    assert {key: planner.session_of(key) for key in planner.fixed} == started
+
+
+def test_a_busy_morning_gets_at_least_ten_percent_less_waiting() -> None:
+    day = generate_day(100, 16, seed=1)
+    planner = Planner(day.rooms)
+    for booking in day.bookings:
+        planner.add_booking(booking)
+    before = total_cost(planner)
+    result = improve(planner, day.day_start, 3.0, window_minutes=24 * 60)
+    assert result is not None
+    apply(planner, result)
+    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
+                      planner.policy) == []
+    assert total_cost(planner) <= 0.9 * before
