@@ -29,7 +29,8 @@ _STOP_SECONDS = 10.0
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = CentralMetrics.create(registry)
-    planning = PlanningService(settings.db, PlanningMetrics.create(registry))
+    planning = PlanningService(settings.db, PlanningMetrics.create(registry), settings.policy(),
+                               settings.thresholds())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

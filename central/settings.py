@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import parse_host_port
 from edge_agent.wire import is_valid_name
+from scheduling.custody import ClockThresholds
+from scheduling.model import LegalBasis
+from scheduling.policy import Policy
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -46,6 +50,25 @@ class CentralSettings:
     improve_interval: float = 300.0
     improve_budget: float = 5.0
     improve_window: float = 12.0
+    # Legal limits in hours per legal basis (domain.md; articles marked "verify" stay here).
+    limit_criminal_summons: float = 12.0
+    limit_criminal_summons_serious: float = 24.0
+    limit_administrative: float = 8.0
+    limit_administrative_detention_likely: float = 24.0
+    limit_continued_questioning: float = 24.0
+    limit_continued_questioning_approved: float = 48.0
+    limit_criminal_detention: float = 24.0
+    # Step times in minutes.
+    entry_minutes_booked: int = 10
+    entry_minutes_walk_in: int = 30
+    sobering_minutes: int = 240
+    exit_minutes: int = 30
+    # Custody clock levels: yellow from this share of the limit, orange from that share or a
+    # projected end this close to the limit, red this close to the limit or projected past it.
+    custody_yellow_fraction: float = 0.5
+    custody_orange_fraction: float = 0.75
+    custody_orange_within_minutes: int = 120
+    custody_red_before_minutes: int = 60
 
     def __post_init__(self) -> None:
         try:
@@ -72,8 +95,32 @@ class CentralSettings:
         if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
             raise ValueError("plan_interval: planning settings must not be negative "
                              "(retention_days at least 1)")
+        for basis in LegalBasis:
+            hours = getattr(self, f"limit_{basis.value}", None)
+            if hours is not None and not 0 < hours <= 72:
+                raise ValueError(f"limit_{basis.value}: must be between 0 and 72 hours")
+        if min(self.entry_minutes_booked, self.entry_minutes_walk_in, self.sobering_minutes,
+               self.exit_minutes) < 0:
+            raise ValueError("entry_minutes_booked: step times must not be negative")
+        try:
+            self.thresholds()
+        except ValueError as exc:
+            raise ValueError(f"custody_yellow_fraction: {exc}") from None
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    def policy(self) -> Policy:
+        limits = {basis: getattr(self, f"limit_{basis.value}") for basis in LegalBasis
+                  if hasattr(self, f"limit_{basis.value}")}
+        return Policy(limit_hours=MappingProxyType(limits),
+                      entry_minutes_booked=self.entry_minutes_booked,
+                      entry_minutes_walk_in=self.entry_minutes_walk_in,
+                      sobering_minutes=self.sobering_minutes, exit_minutes=self.exit_minutes)
+
+    def thresholds(self) -> ClockThresholds:
+        return ClockThresholds(self.custody_yellow_fraction, self.custody_orange_fraction,
+                               self.custody_orange_within_minutes,
+                               self.custody_red_before_minutes)
 
     @property
     def broker_url(self) -> BrokerUrl:

@@ -206,8 +206,8 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
     moving = {item.key for item in items}
     clean = planner.policy.cleaning(room_type)
     model = cp_model.CpModel()
-    horizon = max(now + 3 * 24 * 60,
-                  *(a.end + clean for a in planner.all_assignments())) - now
+    horizon = max([now + 3 * 24 * 60,
+                   *(a.end + clean for a in planner.all_assignments())]) - now
     per_room: dict[str, list[cp_model.IntervalVar]] = {room.id: [] for room in rooms}
     per_booking: dict[str, list[cp_model.IntervalVar]] = {}
     for assignment in planner.all_assignments():

@@ -139,3 +139,25 @@ def test_shipped_agent_example_builds_its_devices() -> None:
     built = build_devices(settings.devices)
     assert [(config.kind, device.id) for config, device in built] == [
         ("cabinet", "cabinet-01"), ("wristband", "wristbands-gate")]
+
+
+def test_legal_limits_and_clock_thresholds_come_from_config(tmp_path: Path) -> None:
+    from scheduling.model import LegalBasis
+
+    config = tmp_path / "central.toml"
+    config.write_text('db = "c.sqlite3"\nlimit_administrative = 24.0\n'
+                      'custody_yellow_fraction = 0.4\ntimezone = "Asia/Shanghai"\n')
+    settings = load(CentralSettings, config, {}, {"PRECINCT_EXIT_MINUTES": "45"})
+    policy = settings.policy()
+    assert policy.limit_minutes(LegalBasis.ADMINISTRATIVE) == 24 * 60
+    assert policy.limit_minutes(LegalBasis.CRIMINAL_SUMMONS) == 12 * 60
+    assert policy.limit_minutes(LegalBasis.VOLUNTARY) is None
+    assert policy.exit_minutes == 45
+    assert settings.thresholds().yellow_fraction == 0.4
+    for bad, key in (('custody_yellow_fraction = 0.9', "custody_yellow_fraction"),
+                     ('limit_administrative = 0', "limit_administrative"),
+                     ('timezone = "Mars/Olympus"', "timezone")):
+        config.write_text(f'db = "c.sqlite3"\n{bad}\n')
+        with pytest.raises(ConfigError) as caught:
+            load(CentralSettings, config, {}, {})
+        assert key in str(caught.value)
