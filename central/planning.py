@@ -570,8 +570,8 @@ class PlanningService:
                         "remaining_minutes": entry.clock.remaining_minutes},
                     person=person))
                 self.metrics.level_changes.labels(level.value).inc()
-            if red:
-                self.planner.replan(red, to_minute(moment))
+            for key in red:
+                self.planner.replan_first(key, to_minute(moment))
         return changed
 
     # --- reads -----------------------------------------------------------------------------

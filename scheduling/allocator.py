@@ -151,6 +151,42 @@ class Planner:
             self.unassigned.pop(key, None)
         return self._place(movable, now)
 
+    def replan_first(self, key: PersonKey, now: Minute) -> Placement:
+        """Plan this person ahead of everyone not yet started in rooms of their kind (a red
+        custody clock): those sessions before theirs are placed again after them. Taken only if
+        no one else is left unplaced by it; otherwise a plain re-plan of the person."""
+        if key not in self._known() or key in self.fixed:
+            return Placement()
+        booking = self.bookings[key[0]]
+        try:
+            need = need_for(booking, booking.person(key[1]), self.policy)
+        except CannotPlace:
+            return self.replan([key], now)
+        session = self.session_of(key)
+        until = session.start if session is not None else 1 << 40
+        blockers = [a.key for a in self.all_assignments()
+                    if a.kind is AssignmentKind.SESSION and a.key != key
+                    and a.key not in self.fixed and a.end > now and a.start < until
+                    and self.rooms[a.room].type is need.room_type]
+        trial = self.copy()
+        for other in (key, *blockers):
+            trial._release(other)
+            trial.unassigned.pop(other, None)
+        first = trial._place([key], now)
+        rest = trial._place(blockers, now)
+        if first.complete and rest.complete:
+            self._adopt(trial)
+            first.assignments.extend(rest.assignments)
+            return first
+        return self.replan([key], now)
+
+    def _adopt(self, other: Planner) -> None:
+        self.assignments, self.unassigned, self.fixed = (
+            other.assignments, other.unassigned, other.fixed)
+        self._busy, self._held = other._busy, other._held
+        self._booking_sessions, self._usage = other._booking_sessions, other._usage
+        self.version = other.version + 1
+
     def set_room(self, room: PlanRoom, now: Minute | None = None) -> Placement:
         """A new or changed room; persons planned into it after ``now`` move if it is unusable."""
         self.rooms[room.id] = room

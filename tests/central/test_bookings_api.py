@@ -233,7 +233,9 @@ def test_cancelled_booking_frees_the_room_for_the_waitlist(deployment: Deploymen
 
 
 def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployment) -> None:
-    deployment.start_central({"PRECINCT_PLAN_INTERVAL": "0.3", "PRECINCT_NO_SHOW_GRACE": "30"})
+    """The bookings are made while the jobs are off; the central is killed and started with
+    them on: what they act on comes from the store, so nothing is lost across the restart."""
+    deployment.start_central({"PRECINCT_PLAN_INTERVAL": "0"})
     centre = deployment.token(Role.CENTRE)
     s1 = deployment.token(Role.STATION, "s1")
     api = f"{deployment.base}/api/v1"
@@ -256,6 +258,11 @@ def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployme
                                      suspect_booking("held", now + timedelta(minutes=5),
                                                      timedelta(hours=7)))
     assert status == 201, long_held
+    assert deployment.central is not None
+    time.sleep(1.5)
+    assert http_get(f"{api}/plan-events", s1)[1] == []
+    deployment.central.kill()
+    deployment.start_central({"PRECINCT_PLAN_INTERVAL": "0.3", "PRECINCT_NO_SHOW_GRACE": "30"})
 
     def events() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = http_get(f"{api}/plan-events", s1)[1]
@@ -274,3 +281,32 @@ def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployme
     _status, text = http_get(f"{deployment.base}/metrics")
     assert metric_value(text, "precinct_custody_persons", 'level="yellow"') == 1
     assert metric_value(text, "precinct_no_shows_total") == 1
+
+
+def test_a_walk_in_enters_without_a_code_and_is_reported_apart(deployment: Deployment) -> None:
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE)
+    api = f"{deployment.base}/api/v1"
+    for room in ROOMS:
+        assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
+    now = datetime.now(UTC)
+    body = booking_body(now, station="s2", walk_in=True, case_id="W-1")
+    status, walk_in = http_request("POST", f"{api}/bookings", centre, body)
+    assert status == 201, walk_in
+    assert walk_in["walk_in"] is True
+    booking = f"{api}/bookings/{walk_in['id']}"
+    assert http_request("POST", f"{booking}/arrived", centre, {"at": at(now)})[0] == 200
+    status, entry = http_request("POST", f"{booking}/entered", centre,
+                                 {"at": at(now + timedelta(minutes=25))})
+    assert status == 200, entry
+    assert entry["arrival_to_entry_seconds"] == 1500
+    status, report = http_get(f"{api}/reports/fast-lane?from={at(now - timedelta(hours=1))}"
+                              f"&to={at(now + timedelta(hours=1))}".replace("+", "%2B"), centre)
+    assert status == 200, report
+    assert (report["walk_in"]["count"], report["walk_in"]["median_seconds"]) == (1, 1500)
+    assert report["booked"]["count"] == 0
+    assert http_get(f"{api}/reports/fast-lane?from={at(now)}&to={at(now)}".replace("+", "%2B"),
+                    centre)[0] == 422
+    _status, text = http_get(f"{deployment.base}/metrics")
+    assert metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count",
+                        'lane="walk_in"') == 1

@@ -62,7 +62,7 @@ def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Bookin
     now = DAY
     for _ in range(data.draw(st.integers(1, 6))):
         action = data.draw(st.sampled_from(("late", "broken", "start", "cancel", "replan",
-                                            "overrun")))
+                                            "overrun", "red")))
         booking: Booking | None = data.draw(st.sampled_from(sorted(planner.bookings.values(),
                                                    key=lambda b: b.id))) \
             if planner.bookings else None
@@ -83,6 +83,11 @@ def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Bookin
             if session is not None:
                 planner.start_session(key)
                 planner.extend_session(key, session.end + data.draw(st.integers(1, 180)), now)
+        elif action == "red" and booking is not None:
+            before_unplaced = set(planner.unassigned)
+            planner.replan_first((booking.id, booking.persons[-1].id), now)
+            assert set(planner.unassigned) - before_unplaced <= {
+                (booking.id, booking.persons[-1].id)}
         elif action == "cancel" and booking is not None:
             planner.remove_booking(booking.id)
         elif booking is not None:
@@ -213,3 +218,23 @@ def test_an_overrunning_session_pushes_the_next_one_in_its_room() -> None:
     assert moved.room != a.room or moved.start >= a.end + 30
     assert planner.session_of(("b2", "b")) is not None
     assert violations(planner, DAY + 70) == []
+
+
+def test_a_red_clock_goes_ahead_of_sessions_that_can_wait() -> None:
+    planner = Planner([interrogation("i1"), PlanRoom("w1", RoomType.WAITING, 4, frozenset())])
+    relaxed = Booking("b1", "s1", "c1", "theft", 2, DAY, 60,
+                      (replace(suspect("a", None), legal_basis=LegalBasis.CONTINUED_QUESTIONING),))
+    planner.add_booking(relaxed)
+    urgent_person = replace(suspect("u", None), brought_in_at=DAY - 9 * 60)
+    planner.add_booking(Booking("b2", "s1", "c2", "theft", 2, DAY, 60, (urgent_person,)))
+    urgent = planner.session_of(("b2", "u"))
+    assert urgent is not None
+    assert urgent.start == DAY + 70  # behind the booking made before it
+    planner.replan_first(("b2", "u"), DAY)
+    moved = planner.session_of(("b2", "u"))
+    later = planner.session_of(("b1", "a"))
+    assert moved is not None
+    assert later is not None
+    assert moved.start == DAY + 10
+    assert later.start == DAY + 70
+    assert violations(planner, DAY) == []
