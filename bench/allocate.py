@@ -26,6 +26,7 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,14 @@ from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.generator import Day, generate_day
 from scheduling.improver import apply, improve
-from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, from_minute
+from scheduling.model import (
+    Assignment,
+    AssignmentKind,
+    Minute,
+    PersonKey,
+    PlanRoom,
+    from_minute,
+)
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.rooms import RoomType
 
@@ -52,6 +60,10 @@ SLOT_MINUTES = 30
 
 class CalendarPlanner(Planner):
     """(a): what a room calendar does with the same bookings (see the module doc)."""
+
+    def __init__(self, rooms: Iterable[PlanRoom]) -> None:
+        super().__init__(rooms)
+        self.displace = False  # a calendar never moves a booking it has confirmed
 
     def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
         return (0, False)

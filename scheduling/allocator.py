@@ -33,6 +33,8 @@ from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.policy import Policy
 from scheduling.rooms import RoomType
 
+DISPLACE_ROOMS = 3
+
 
 @dataclass(frozen=True, slots=True)
 class _Held:
@@ -58,6 +60,8 @@ class Planner:
         self._usage: dict[str, int] = {}
         # Bumped by every change: the improver applies its result only to the plan it read.
         self.version = 0
+        # May a person the legal limit would leave unplaced move persons with more time?
+        self.displace = True
 
     def copy(self) -> Planner:
         """An independent plan to try changes on (rooms, bookings and assignments are frozen,
@@ -72,6 +76,7 @@ class Planner:
         other._booking_sessions = {b: list(items) for b, items in self._booking_sessions.items()}
         other._usage = dict(self._usage)
         other.version = self.version
+        other.displace = self.displace
         return other
 
     # --- queries ---------------------------------------------------------------------------
@@ -274,11 +279,55 @@ class Planner:
             try:
                 placed = self._place_one(key, need, now)
             except CannotPlace as exc:
+                if exc.rule == "H5" and self.displace and self._displace(key, need, now):
+                    placement.assignments.extend(self.assignments[key])
+                    continue
                 placement.unassigned.append(self._leave(key, exc))
                 continue
             self._commit(key, placed)
             placement.assignments.extend(placed)
         return placement
+
+    def _displace(self, key: PersonKey, need: Need, now: Minute | None) -> bool:
+        """H5 would leave this person unplaced: free one fitting room before their limit by
+        moving sessions of persons with a later legal limit (or none), if every one of them
+        can be placed again; up to ``DISPLACE_ROOMS`` rooms are tried, fewest moves first.
+        The persons moved are told to their stations like any re-plan."""
+        if need.latest_end is None:
+            return False
+        floor = need.earliest_start if now is None else max(need.earliest_start, now)
+        in_window: dict[str, list[Assignment]] = {}
+        for other in self.all_assignments():
+            room = self.rooms[other.room]
+            if (other.kind is AssignmentKind.SESSION and room.type is need.room_type
+                    and room.available and need.equipment <= room.equipment
+                    and other.end > floor and other.start < need.latest_end):
+                in_window.setdefault(other.room, []).append(other)
+        movable: list[tuple[int, str, list[PersonKey]]] = []
+        for room_id, sessions in in_window.items():
+            if all(self._has_more_time(s.key, need.latest_end) for s in sessions):
+                movable.append((len(sessions), room_id, [s.key for s in sessions]))
+        for _count, _room, blockers in sorted(movable)[:DISPLACE_ROOMS]:
+            trial = self.copy()
+            trial.displace = False  # one level: the persons moved do not move others
+            for moved in blockers:
+                trial._release(moved)
+            try:
+                trial._commit(key, trial._place_one(key, need, now))
+            except CannotPlace:
+                continue
+            if trial._place(blockers, now).complete:
+                trial.unassigned.pop(key, None)
+                self._adopt(trial)
+                return True
+        return False
+
+    def _has_more_time(self, key: PersonKey, than: Minute) -> bool:
+        if key in self.fixed:
+            return False
+        person = self.person(key)
+        limit = self.policy.limit_minutes(person.legal_basis)
+        return limit is None or person.brought_in_at + limit - self.policy.exit_minutes > than
 
     def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
         """Placing order: the tightest legal limit first, then minors, then the booking's own

@@ -25,7 +25,6 @@ from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.rooms import RoomType
 
 CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
-UNPLACED_PENALTY = 100_000  # a person left unassigned outweighs any waiting
 WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 
 
@@ -44,26 +43,28 @@ class _Movable:
     need: Need
     current: Assignment | None  # None: unassigned now, placed if the solver can
     weight: int
+    unplaced_cost: int  # waiting until the window's end, weighted
 
 
-def plan_cost(planner: Planner, keys: Iterable[PersonKey] | None = None) -> int:
-    """S1: the weighted minutes from ready to session start (scaled), plus unplaced persons."""
-    total = 0
-    for key in planner.assignments if keys is None else keys:
-        session = planner.session_of(key)
+def charged_waiting(planner: Planner, horizon_end: Minute,
+                    keys: Iterable[PersonKey] | None = None) -> float:
+    """S1 as the improver counts it: weighted minutes from ready to session start; a person
+    left unplaced waits until ``horizon_end`` (escalated, questioned outside the plan)."""
+    total = 0.0
+    if keys is None:
+        keys = [(b.id, p.id) for b in planner.bookings.values() for p in b.persons]
+    for key in keys:
         booking = planner.bookings.get(key[0])
         if booking is None:
             continue
         person = booking.person(key[1])
-        if session is None:
-            total += UNPLACED_PENALTY
-            continue
         try:
             need = need_for(booking, person, planner.policy)
         except CannotPlace:
             continue
-        weight = int(planner.policy.weight(person) * WEIGHT_SCALE)
-        total += weight * max(0, session.start - need.earliest_start)
+        session = planner.session_of(key)
+        until = horizon_end if session is None else session.start
+        total += planner.policy.weight(person) * max(0, until - need.earliest_start)
     return total
 
 
@@ -114,7 +115,7 @@ def _cost(planner: Planner, movable: list[_Movable]) -> int:
     for item in movable:
         session = planner.session_of(item.key)
         if session is None:
-            total += UNPLACED_PENALTY
+            total += item.unplaced_cost
         else:
             total += item.weight * max(0, session.start - item.need.earliest_start)
     return total
@@ -136,8 +137,9 @@ def _movable(planner: Planner, now: Minute, window_end: Minute) -> list[_Movable
             continue
         if session is None and need.earliest_start >= window_end:
             continue
-        found.append(_Movable(key, need, session,
-                              int(planner.policy.weight(person) * WEIGHT_SCALE)))
+        weight = int(planner.policy.weight(person) * WEIGHT_SCALE)
+        found.append(_Movable(key, need, session, weight,
+                              weight * max(0, window_end - need.earliest_start)))
     return found
 
 
@@ -265,7 +267,7 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
                 model.add(same_room == 1).only_enforce_if(moved.Not())
             objective.append(CHANGE_PENALTY * WEIGHT_SCALE * moved)
         else:
-            objective.append(UNPLACED_PENALTY * (1 - placed))
+            objective.append(item.unplaced_cost * (1 - placed))
         objective.append(item.weight * (start - (need.earliest_start - now)))
         chosen[item.key] = (start, literals)
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
