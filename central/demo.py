@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from central.auth import Role, create_token
+from central.demo_plan import seed_plan
 from central.store import connect, migrate
 from devices.gps.track import DEMO_ROUTE, synthetic_track
 from edge_agent.settings_source import parse_host_port
@@ -167,6 +168,12 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                           file=sys.stderr)
                     return 1
                 await asyncio.sleep(0.2)
+            try:
+                booked = await asyncio.to_thread(seed_plan, base, token)
+            except (RuntimeError, OSError) as exc:
+                print(f"precinct demo: could not set up rooms and bookings: {exc}",
+                      file=sys.stderr)
+                return 1
             cabinet, cabinet_port = await _start_simulator(
                 command, ["cabinet", "simulate", "--slots", "8"], env, workdir / "cabinet.out")
             simulators.append(cabinet)
@@ -197,6 +204,10 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
             print(f"  devices:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices")
             print(f"  unlock:    curl -X POST -H 'Authorization: Bearer {token}' "
                   f"{base}/api/v1/cabinets/{CABINET_ID}/slots/3/unlock")
+            print(f"  bookings:  {', '.join(booked)}")
+            print(f"  schedule:  curl -H 'Authorization: Bearer {token}' "
+                  f"'{base}/api/v1/schedule?date={datetime.now(UTC).date().isoformat()}'")
+            print(f"  custody:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/custody")
             print(f"  metrics:   {base}/metrics")
             print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")
             sys.stdout.flush()

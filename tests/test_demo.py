@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,16 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
                 ("wristbands-01", "availability")} <= kinds
 
         wait_until(devices_reporting, 20, "the simulated devices at the centre")
+        # The demo's rooms and bookings: planned, and the custody clocks running.
+        today = datetime.now(UTC).date().isoformat()
+        status, schedule = http_get(f"{base}/api/v1/schedule?date={today}", token.group(1))
+        assert status == 200
+        assert {e["booking"] for e in schedule} | {e["booking"] for e in http_get(
+            f"{base}/api/v1/schedule?date={(datetime.now(UTC) + timedelta(days=1)).date()}",
+            token.group(1))[1]} >= set(re.findall(r"(bk-[0-9a-f]{12})", banner))
+        status, clocks = http_get(f"{base}/api/v1/custody", token.group(1))
+        assert status == 200
+        assert {c["level"] for c in clocks if c["person"] == "S-1"} >= {"yellow"}
         if stop_by == "ctrl-c":
             demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=60)

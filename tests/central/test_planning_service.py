@@ -100,3 +100,62 @@ def test_a_refused_booking_leaves_no_trace(tmp_path: Path) -> None:
     assert "H6" in refused.value.message
     assert stored_plan(db) == set()
     assert service.planner.bookings == {}
+
+
+def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
+        tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from scheduling.model import PlanRoom
+    from scheduling.rooms import Equipment, RoomType
+
+    db = tmp_path / "central.sqlite3"
+    rooms = [PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING})),
+             PlanRoom("W-1", RoomType.WAITING, 4, frozenset())]
+    service = service_with_rooms(db, rooms)
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def one(case: str, station: str) -> BookingIn:
+        return BookingIn.model_validate({
+            "station": station, "case_id": case, "case_type": "theft", "officers": 2,
+            "expected_arrival": start.isoformat(), "session_minutes": 60,
+            "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": "male",
+                         "brought_in_at": (start - timedelta(hours=1)).isoformat(),
+                         "legal_basis": "criminal_summons_serious"}]})
+
+    first = service.create(one("A", "s1"), "s1", "test", start)
+    second = service.create(one("B", "s2"), "s2", "test", start)
+    planned = service.planner.session_of((second, "X"))
+    assert planned is not None
+    service.arrived(first, start)
+    service.verified(first, _code(db, first), start)
+    service.session_started(first, "X", start + timedelta(minutes=10))
+    # Still running 20 minutes after its planned end.
+    late = start + timedelta(minutes=90)
+    assert service.handle_overruns(15, late) == [f"{first}/X"]
+    moved = service.planner.session_of((second, "X"))
+    assert moved is not None
+    assert moved.start >= planned.start + 25
+    conn = connect(db)
+    told = [(r[0], json.loads(r[1])["cause"]) for r in conn.execute(
+        "SELECT station, body FROM plan_events WHERE kind = 'plan_changed'")]
+    conn.close()
+    assert ("s2", "overrun") in told
+    assert service.check() == []
+
+    service.close(second, "cancelled", late)
+    assert service.purge(30, late + timedelta(days=29)) == 0
+    assert service.purge(30, late + timedelta(days=31)) == 1
+    conn = connect(db)
+    left = {r[0] for r in conn.execute("SELECT id FROM bookings")}
+    conn.close()
+    assert left == {first}
+
+
+def _code(db: Path, booking_id: str) -> str:
+    conn = connect(db)
+    try:
+        return str(conn.execute("SELECT code FROM bookings WHERE id = ?",
+                                (booking_id,)).fetchone()[0])
+    finally:
+        conn.close()
