@@ -310,3 +310,37 @@ def test_a_walk_in_enters_without_a_code_and_is_reported_apart(deployment: Deplo
     _status, text = http_get(f"{deployment.base}/metrics")
     assert metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count",
                         'lane="walk_in"') == 1
+
+
+def test_a_changed_booking_is_planned_again(deployment: Deployment) -> None:
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE)
+    s1 = deployment.token(Role.STATION, "s1")
+    s2 = deployment.token(Role.STATION, "s2")
+    api = f"{deployment.base}/api/v1"
+    for room in ROOMS:
+        assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
+    arrival = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    status, booking = http_request("POST", f"{api}/bookings", s1, booking_body(arrival))
+    assert status == 201, booking
+    url = f"{api}/bookings/{booking['id']}"
+    later = arrival + timedelta(hours=2)
+    status, changed = http_request("PATCH", url, s1, {"expected_arrival": at(later)})
+    assert status == 200, changed
+    assert changed["request"]["expected_arrival"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
+    starts = [datetime.fromisoformat(a["start"]) for a in changed["assignments"]
+              if a["kind"] == "session"]
+    assert len(starts) == 3
+    assert min(starts) >= later
+    assert http_request("PATCH", url, s1, {"persons": []})[0] == 422
+    assert http_request("PATCH", url, s1, {"officers": 0})[0] == 422
+    assert http_request("PATCH", url, s2, {"officers": 6})[0] == 403
+    assert http_request("PATCH", f"{api}/bookings/bk-000000000000", s1,
+                        {"officers": 6})[0] == 404
+    # Two officers: the three sessions may no longer run two at a time (H6).
+    status, fewer = http_request("PATCH", url, s1, {"officers": 2})
+    assert status == 200, fewer
+    spans = sorted((a["start"], a["end"]) for a in fewer["assignments"]
+                   if a["kind"] == "session")
+    for (_s, end), (start, _e) in itertools.pairwise(spans):
+        assert end <= start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -97,6 +98,17 @@ def _owned(db: sqlite3.Connection, booking_id: str, principal: Principal) -> Non
         raise HTTPException(status.HTTP_403_FORBIDDEN, "booking belongs to another station")
 
 
+def act(request: Request, db: sqlite3.Connection, principal: Principal, booking_id: str,
+        step: Callable[[PlanningService], object]) -> BookingOut:
+    """A change to one booking by someone allowed to act on it, answered with the booking."""
+    _owned(db, booking_id, principal)
+    try:
+        step(planning(request))
+    except PlanningError as exc:
+        raise answer(exc) from None
+    return load_booking(db, booking_id, principal, with_request=False)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_booking(request: Request, db: DbDep, principal: Booker,
                    body: BookingIn) -> BookingOut:
@@ -144,56 +156,38 @@ def get_booking(db: DbDep, principal: PrincipalDep, booking_id: BookingId) -> Bo
 @router.patch("/{booking_id}")
 def update_booking(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
                    body: BookingPatch) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).update(booking_id, body)
-    except PlanningError as exc:
-        raise answer(exc) from None
+    act(request, db, principal, booking_id, lambda service: service.update(booking_id, body))
     return load_booking(db, booking_id, principal)
 
 
 @router.delete("/{booking_id}")
 def cancel_booking(request: Request, db: DbDep, principal: Booker,
                    booking_id: BookingId) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).close(booking_id, "cancelled")
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    return act(request, db, principal, booking_id,
+               lambda service: service.close(booking_id, "cancelled"))
 
 
 @router.post("/{booking_id}/no-show")
 def no_show(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
             body: Moment | None = None) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).close(booking_id, "no_show", (body or Moment()).moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    at = (body or Moment()).moment()
+    return act(request, db, principal, booking_id,
+               lambda service: service.close(booking_id, "no_show", at))
 
 
 @router.post("/{booking_id}/arrived")
 def arrived(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
             body: Moment | None = None) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).arrived(booking_id, (body or Moment()).moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    at = (body or Moment()).moment()
+    return act(request, db, principal, booking_id,
+               lambda service: service.arrived(booking_id, at))
 
 
 @router.post("/{booking_id}/verified")
 def verified(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
              body: Verification) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).verified(booking_id, body.code, body.moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    return act(request, db, principal, booking_id,
+               lambda service: service.verified(booking_id, body.code, body.moment()))
 
 
 @router.post("/{booking_id}/entered")
@@ -210,31 +204,22 @@ def entered(request: Request, db: DbDep, principal: Booker, booking_id: BookingI
 @router.post("/{booking_id}/persons/{person}/session-started")
 def session_started(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
                     person: PersonId, body: Moment | None = None) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).session_started(booking_id, person, (body or Moment()).moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    at = (body or Moment()).moment()
+    return act(request, db, principal, booking_id,
+               lambda service: service.session_started(booking_id, person, at))
 
 
 @router.post("/{booking_id}/persons/{person}/session-ended")
 def session_ended(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
                   person: PersonId, body: Moment | None = None) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).session_ended(booking_id, person, (body or Moment()).moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    at = (body or Moment()).moment()
+    return act(request, db, principal, booking_id,
+               lambda service: service.session_ended(booking_id, person, at))
 
 
 @router.post("/{booking_id}/persons/{person}/exited")
 def exited(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
            person: PersonId, body: Moment | None = None) -> BookingOut:
-    _owned(db, booking_id, principal)
-    try:
-        planning(request).exited(booking_id, person, (body or Moment()).moment())
-    except PlanningError as exc:
-        raise answer(exc) from None
-    return load_booking(db, booking_id, principal, with_request=False)
+    at = (body or Moment()).moment()
+    return act(request, db, principal, booking_id,
+               lambda service: service.exited(booking_id, person, at))
