@@ -154,8 +154,8 @@ def test_simulate_stops_on_ctrl_c(tmp_path: Path) -> None:
             path = process.stdout.readline().decode().strip()
             assert Path(path).exists()
             process.send_signal(signal.SIGINT)
-            process.communicate(timeout=TIMEOUT)
+            _out, err = process.communicate(timeout=TIMEOUT)
         finally:
             if process.poll() is None:
                 process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 130, err.decode(errors="replace")
