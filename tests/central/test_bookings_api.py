@@ -164,7 +164,11 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     assert http_request("POST", f"{api}/bookings/{booking_id}/entered", s1, {})[0] == 409
     assert http_request("POST", f"{api}/bookings/{booking_id}/verified", s1,
                         {"code": "WRONG123"})[0] == 409
-    status, verified = http_request("POST", f"{api}/bookings/{booking_id}/verified", s1,
+    assert http_request("POST", f"{api}/bookings/verify", centre,
+                        {"code": "ZZZZ9999"})[0] == 404
+    assert http_request("POST", f"{api}/bookings/verify", s2,
+                        {"code": booking["code"]})[0] == 403
+    status, verified = http_request("POST", f"{api}/bookings/verify", centre,
                                     {"code": booking["code"].lower()})
     assert status == 200, verified
     assert verified["status"] == "verified"

@@ -129,6 +129,19 @@ def create_booking(request: Request, db: DbDep, principal: Booker,
     return load_booking(db, booking_id, principal, with_request=False)
 
 
+@router.post("/verify")
+def verify_by_code(request: Request, db: DbDep, principal: Booker,
+                   body: Verification) -> BookingOut:
+    """The fast lane at the door: the unit gives its booking code, nothing else."""
+    row = db.execute("SELECT id FROM bookings WHERE code = ?",
+                     (body.code.strip().upper(),)).fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no booking with this code")
+    booking_id = str(row[0])
+    return act(request, db, principal, booking_id,
+               lambda service: service.verified(booking_id, body.code, body.moment()))
+
+
 @router.get("")
 def list_bookings(db: DbDep, principal: PrincipalDep,
                   status_filter: Annotated[str | None, Query(alias="status",
