@@ -16,6 +16,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from central import plan_upkeep as upkeep
 from central.planning import PlanningService
 from central.settings import CentralSettings
 
@@ -49,23 +50,23 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
     soon = datetime.now(UTC) + timedelta(seconds=1)
     if interval > 0:
         jobs: dict[str, Callable[[], Any]] = {
-            "custody": service.escalate_clocks,
-            "no_show": lambda: service.release_no_shows(settings.no_show_grace),
-            "overrun": service.handle_overruns,
-            "check": service.check_now,
+            "custody": lambda: upkeep.escalate_clocks(service),
+            "no_show": lambda: upkeep.release_no_shows(service, settings.no_show_grace),
+            "overrun": lambda: upkeep.handle_overruns(service),
+            "check": lambda: upkeep.check_now(service),
         }
         for name, work in jobs.items():
             scheduler.add_job(_job(name, work), "interval", seconds=interval, id=name,
                               next_run_time=soon, replace_existing=True)
     if settings.improve_interval > 0:
         scheduler.add_job(
-            _job("improve", lambda: service.improve_plan(
-                settings.improve_budget, int(settings.improve_window * 60)),
+            _job("improve", lambda: upkeep.improve_plan(
+                service, settings.improve_budget, int(settings.improve_window * 60)),
                  settings.improve_budget + JOB_DEADLINE_SECONDS),
             "interval", seconds=settings.improve_interval, id="improve",
             next_run_time=soon + timedelta(seconds=settings.improve_interval),
             replace_existing=True)
-    scheduler.add_job(_job("retention", lambda: service.purge(settings.retention_days)),
+    scheduler.add_job(_job("retention", lambda: upkeep.purge(service, settings.retention_days)),
                       "interval", seconds=RETENTION_INTERVAL_SECONDS, id="retention",
                       next_run_time=soon, replace_existing=True)
     scheduler.start()

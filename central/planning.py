@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,7 @@ from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
-from scheduling.custody import Clock, ClockThresholds, Level, clock
-from scheduling.improver import apply as apply_improvement
-from scheduling.improver import improve
+from scheduling.custody import Clock, ClockThresholds, clock
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -91,14 +89,14 @@ class PlanningService:
         self.policy = policy or Policy()
         self.thresholds = thresholds or ClockThresholds()
         self.planner = Planner([], self.policy)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._stations: dict[str, str] = {}
 
     # --- start-up --------------------------------------------------------------------------
 
     def load(self) -> None:
         """Rebuild the plan from the store: rooms, active bookings, their stored assignments."""
-        with self._lock:
+        with self.lock:
             conn = connect(self.db)
             try:
                 self._load(conn)
@@ -144,11 +142,12 @@ class PlanningService:
     # --- the write path --------------------------------------------------------------------
 
     @contextmanager
-    def _change(self, cause: str) -> Iterator[_Change]:
-        """Lock, let the caller change the plan and stage rows, then store it all at once."""
-        with self._lock:
+    def change(self, cause: str) -> Iterator[PlanChange]:
+        """Lock, let the caller change the plan and stage rows (``statements``), then store it
+        all at once; any exception undoes the change by rebuilding the plan from the store."""
+        with self.lock:
             started = time.perf_counter()
-            change = _Change(self._snapshot())
+            change = PlanChange(self._snapshot())
             conn = connect(self.db)
             try:
                 yield change
@@ -175,7 +174,7 @@ class PlanningService:
         return {key: (tuple(planner.assignments.get(key, ())), planner.unassigned.get(key))
                 for key in keys}
 
-    def _store_plan(self, conn: sqlite3.Connection, change: _Change, cause: str) -> None:
+    def _store_plan(self, conn: sqlite3.Connection, change: PlanChange, cause: str) -> None:
         after = self._snapshot()
         moved = {key for key in set(change.before) | set(after)
                  if change.before.get(key) != after.get(key)
@@ -240,7 +239,7 @@ class PlanningService:
         booking_id = "bk-" + secrets.token_hex(6)
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         booking = request.to_booking(booking_id, station)
-        with self._change("booking") as change:
+        with self.change("booking") as change:
             self._stations[booking_id] = station
             placement = self.planner.add_booking(booking, to_minute(moment))
             if not placement.complete and not request.waitlist:
@@ -262,7 +261,7 @@ class PlanningService:
                  (booking_id, person.id)) for person in booking.persons)
             change.quiet.add(booking_id)
             if placement.unassigned:
-                change.statements.append(_event_statement(at, "unassigned", station, booking_id, {
+                change.statements.append(event_statement(at, "unassigned", station, booking_id, {
                     "cause": "booking", "persons": [
                         {"person": u.person, "rule": u.rule, "reason": u.reason}
                         for u in placement.unassigned]}))
@@ -270,7 +269,7 @@ class PlanningService:
 
     def update(self, booking_id: str, patch: BookingPatch, now: datetime | None = None) -> None:
         moment = now or datetime.now(UTC)
-        with self._change("booking_changed") as change:
+        with self.change("booking_changed") as change:
             row = self._active_row(booking_id)
             data = BookingIn.model_validate_json(row["body"]).model_dump(mode="json")
             data.update(patch.model_dump(mode="json", exclude_none=True))
@@ -293,7 +292,7 @@ class PlanningService:
     def close(self, booking_id: str, status: str, now: datetime | None = None) -> None:
         """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
         moment = now or datetime.now(UTC)
-        with self._change("released") as change:
+        with self.change("released") as change:
             row = self._active_row(booking_id)
             if status == "no_show" and row["arrived_at"]:
                 raise PlanningError(409, "the unit has arrived: not a no-show")
@@ -304,14 +303,14 @@ class PlanningService:
                 (status, at, at, booking_id)))
             change.statements.append((
                 "DELETE FROM assignments WHERE booking = ?", (booking_id,)))
-            change.statements.append(_event_statement(at, status, row["station"], booking_id, {}))
+            change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
             self._stations.pop(booking_id, None)
             self._retry_waitlist(change, moment)
         if status == "no_show":
             self.metrics.no_shows.inc()
 
-    def _retry_waitlist(self, change: _Change, moment: datetime) -> None:
+    def _retry_waitlist(self, change: PlanChange, moment: datetime) -> None:
         waiting = {key[0] for key in self.planner.unassigned}
         if not waiting:
             return
@@ -324,13 +323,13 @@ class PlanningService:
     # --- lifecycle -------------------------------------------------------------------------
 
     def arrived(self, booking_id: str, at: datetime) -> None:
-        with self._change("late_arrival") as change:
+        with self.change("late_arrival") as change:
             row = self._active_row(booking_id)
             if row["arrived_at"]:
                 raise PlanningError(409, f"booking {booking_id} arrived at {row['arrived_at']}")
             self._arrive(change, booking_id, row, at)
 
-    def _arrive(self, change: _Change, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
+    def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
         stamp = format_time(at)
         change.statements.append((
             "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
@@ -343,7 +342,7 @@ class PlanningService:
             self.planner.replace_booking(booking, to_minute(at))
 
     def verified(self, booking_id: str, code: str, at: datetime) -> None:
-        with self._change("verified") as change:
+        with self.change("verified") as change:
             row = self._active_row(booking_id)
             if not secrets.compare_digest(code.strip().upper(), row["code"]):
                 raise PlanningError(409, "the booking code does not match this booking")
@@ -356,7 +355,7 @@ class PlanningService:
 
     def entered(self, booking_id: str, at: datetime) -> float:
         """Entry into the handling area; returns arrival -> entry in seconds."""
-        with self._change("entered") as change:
+        with self.change("entered") as change:
             row = self._active_row(booking_id)
             arrived = row["arrived_at"]
             if not arrived:
@@ -373,7 +372,7 @@ class PlanningService:
         return seconds
 
     def session_started(self, booking_id: str, person: str, at: datetime) -> None:
-        with self._change("session_started") as change:
+        with self.change("session_started") as change:
             self._active_row(booking_id)
             key = self._person_key(booking_id, person)
             if self.planner.session_of(key) is None:
@@ -386,7 +385,7 @@ class PlanningService:
                 "person = ?", (format_time(at), booking_id, person)))
 
     def session_ended(self, booking_id: str, person: str, at: datetime) -> None:
-        with self._change("session_ended") as change:
+        with self.change("session_ended") as change:
             self._active_row(booking_id)
             key = self._person_key(booking_id, person)
             if key not in self.planner.fixed:
@@ -397,7 +396,7 @@ class PlanningService:
                 "person = ?", (format_time(at), booking_id, person)))
 
     def exited(self, booking_id: str, person: str, at: datetime) -> None:
-        with self._change("exited") as change:
+        with self.change("exited") as change:
             self._active_row(booking_id)
             self._person_key(booking_id, person)
             stamp = format_time(at)
@@ -429,163 +428,14 @@ class PlanningService:
         moment = now or datetime.now(UTC)
         room = PlanRoom(room_id, room_type, capacity, frozenset(equipment),
                         state is RoomState.IN_SERVICE)
-        with self._change("room_changed"):
+        with self.change("room_changed"):
             self.planner.set_room(room, to_minute(moment))
-
-    # --- periodic work ---------------------------------------------------------------------
-
-    def release_no_shows(self, grace_minutes: int, now: datetime | None = None) -> list[str]:
-        moment = now or datetime.now(UTC)
-        cutoff = format_time(from_minute(to_minute(moment) - grace_minutes))
-        conn = connect(self.db, readonly=True)
-        try:
-            due = [r[0] for r in conn.execute(
-                "SELECT id FROM bookings WHERE status IN ('confirmed', 'waitlisted') AND "
-                "arrived_at IS NULL AND expected_arrival < ? ORDER BY expected_arrival",
-                (cutoff,))]
-        finally:
-            conn.close()
-        released = []
-        for booking_id in due:
-            try:
-                self.close(booking_id, "no_show", moment)
-                released.append(booking_id)
-            except PlanningError:
-                continue
-        return released
-
-    def handle_overruns(self, step_minutes: int = 15, now: datetime | None = None) -> list[str]:
-        """Sessions running past their planned end are extended by ``step_minutes`` from now;
-        what they collide with is planned again and the stations told."""
-        moment = now or datetime.now(UTC)
-        minute = to_minute(moment)
-        conn = connect(self.db, readonly=True)
-        try:
-            running = [(r[0], r[1]) for r in conn.execute(
-                "SELECT p.booking, p.person FROM booking_persons p JOIN bookings b "
-                "ON b.id = p.booking WHERE p.session_started_at IS NOT NULL AND "
-                "p.session_ended_at IS NULL AND b.status IN ('arrived', 'verified', 'in_area')")]
-        finally:
-            conn.close()
-        overrunning = []
-        with self._change("overrun"):
-            for key in running:
-                session = self.planner.session_of(key)
-                if session is not None and session.end <= minute:
-                    self.planner.extend_session(key, minute + step_minutes, minute)
-                    overrunning.append(f"{key[0]}/{key[1]}")
-        return overrunning
-
-    def purge(self, retention_days: int, now: datetime | None = None) -> int:
-        """Delete bookings closed more than ``retention_days`` ago, with their rows."""
-        moment = now or datetime.now(UTC)
-        cutoff = format_time(moment - timedelta(days=retention_days))
-        with self._lock:
-            conn = connect(self.db)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                old = [r[0] for r in conn.execute(
-                    "SELECT id FROM bookings WHERE closed_at IS NOT NULL AND closed_at < ?",
-                    (cutoff,))]
-                for table, column in (("assignments", "booking"), ("booking_persons", "booking"),
-                                      ("bookings", "id")):
-                    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?",  # noqa: S608
-                                     [(booking_id,) for booking_id in old])
-                conn.execute("DELETE FROM plan_events WHERE at < ?", (cutoff,))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
-        return len(old)
-
-    def improve_plan(self, budget_seconds: float, window_minutes: int,
-                     now: datetime | None = None) -> int:
-        """Run the CP-SAT improver on a copy of the plan, outside the lock; apply the result
-        if the plan has not changed meanwhile and the independent checker passes it.
-        Returns the number of persons moved."""
-        minute = to_minute(now or datetime.now(UTC))
-        with self._lock:
-            copy = self.planner.copy()
-        result = improve(copy, minute, budget_seconds, window_minutes)
-        if result is None:
-            return 0
-        with self._change("improver"):
-            if self.planner.version != copy.version:
-                log.info("improver result dropped: the plan changed while it ran")
-                return 0
-            trial = self.planner.copy()
-            apply_improvement(trial, result)
-            violations = check_plan(trial.rooms, trial.bookings, trial.all_assignments(),
-                                    trial.policy, trial.fixed, minute)
-            if violations:
-                for violation in violations:
-                    log.error("improver result refused: %s %s", violation.rule,
-                              violation.message)
-                    self.metrics.plan_violations.labels(violation.rule).inc()
-                return 0
-            apply_improvement(self.planner, result)
-        log.info("improver: %d persons moved, cost %d -> %d in %.1f s", len(result.changes),
-                 result.cost_before, result.cost_after, result.seconds)
-        return len(result.changes)
-
-    def check_now(self) -> int:
-        """The periodic independent check of the live plan; returns the violations found."""
-        violations = self.check()
-        for violation in violations:
-            log.error("plan checker: %s", violation)
-            self.metrics.plan_violations.labels(violation.partition(":")[0]).inc()
-        return len(violations)
-
-    def escalate_clocks(self, now: datetime | None = None) -> list[tuple[str, str, Level]]:
-        """Recompute every clock; record level changes as events; re-plan red ones first."""
-        moment = now or datetime.now(UTC)
-        entries = self.custody(moment)
-        conn = connect(self.db, readonly=True)
-        try:
-            stored = {(r[0], r[1]): r[2] for r in conn.execute(
-                "SELECT booking, person, level FROM booking_persons WHERE level IS NOT NULL")}
-        finally:
-            conn.close()
-        counts = dict.fromkeys(Level, 0)
-        changed: list[tuple[str, str, Level]] = []
-        for entry in entries:
-            counts[entry.clock.level] += 1
-            if stored.get((entry.booking, entry.person)) != entry.clock.level.value:
-                changed.append((entry.booking, entry.person, entry.clock.level))
-        for level, count in counts.items():
-            self.metrics.custody_level.labels(level.value).set(count)
-        if not changed:
-            return []
-        red = [(b, p) for b, p, level in changed if level is Level.RED]
-        with self._change("custody_red") as change:
-            at = format_time(moment)
-            by_key = {(e.booking, e.person): e for e in entries}
-            for booking_id, person, level in changed:
-                entry = by_key[(booking_id, person)]
-                change.statements.append((
-                    "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
-                    (level.value, booking_id, person)))
-                if level is Level.GREEN and (booking_id, person) not in stored:
-                    continue  # a clock starting green is news to no one
-                change.statements.append(_event_statement(
-                    at, "custody_level", entry.station, booking_id, {
-                        "person": person, "level": level.value,
-                        "deadline": iso(entry.clock.deadline),
-                        "remaining_minutes": entry.clock.remaining_minutes},
-                    person=person))
-                self.metrics.level_changes.labels(level.value).inc()
-            for key in red:
-                self.planner.replan_first(key, to_minute(moment))
-        return changed
 
     # --- reads -----------------------------------------------------------------------------
 
     def custody(self, now: datetime | None = None) -> list[CustodyEntry]:
         minute = to_minute(now or datetime.now(UTC))
-        with self._lock:
+        with self.lock:
             planner = self.planner
             found = []
             for booking in planner.bookings.values():
@@ -603,7 +453,7 @@ class PlanningService:
         return found
 
     def check(self) -> list[str]:
-        with self._lock:
+        with self.lock:
             planner = self.planner
             return [f"{v.rule}: {v.message}" for v in check_plan(
                 planner.rooms, planner.bookings, planner.all_assignments(), planner.policy,
@@ -636,7 +486,7 @@ class PlanningService:
 
 
 @dataclass(slots=True)
-class _Change:
+class PlanChange:
     before: Snapshot
     statements: list[tuple[str, tuple[Any, ...]]]
     quiet: set[str]  # bookings whose own request caused the change: no event to themselves
@@ -649,7 +499,7 @@ class _Change:
         self.history_kept = set()
 
 
-def _event_statement(at: str, kind: str, station: str | None, booking: str | None,
+def event_statement(at: str, kind: str, station: str | None, booking: str | None,
                      body: dict[str, Any], person: str | None = None,
                      ) -> tuple[str, tuple[Any, ...]]:
     return ("INSERT INTO plan_events (at, kind, station, booking, person, body) "

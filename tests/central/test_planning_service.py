@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from central import plan_upkeep as upkeep
 from central.api.booking_models import BookingIn
 from central.planning import PlanningError, PlanningService
 from central.store import connect, migrate
@@ -75,7 +76,7 @@ def test_a_generated_day_through_the_service_survives_a_restart(tmp_path: Path) 
     assert memory_plan(again) == memory_plan(service)
     assert set(again.planner.unassigned) == set(unassigned)
 
-    moved = again.improve_plan(3.0, 24 * 60, opening)
+    moved = upkeep.improve_plan(again, 3.0, 24 * 60, opening)
     assert moved > 0
     assert stored_plan(db) == memory_plan(again)
     planner = again.planner
@@ -132,7 +133,7 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
     service.session_started(first, "X", start + timedelta(minutes=10))
     # Still running 20 minutes after its planned end.
     late = start + timedelta(minutes=90)
-    assert service.handle_overruns(15, late) == [f"{first}/X"]
+    assert upkeep.handle_overruns(service, 15, late) == [f"{first}/X"]
     moved = service.planner.session_of((second, "X"))
     assert moved is not None
     assert moved.start >= planned.start + 25
@@ -144,8 +145,8 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
     assert service.check() == []
 
     service.close(second, "cancelled", late)
-    assert service.purge(30, late + timedelta(days=29)) == 0
-    assert service.purge(30, late + timedelta(days=31)) == 1
+    assert upkeep.purge(service, 30, late + timedelta(days=29)) == 0
+    assert upkeep.purge(service, 30, late + timedelta(days=31)) == 1
     conn = connect(db)
     left = {r[0] for r in conn.execute("SELECT id FROM bookings")}
     conn.close()
