@@ -54,11 +54,13 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 class PlanningError(Exception):
     """A request the plan cannot take; ``status`` is the HTTP answer."""
 
-    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+    def __init__(self, status: int, message: str, detail: Any = None,
+                 suggested_arrival: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail
+        self.suggested_arrival = suggested_arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +247,11 @@ class PlanningService:
             if not placement.complete and not request.waitlist:
                 self.planner.remove_booking(booking_id)
                 del self._stations[booking_id]
+                later = self.planner.suggest_arrival(booking, to_minute(moment))
                 raise PlanningError(409, _refusal(placement), [
                     {"person": u.person, "rule": u.rule, "reason": u.reason}
-                    for u in placement.unassigned])
+                    for u in placement.unassigned],
+                    suggested_arrival=None if later is None else iso(later))
             status = "confirmed" if placement.complete else "waitlisted"
             at = format_time(moment)
             change.statements.append((

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scheduling.model import (
@@ -118,6 +118,23 @@ class Planner:
     def place_unassigned(self, now: Minute | None = None) -> Placement:
         """Try again everyone left unassigned (rooms freed by a no-show or a cancellation)."""
         return self.replan(list(self.unassigned), now)
+
+    def suggest_arrival(self, booking: Booking, now: Minute | None = None,
+                        step: int = 15, furthest: int = 240) -> Minute | None:
+        """The earliest later arrival, in ``step`` minutes up to ``furthest``, at which every
+        person of ``booking`` could be placed (the legal clocks keep running meanwhile); None
+        if there is none. The plan itself is not changed."""
+        for shift in range(step, furthest + 1, step):
+            trial = self.copy()
+            trial.displace = False
+            moved = replace(booking, expected_arrival=booking.expected_arrival + shift,
+                            persons=tuple(
+                                replace(p, guardian_at=None if p.guardian_at is None
+                                        else max(p.guardian_at, booking.expected_arrival + shift))
+                                for p in booking.persons))
+            if trial.add_booking(moved, now).complete:
+                return moved.expected_arrival
+        return None
 
     def remove_booking(self, booking_id: str) -> None:
         booking = self.bookings.pop(booking_id, None)
@@ -406,8 +423,12 @@ class Planner:
 
     def _holding_room(self, person: Person, key: PersonKey, start: Minute,
                       end: Minute) -> str | None:
+        """A waiting room that keeps H2 over ``[start, end)``; of those, the one already
+        holding the most people the person may share with (best fit), so that the rooms left
+        empty stay free for the other sex, the other age group and co-suspects."""
         booking = self.bookings[key[0]]
-        for room in sorted(self.rooms.values(), key=lambda r: r.id):
+        best: tuple[int, str] | None = None
+        for room in self.rooms.values():
             if room.type is not RoomType.WAITING or not room.available:
                 continue
             overlapping = [held for held in self._held.get(room.id, [])
@@ -415,8 +436,10 @@ class Planner:
             if any(not self._may_share(person, booking, held.key) for held in overlapping):
                 continue
             if _peak(overlapping, start, end) + 1 <= room.capacity:
-                return room.id
-        return None
+                fit = (-len(overlapping), room.id)
+                if best is None or fit < best:
+                    best = fit
+        return None if best is None else best[1]
 
     def _may_share(self, person: Person, booking: Booking, other_key: PersonKey) -> bool:
         other_booking = self.bookings[other_key[0]]

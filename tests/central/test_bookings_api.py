@@ -348,3 +348,36 @@ def test_a_changed_booking_is_planned_again(deployment: Deployment) -> None:
                    if a["kind"] == "session")
     for (_s, end), (start, _e) in itertools.pairwise(spans):
         assert end <= start
+
+
+def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deployment) -> None:
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE)
+    api = f"{deployment.base}/api/v1"
+    for room in ({"id": "I-1", "type": "interrogation", "capacity": 1,
+                  "equipment": ["recording"]},
+                 {"id": "W-1", "type": "waiting", "capacity": 1, "equipment": []}):
+        assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
+    arrival = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+
+    def suspect(case: str, sex: str) -> dict[str, Any]:
+        return {"station": "s1", "case_id": case, "case_type": "theft", "officers": 2,
+                "expected_arrival": at(arrival), "session_minutes": 120,
+                "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": sex,
+                             "brought_in_at": at(arrival - timedelta(minutes=30)),
+                             "legal_basis": "criminal_summons_serious"}]}
+
+    assert http_request("POST", f"{api}/bookings", centre, suspect("A", "male"))[0] == 201
+    status, second = http_request("POST", f"{api}/bookings", centre, suspect("B", "female"))
+    assert status == 201, second
+    assert [a["kind"] for a in second["assignments"]] == ["waiting", "session"]
+    # A man cannot wait with her, and the only waiting room holds one: refused (H2), with
+    # the arrival at which he would no longer meet her there.
+    status, refused = http_request("POST", f"{api}/bookings", centre, suspect("C", "male"))
+    assert status == 409
+    assert refused["detail"]["persons"][0]["rule"] == "H2"
+    suggested = datetime.fromisoformat(refused["detail"]["suggested_arrival"])
+    assert suggested == arrival + timedelta(minutes=120)
+    status, taken = http_request("POST", f"{api}/bookings", centre,
+                                 {**suspect("C", "male"), "expected_arrival": at(suggested)})
+    assert status == 201, taken

@@ -57,7 +57,9 @@ def planning(request: Request) -> PlanningService:
 
 def answer(exc: PlanningError) -> HTTPException:
     detail: object = exc.message if exc.detail is None else {
-        "message": exc.message, "persons": exc.detail}
+        "message": exc.message, "persons": exc.detail,
+        # When coming later would let every person in: what the station can book instead.
+        "suggested_arrival": exc.suggested_arrival}
     return HTTPException(exc.status, detail)
 
 
