@@ -225,6 +225,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BaseException as exc:
+        if _interrupted_before_start(exc):
+            return 130
+        raise
+
+
+def _interrupted_before_start(exc: BaseException) -> bool:
+    """asyncio.run (CPython 3.11) can hand back a Ctrl-C that lands before its main task has
+    started as that task's cancellation instead of KeyboardInterrupt."""
+    asyncio = sys.modules.get("asyncio")  # not loaded: it cannot be asyncio's cancellation
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
 if __name__ == "__main__":

@@ -159,3 +159,21 @@ def test_simulate_stops_on_ctrl_c(tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 130, err.decode(errors="replace")
+
+
+def test_a_ctrl_c_before_the_replay_starts_still_exits_130(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio.run hands back a Ctrl-C that lands before its task starts as the task's
+    cancellation; the command still ends as interrupted, not with a traceback."""
+    import asyncio
+
+    import central.cli
+    import devices.gps.cli
+
+    def cancelled_at_once(_args: object) -> int:
+        async def replay() -> int:
+            raise asyncio.CancelledError
+        return asyncio.run(replay())
+
+    monkeypatch.setattr(devices.gps.cli, "_simulate", cancelled_at_once)
+    assert central.cli.main(["gps", "simulate", "--track", "unused.log"]) == 130
