@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
@@ -24,6 +29,24 @@ from monitoring.planning_metrics import PlanningMetrics
 log = logging.getLogger(__name__)
 
 _STOP_SECONDS = 10.0
+
+
+def _json_safe(value: Any) -> Any:
+    """The validation errors as JSON can carry them: a body may hold NaN or Infinity, which
+    Python's JSON reader takes and strict JSON output refuses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
+    return JSONResponse(status_code=422,
+                        content={"detail": _json_safe(jsonable_encoder(errors))})
 
 
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -57,6 +80,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
             await asyncio.to_thread(ingest.stop, _STOP_SECONDS)
 
     app = FastAPI(title="Precinct central", version="1", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.state.settings = settings
     app.state.registry = registry
     app.state.planning = planning

@@ -21,6 +21,8 @@ from central.planning import PlanningService
 from central.settings import CentralSettings
 
 log = logging.getLogger(__name__)
+# APScheduler logs every run at INFO; the jobs log what they did themselves.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 JOB_DEADLINE_SECONDS = 30.0
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0

@@ -3,7 +3,9 @@ when a room breaks, walked through the fast lane, and rebuilt after the central 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -381,3 +383,61 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
     status, taken = http_request("POST", f"{api}/bookings", centre,
                                  {**suspect("C", "male"), "expected_arrival": at(suggested)})
     assert status == 201, taken
+
+
+def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
+    """Whatever a client sends, the answer is 201, 403, 409 or 422 with a detail: never a
+    5xx, never a crash of the central."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE)
+    api = f"{deployment.base}/api/v1"
+    for room in ROOMS:
+        assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
+    valid = booking_body(datetime.now(UTC) + timedelta(hours=2), station="s1")
+    scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
+               | st.floats(allow_nan=False) | st.text(max_size=40)
+               | st.sampled_from(["2026-13-45T99:00:00+08:00", "suspect", "male", "-1",
+                                  "1970-01-01T00:00:00Z", "9999-12-31T23:59:59+14:00"]))
+    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                               | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                               max_leaves=12)
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> Any:
+        body = json.loads(json.dumps(valid))
+        for _ in range(draw(st.integers(1, 3))):
+            target = body
+            path = draw(st.sampled_from([
+                ("case_id",), ("officers",), ("expected_arrival",), ("session_minutes",),
+                ("needs",), ("persons",), ("persons", 0, "brought_in_at"),
+                ("persons", 0, "role"), ("persons", 0, "legal_basis"), ("persons", 1, "id"),
+                ("persons", 0, "guardian_at"), ("station",), ("extra",)]))
+            value = draw(json_values)
+            with contextlib.suppress(TypeError, IndexError, KeyError):
+                # An earlier mutation may have replaced the container this path goes through.
+                for part in path[:-1]:
+                    target = target[part]
+                target[path[-1]] = value
+        return body
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(json_values, mutated()))
+    def post(body: Any) -> None:
+        status, answer = http_request("POST", f"{api}/bookings", centre, body)
+        assert status in (201, 403, 409, 422), (status, answer, body)
+        assert status == 201 or answer.get("detail"), answer
+
+    post()
+    # NaN and Infinity are read by Python's JSON parser; the 422 must still be valid JSON.
+    for url, body in ((f"{api}/bookings", float("inf")),
+                      (f"{api}/rooms", {**ROOMS[0], "id": "X-1", "capacity": float("nan")}),
+                      (f"{api}/bookings", {**valid, "officers": float("-inf")})):
+        status, answer = http_request("POST", url, centre, body)
+        assert status == 422, answer
+        assert answer["detail"]
+    assert http_get(f"{deployment.base}/healthz")[0] == 200
+    _status, text = http_get(f"{deployment.base}/metrics")
+    assert metric_value(text, "precinct_plan_violations_total") == 0
