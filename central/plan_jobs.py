@@ -57,6 +57,9 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
             "overrun": lambda: upkeep.handle_overruns(service),
             "check": lambda: upkeep.check_now(service),
         }
+        rules = settings.van_rules()
+        if rules is not None:
+            jobs["vans"] = lambda: upkeep.track_vans(service, rules, settings.late_van_minutes)
         for name, work in jobs.items():
             scheduler.add_job(_job(name, work), "interval", seconds=interval, id=name,
                               next_run_time=soon, replace_existing=True)

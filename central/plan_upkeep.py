@@ -4,11 +4,13 @@ plan, so nothing depends on a job having run before a restart."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
 from central.planning import PlanningError, PlanningService, event_statement, iso
 from central.store import connect
+from central.van_eta import VanRules, van_position
 from edge_agent.wire import format_time
 from scheduling.checker import check_plan
 from scheduling.custody import Level
@@ -175,3 +177,53 @@ def escalate_clocks(service: PlanningService,
         for key in red:
             service.planner.replan_first(key, to_minute(moment))
     return changed
+
+
+def track_vans(service: PlanningService, rules: VanRules, late_minutes: int,
+               now: datetime | None = None) -> list[str]:
+    """Booked units whose van is inside the centre's geofence arrive; units whose van will be
+    more than ``late_minutes`` later than planned are planned from its ETA."""
+    moment = now or datetime.now(UTC)
+    conn = connect(service.db, readonly=True)
+    try:
+        rows = conn.execute(
+            "SELECT id, body, expected_arrival, eta FROM bookings WHERE status IN "
+            "('confirmed', 'waitlisted') AND arrived_at IS NULL").fetchall()
+        fixes: dict[str, tuple[datetime, object]] = {}
+        for device, state in conn.execute(
+                "SELECT device, state FROM devices WHERE class = 'gps' OR class IS NULL"):
+            latest = _latest_fix(state)
+            if latest is not None and (device not in fixes or latest[0] > fixes[device][0]):
+                fixes[device] = latest
+    finally:
+        conn.close()
+    done = []
+    for booking_id, body, expected, eta in rows:
+        van = json.loads(body).get("van")
+        if van not in fixes:
+            continue
+        fix_time, fix = fixes[van]
+        position = van_position(fix, fix_time, moment, rules)
+        if position is None:
+            continue
+        try:
+            if position.arrived:
+                service.arrived(booking_id, min(fix_time, moment))
+                done.append(f"{booking_id} arrived")
+            elif position.eta > datetime.fromisoformat(eta or expected) + timedelta(
+                    minutes=late_minutes) and service.expect(booking_id, position.eta, moment):
+                done.append(f"{booking_id} late, ETA {format_time(position.eta)}")
+        except PlanningError as exc:
+            log.info("van of booking %s: %s", booking_id, exc.message)
+    return done
+
+
+def _latest_fix(state: str) -> tuple[datetime, object] | None:
+    try:
+        entry = json.loads(state).get("fix")
+        moment = datetime.fromisoformat(entry["time"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment, entry.get("body")

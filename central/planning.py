@@ -109,11 +109,11 @@ class PlanningService:
         planner = Planner(_rooms(conn), self.policy)
         stations: dict[str, str] = {}
         marks = ",".join("?" * len(ACTIVE))
-        rows = conn.execute(f"SELECT id, station, body, arrived_at FROM bookings "  # noqa: S608
+        rows = conn.execute(f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
                             f"WHERE status IN ({marks})", ACTIVE).fetchall()
-        for booking_id, station, body, arrived_at in rows:
+        for booking_id, station, body, arrived_at, eta in rows:
             try:
-                booking = _planning_booking(booking_id, station, body, arrived_at)
+                booking = _planning_booking(booking_id, station, body, arrived_at, eta)
             except ValueError:
                 # A stored body this release cannot read must not keep the centre from starting;
                 # its rows stay in the store for a person to look at.
@@ -283,7 +283,7 @@ class PlanningService:
             except ValueError as exc:
                 raise PlanningError(422, _first_error(exc)) from None
             booking = _planning_booking(booking_id, row["station"], updated.model_dump_json(),
-                                        row["arrived_at"])
+                                        row["arrived_at"], row["eta"])
             self.planner.replace_booking(booking, to_minute(moment))
             status = row["status"]
             if status in ("confirmed", "waitlisted"):
@@ -344,6 +344,25 @@ class PlanningService:
         if planned is not None and planned.expected_arrival != booking.expected_arrival:
             # Early or late: plan the persons from the real arrival (S5: only them).
             self.planner.replace_booking(booking, to_minute(at))
+
+    def expect(self, booking_id: str, eta: datetime, now: datetime | None = None) -> bool:
+        """The van will arrive at ``eta``: the booking's persons are planned from then (S5:
+        only them), and the station told. False if it has arrived or nothing changes."""
+        moment = now or datetime.now(UTC)
+        with self.change("late_van") as change:
+            row = self._active_row(booking_id)
+            if row["arrived_at"]:
+                return False
+            stamp = format_time(eta)
+            booking = _planning_booking(booking_id, row["station"], row["body"], None, stamp)
+            planned = self.planner.bookings.get(booking_id)
+            if planned is None or planned.expected_arrival == booking.expected_arrival:
+                return False
+            change.statements.append((
+                "UPDATE bookings SET eta = ?, updated_at = ? WHERE id = ?",
+                (stamp, format_time(moment), booking_id)))
+            self.planner.replace_booking(booking, to_minute(moment))
+        return True
 
     def verified(self, booking_id: str, code: str, at: datetime) -> None:
         with self.change("verified") as change:
@@ -538,9 +557,11 @@ def _rooms(conn: sqlite3.Connection) -> list[PlanRoom]:
             for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")]
 
 
-def _planning_booking(booking_id: str, station: str, body: str,
-                      arrived_at: str | None) -> Booking:
+def _planning_booking(booking_id: str, station: str, body: str, arrived_at: str | None,
+                      eta: str | None = None) -> Booking:
+    """The booking as the plan uses it: arriving when it arrived, or when its van will."""
     booking = BookingIn.model_validate_json(body).to_booking(booking_id, station)
-    if arrived_at:
-        booking = replace(booking, expected_arrival=to_minute(_parse(arrived_at)))
+    actual = arrived_at or eta
+    if actual:
+        booking = replace(booking, expected_arrival=to_minute(_parse(actual)))
     return booking

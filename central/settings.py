@@ -7,6 +7,7 @@ from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from central.van_eta import VanRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import parse_host_port
 from edge_agent.wire import is_valid_name
@@ -50,6 +51,12 @@ class CentralSettings:
     improve_interval: float = 300.0
     improve_budget: float = 5.0
     improve_window: float = 12.0
+    # Escort vans: where the centre is (unset: no van tracking), the geofence radius that counts
+    # as arrival, and how late a van's ETA must run before its booking is planned again.
+    centre_lat: float | None = None
+    centre_lon: float | None = None
+    arrival_radius_m: float = 150.0
+    late_van_minutes: int = 15
     # Legal limits in hours per legal basis (domain.md; articles marked "verify" stay here).
     limit_criminal_summons: float = 12.0
     limit_criminal_summons_serious: float = 24.0
@@ -95,6 +102,13 @@ class CentralSettings:
         if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
             raise ValueError("plan_interval: planning settings must not be negative "
                              "(retention_days at least 1)")
+        if (self.centre_lat is None) != (self.centre_lon is None):
+            raise ValueError("centre_lat: give both centre_lat and centre_lon, or neither")
+        if self.centre_lat is not None and self.centre_lon is not None and not (
+                -90 <= self.centre_lat <= 90 and -180 <= self.centre_lon <= 180):
+            raise ValueError("centre_lat: not a position on Earth")
+        if self.arrival_radius_m <= 0 or self.late_van_minutes < 0:
+            raise ValueError("arrival_radius_m: must be positive (late_van_minutes >= 0)")
         for basis in LegalBasis:
             hours = getattr(self, f"limit_{basis.value}", None)
             if hours is not None and not 0 < hours <= 72:
@@ -116,6 +130,11 @@ class CentralSettings:
                       entry_minutes_booked=self.entry_minutes_booked,
                       entry_minutes_walk_in=self.entry_minutes_walk_in,
                       sobering_minutes=self.sobering_minutes, exit_minutes=self.exit_minutes)
+
+    def van_rules(self) -> VanRules | None:
+        if self.centre_lat is None or self.centre_lon is None:
+            return None
+        return VanRules((self.centre_lat, self.centre_lon), self.arrival_radius_m)
 
     def thresholds(self) -> ClockThresholds:
         return ClockThresholds(self.custody_yellow_fraction, self.custody_orange_fraction,

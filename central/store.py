@@ -100,8 +100,8 @@ def _v4(db: sqlite_utils.Database) -> None:
     Table(db, "bookings").create(
         {"id": str, "code": str, "station": str, "case_id": str, "status": str,
          "walk_in": int, "expected_arrival": str, "body": str, "created_by": str,
-         "created_at": str, "updated_at": str, "arrived_at": str, "verified_at": str,
-         "entered_at": str, "closed_at": str},
+         "created_at": str, "updated_at": str, "eta": str, "arrived_at": str,
+         "verified_at": str, "entered_at": str, "closed_at": str},
         pk="id", if_not_exists=True,
         not_null={"code", "station", "case_id", "status", "walk_in", "expected_arrival", "body",
                   "created_by", "created_at", "updated_at"},

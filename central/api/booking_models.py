@@ -65,6 +65,7 @@ class BookingIn(BaseModel):
     female_staff: bool = False
     walk_in: bool = False
     waitlist: bool = False  # keep the booking, unplaced, if it cannot be placed now
+    van: Name | None = None  # the escort van's GPS device id: its ETA re-plans a late unit
     persons: list[PersonIn] = Field(min_length=1, max_length=MAX_PERSONS)
 
     @model_validator(mode="after")
@@ -168,6 +169,7 @@ class BookingOut(BaseModel):
     status: str
     walk_in: bool
     expected_arrival: str
+    eta: str | None = None  # from the van's GPS, once it runs late
     arrived_at: str | None = None
     verified_at: str | None = None
     entered_at: str | None = None

@@ -83,8 +83,13 @@ def format_time(moment: datetime) -> str:
 
 def distance_m(a: Fix, b: Fix) -> float:
     """Great-circle distance between two fixes (haversine), in metres."""
-    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    return great_circle_m((a.lat, a.lon), (b.lat, b.lon))
+
+
+def great_circle_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (lat, lon) points in degrees (haversine), in metres."""
+    lat1, lat2 = math.radians(a[0]), math.radians(b[0])
     dlat = lat2 - lat1
-    dlon = math.radians(b.lon - a.lon)
+    dlon = math.radians(b[1] - a[1])
     h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))

@@ -11,10 +11,9 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from devices.gps.fix import MODE_3D, Fix
+from devices.gps.fix import MODE_3D, Fix, great_circle_m
 from devices.gps.nmea import encode_rmc
 
-EARTH_RADIUS_M = 6_371_000.0
 # A van from a station in Xuhui to a case-handling centre: Shanghai streets, about 4 km.
 DEMO_ROUTE: tuple[tuple[float, float], ...] = (
     (31.18830, 121.43670), (31.19420, 121.43760), (31.20050, 121.44400),
@@ -30,13 +29,6 @@ def _bearing(a: tuple[float, float], b: tuple[float, float]) -> float:
     return (math.degrees(math.atan2(y, x)) + 360.0) % 360.0
 
 
-def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lat2 = math.radians(a[0]), math.radians(b[0])
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2)
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
-
-
 def synthetic_track(waypoints: Sequence[tuple[float, float]], speed_mps: float,
                     start: datetime, period: float = 1.0) -> bytes:
     """RMC sentences along ``waypoints`` (linear between them; fine for a few km)."""
@@ -46,7 +38,7 @@ def synthetic_track(waypoints: Sequence[tuple[float, float]], speed_mps: float,
     moment = start
     step = speed_mps * period
     for a, b in itertools.pairwise(waypoints):
-        legs = max(1, math.ceil(_distance(a, b) / step))
+        legs = max(1, math.ceil(great_circle_m(a, b) / step))
         course = _bearing(a, b)
         for i in range(legs):
             f = i / legs

@@ -86,7 +86,7 @@ def load_booking(db: sqlite3.Connection, booking_id: str, principal: Principal,
     return BookingOut(
         id=row["id"], code=row["code"], station=row["station"], case_id=row["case_id"],
         status=row["status"], walk_in=bool(row["walk_in"]),
-        expected_arrival=row["expected_arrival"], arrived_at=row["arrived_at"],
+        expected_arrival=row["expected_arrival"], eta=row["eta"], arrived_at=row["arrived_at"],
         verified_at=row["verified_at"], entered_at=row["entered_at"], assignments=assignments,
         unassigned=unassigned, persons=progress,
         request=BookingIn.model_validate(json.loads(row["body"])) if with_request else None)
