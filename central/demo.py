@@ -154,12 +154,16 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         env = dict(os.environ)
         # The embedded broker has no shared subscriptions.
         env["PRECINCT_SHARED_SUBSCRIPTION"] = "false" if broker is not None else "true"
+        # The centre sits at the end of the van's route: the van's booking arrives by geofence.
+        central_env = {**env, "PRECINCT_CENTRE_LAT": str(DEMO_ROUTE[-1][0]),
+                       "PRECINCT_CENTRE_LON": str(DEMO_ROUTE[-1][1]),
+                       "PRECINCT_PLAN_INTERVAL": "10"}
         command = [sys.executable, "-m", "central.cli"]
         try:
             children.append(await asyncio.create_subprocess_exec(
                 *command, "central", "--broker", broker_url, "--db", str(db),
                 "--listen", f"{host}:{port}", "--log-level", "warning",
-                env=env, start_new_session=True))
+                env=central_env, start_new_session=True))
             base = f"http://{host}:{port}"
             deadline = time.monotonic() + _READY_SECONDS
             while not await asyncio.to_thread(_ready, f"{base}/readyz"):
@@ -169,7 +173,7 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                     return 1
                 await asyncio.sleep(0.2)
             try:
-                booked = await asyncio.to_thread(seed_plan, base, token)
+                booked = await asyncio.to_thread(seed_plan, base, token, VAN_GPS_ID)
             except (RuntimeError, OSError) as exc:
                 print(f"precinct demo: could not set up rooms and bookings: {exc}",
                       file=sys.stderr)

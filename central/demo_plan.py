@@ -30,11 +30,12 @@ def _person(pid: str, role: str, sex: str, brought_in: datetime, basis: str,
             "brought_in_at": brought_in.isoformat(), "legal_basis": basis, **extra}
 
 
-def demo_bookings(now: datetime) -> list[dict[str, Any]]:
+def demo_bookings(now: datetime, van: str | None = None) -> list[dict[str, Any]]:
     soon = now.replace(second=0, microsecond=0) + timedelta(minutes=20)
     return [
         {"station": DEMO_STATION, "case_id": "XS-2026-0311", "case_type": "robbery",
          "officers": 4, "expected_arrival": soon.isoformat(), "session_minutes": 90,
+         **({"van": van} if van else {}),
          "persons": [
              _person("S-1", "suspect", "male", soon - timedelta(hours=7), "criminal_summons",
                      co_suspect_group="g1"),
@@ -65,14 +66,14 @@ def _call(method: str, url: str, token: str, body: object) -> tuple[int, Any]:
         return exc.code, exc.read().decode(errors="replace")
 
 
-def seed_plan(base: str, token: str) -> list[str]:
+def seed_plan(base: str, token: str, van: str | None = None) -> list[str]:
     """Create the rooms and bookings; returns the booking codes (for the fast-lane curl)."""
     for room in ROOMS:
         status, answer = _call("POST", f"{base}/api/v1/rooms", token, room)
         if status not in (201, 409):
             raise RuntimeError(f"demo room {room['id']}: {status} {answer}")
     booked = []
-    for booking in demo_bookings(datetime.now(UTC)):
+    for booking in demo_bookings(datetime.now(UTC), van):
         status, answer = _call("POST", f"{base}/api/v1/bookings", token, booking)
         if status != 201:
             raise RuntimeError(f"demo booking {booking['case_id']}: {status} {answer}")
