@@ -327,7 +327,7 @@ class PlanningService:
     # --- lifecycle -------------------------------------------------------------------------
 
     def arrived(self, booking_id: str, at: datetime) -> None:
-        with self.change("late_arrival") as change:
+        with self.change("arrival") as change:
             row = self._active_row(booking_id)
             if row["arrived_at"]:
                 raise PlanningError(409, f"booking {booking_id} arrived at {row['arrived_at']}")
