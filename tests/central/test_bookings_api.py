@@ -87,6 +87,13 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     assert booking["unassigned"] == []
     booking_id = booking["id"]
 
+    # Operations watch figures, not persons.
+    ops = deployment.token(Role.OPS)
+    for path in (f"bookings/{booking_id}", "bookings", f"schedule?date={arrival.date()}",
+                 "custody", "plan-events"):
+        assert http_get(f"{api}/{path}", ops)[0] == 403, path
+    assert http_get(f"{api}/reports/fast-lane", ops)[0] == 200
+
     # Scope: another station neither sees nor books for s1.
     assert http_get(f"{api}/bookings/{booking_id}", s2)[0] == 403
     assert http_request("POST", f"{api}/bookings", s2,

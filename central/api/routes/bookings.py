@@ -19,7 +19,7 @@ from central.api.booking_models import (
     PersonProgress,
     UnassignedOut,
 )
-from central.api.deps import DbDep, PrincipalDep, require_roles
+from central.api.deps import DbDep, require_roles
 from central.auth import Principal, Role
 from central.planning import PlanningError, PlanningService
 
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
 
 BookingId = Annotated[str, Path(max_length=64, pattern=r"^bk-[0-9a-f]{12}$")]
 PersonId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+# Bookings hold personal data (who, sex, age, legal basis): operations staff do not read them.
 Booker = Annotated[Principal, require_roles(Role.STATION, Role.CENTRE, Role.ADMIN)]
 
 
@@ -145,7 +146,7 @@ def verify_by_code(request: Request, db: DbDep, principal: Booker,
 
 
 @router.get("")
-def list_bookings(db: DbDep, principal: PrincipalDep,
+def list_bookings(db: DbDep, principal: Booker,
                   status_filter: Annotated[str | None, Query(alias="status",
                                                              max_length=20)] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[BookingOut]:
@@ -164,7 +165,7 @@ def list_bookings(db: DbDep, principal: PrincipalDep,
 
 
 @router.get("/{booking_id}")
-def get_booking(db: DbDep, principal: PrincipalDep, booking_id: BookingId) -> BookingOut:
+def get_booking(db: DbDep, principal: Booker, booking_id: BookingId) -> BookingOut:
     return load_booking(db, booking_id, principal)
 
 

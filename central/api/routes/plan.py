@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel
 
-from central.api.deps import DbDep, PrincipalDep, SettingsDep
-from central.auth import Role
+from central.api.deps import DbDep, PrincipalDep, SettingsDep, require_roles
+from central.auth import Principal, Role
 from central.planning import PlanningService, iso
 from edge_agent.wire import format_time
 from scheduling.custody import WHO_IS_TOLD
 
 router = APIRouter(prefix="/api/v1", tags=["plan"])
+# The schedule, clocks and plan events name persons: stations, centre and admin only. The
+# fast-lane report is figures only, for operations too.
+CaseReader = Annotated[Principal, require_roles(Role.STATION, Role.CENTRE, Role.ADMIN)]
 
 
 class ScheduleEntry(BaseModel):
@@ -69,7 +72,7 @@ class PlanEvent(BaseModel):
 
 
 @router.get("/schedule")
-def schedule(db: DbDep, principal: PrincipalDep, settings: SettingsDep,
+def schedule(db: DbDep, principal: CaseReader, settings: SettingsDep,
              day: Annotated[date, Query(alias="date")]) -> list[ScheduleEntry]:
     """Every assignment starting on ``date`` in the centre's time zone."""
     zone = ZoneInfo(settings.timezone)
@@ -88,7 +91,7 @@ def schedule(db: DbDep, principal: PrincipalDep, settings: SettingsDep,
 
 
 @router.get("/custody")
-def custody(request: Request, principal: PrincipalDep) -> list[CustodyOut]:
+def custody(request: Request, principal: CaseReader) -> list[CustodyOut]:
     """Every person in custody, the nearest legal limit first."""
     service: PlanningService = request.app.state.planning
     return [CustodyOut(
@@ -137,7 +140,7 @@ def fast_lane(db: DbDep, principal: PrincipalDep,
 
 
 @router.get("/plan-events")
-def plan_events(db: DbDep, principal: PrincipalDep,
+def plan_events(db: DbDep, principal: CaseReader,
                 after: Annotated[int, Query(ge=0)] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[PlanEvent]:
     """Plan changes, unplaceable persons and custody level changes, oldest first after ``after``
