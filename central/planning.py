@@ -300,6 +300,10 @@ class PlanningService:
             row = self._active_row(booking_id)
             if status == "no_show" and row["arrived_at"]:
                 raise PlanningError(409, "the unit has arrived: not a no-show")
+            if row["entered_at"] or any(key[0] == booking_id for key in self.planner.fixed):
+                # Sessions have started or people are inside: their rooms are in use.
+                raise PlanningError(409, "the unit is in the handling area: record each "
+                                         "person's exit instead")
             at = format_time(moment)
             self.planner.remove_booking(booking_id)
             change.statements.append((
@@ -396,7 +400,10 @@ class PlanningService:
 
     def session_started(self, booking_id: str, person: str, at: datetime) -> None:
         with self.change("session_started") as change:
-            self._active_row(booking_id)
+            row = self._active_row(booking_id)
+            if not row["entered_at"]:
+                # H8: questioning comes after entry into the handling area.
+                raise PlanningError(409, "the unit has not entered the handling area")
             key = self._person_key(booking_id, person)
             if self.planner.session_of(key) is None:
                 raise PlanningError(409, f"{person} has no planned session")

@@ -186,6 +186,9 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     assert status == 200
     assert entry["arrival_to_entry_seconds"] == 240
 
+    # Inside the area a booking is not cancelled: its rooms are in use.
+    assert http_request("DELETE", f"{api}/bookings/{booking_id}", s1, None)[0] == 409
+
     # Sessions and exit; the booking closes when everyone is out.
     base = f"{api}/bookings/{booking_id}/persons"
     for person in ("S1", "S2", "W1"):

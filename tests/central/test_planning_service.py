@@ -130,6 +130,10 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
     assert planned is not None
     service.arrived(first, start)
     service.verified(first, _code(db, first), start)
+    with pytest.raises(PlanningError) as early:
+        service.session_started(first, "X", start + timedelta(minutes=5))
+    assert early.value.status == 409
+    service.entered(first, start + timedelta(minutes=5))
     service.session_started(first, "X", start + timedelta(minutes=10))
     # Still running 20 minutes after its planned end.
     late = start + timedelta(minutes=90)
