@@ -39,8 +39,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,7 +46,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from bench.devices_codecs import CodecResult, nmea_epochs, run_codecs
 from bench.devices_procs import Metrics, ReadingTap, delta, first_line, memory_kib, scrape
@@ -57,9 +54,11 @@ from bench.processes import (
     Child,
     Children,
     Mosquitto,
+    bench_root,
     cpu_seconds,
     free_port,
     mosquitto_version,
+    say,
     thread_cpu,
     wait_for,
 )
@@ -82,10 +81,6 @@ SAMPLE_SECONDS = 1.0
 # Growth above this at the end of a window is worth a warning: the figure is not a plateau yet.
 RSS_RISING_MIB_PER_MIN = 0.25
 _MIB = 1024.0
-
-
-def _say(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def _cabinet_id(n: int) -> str:
@@ -231,7 +226,7 @@ def _warm_up(rig: _Rig, agent: _Agent, watch: Sequence[Child]) -> float:
                  "from every cabinet and the GPS", [agent.child, *watch], interval=0.5)
     except BenchError:
         heard = len(rig.tap.devices_with(agent.name, "heart_rate"))
-        _say(f"{agent.name}: {heard} of {BANDS} bands delivered a heart rate")
+        say(f"{agent.name}: {heard} of {BANDS} bands delivered a heart rate")
         raise
     return time.monotonic() - started
 
@@ -466,14 +461,14 @@ def _profile_lines(data: Mapping[str, object], cpu_percent: float, seconds: floa
 
 
 def _profile(rig: _Rig, seconds: float) -> list[str]:
-    _say("profile: a fresh wristband simulator and the loaded agent under the sampler")
+    say("profile: a fresh wristband simulator and the loaded agent under the sampler")
     rig.start_bands()
     out = rig.root / "profile.json"
     agent = rig.start_agent(PROFILED_AGENT, rig.devices_config(PROFILED_AGENT), out)
     watch = [*rig.cabinets, *([rig.gps] if rig.gps else []), *([rig.bands] if rig.bands else [])]
     warm = _warm_up(rig, agent, watch)
     time.sleep(SETTLE_SECONDS)
-    _say(f"profile: warm after {warm:.0f} s; sampling for {seconds:.0f} s")
+    say(f"profile: warm after {warm:.0f} s; sampling for {seconds:.0f} s")
     agent.child.process.send_signal(signal.SIGUSR2)  # the sampler starts
     observed, _ = _window(rig, [agent], seconds, watch)
     agent.child.process.send_signal(signal.SIGUSR2)  # and stops
@@ -625,7 +620,7 @@ def _report(codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observ
 
 def _run(root: Path, seconds: float, profile: bool) -> int:
     started = time.monotonic()
-    _say("codecs: decoding pre-encoded corpora")
+    say("codecs: decoding pre-encoded corpora")
     codecs, notes = run_codecs()
     logs = root / "logs"
     logs.mkdir()
@@ -635,7 +630,7 @@ def _run(root: Path, seconds: float, profile: bool) -> int:
         tap.start()
         rig = _Rig(root, children, broker, tap)
         try:
-            _say(f"starting {CABINETS} cabinet simulators, the GPS simulator and {BANDS} "
+            say(f"starting {CABINETS} cabinet simulators, the GPS simulator and {BANDS} "
                  "emulated bands")
             rig.start_devices()
             idle = rig.start_agent(IDLE_AGENT, None)
@@ -644,7 +639,7 @@ def _run(root: Path, seconds: float, profile: bool) -> int:
                      *([rig.bands] if rig.bands else []), idle.child]
             warm = _warm_up(rig, loaded, watch)
             wait_for(lambda: _connected(idle), 30, "the idle agent to connect", watch)
-            _say(f"every band delivered a heart rate after {warm:.0f} s; settling for "
+            say(f"every band delivered a heart rate after {warm:.0f} s; settling for "
                  f"{SETTLE_SECONDS:.0f} s, then measuring for {seconds:.0f} s")
             time.sleep(SETTLE_SECONDS)
             observed, others = _window(rig, [loaded, idle], seconds, watch)
@@ -656,11 +651,6 @@ def _run(root: Path, seconds: float, profile: bool) -> int:
             tap.stop()
     return _report(codecs, notes, observed[LOADED_AGENT], observed[IDLE_AGENT], others, warm,
                    profile_lines, time.monotonic() - started)
-
-
-def _interrupted(_signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM (a CI timeout, a supervisor) unwinds like Ctrl-C, so every child is stopped.
-    raise KeyboardInterrupt
 
 
 def _run_in(root: Path, seconds: float, profile: bool, *, keep: bool) -> int:
@@ -679,17 +669,5 @@ def run_devices_bench(seconds: float = DEFAULT_SECONDS, workdir: Path | None = N
     if not seconds >= 1:
         print("precinct bench devices: --seconds must be at least 1", file=sys.stderr)
         return 2
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
-    try:
-        if workdir is None:
-            with tempfile.TemporaryDirectory(prefix="precinct-bench-devices-") as temporary:
-                return _run_in(Path(temporary), seconds, profile, keep=False)
-        # A fresh directory per run: a broker or an outbox left by an earlier run would mix in.
-        root = workdir / datetime.now(UTC).strftime("devices-%Y%m%dT%H%M%SZ")
-        root.mkdir(parents=True)
-        _say(f"files in {root}")
-        return _run_in(root, seconds, profile, keep=True)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    with bench_root("devices", workdir) as (root, keep):
+        return _run_in(root, seconds, profile, keep=keep)

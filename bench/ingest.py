@@ -21,12 +21,9 @@ import json
 import logging
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.ingest_subscriber import create_session
@@ -45,9 +41,11 @@ from bench.processes import (
     Child,
     Children,
     Mosquitto,
+    bench_root,
     cpu_seconds,
     free_port,
     mosquitto_version,
+    say,
     thread_cpu,
     wait_for,
 )
@@ -71,10 +69,6 @@ CENTRAL_ENV = {"PRECINCT_REPAIR_INTERVAL": "0"}
 
 
 
-
-
-def _say(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,7 +417,7 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
                 stored = current
             samples.append(_CpuSample.take(pids, central.pid))
             if now - last_progress > STALL_SECONDS or now > deadline:
-                _say(f"drain stalled at {stored} of {expected} messages")
+                say(f"drain stalled at {stored} of {expected} messages")
                 break
             time.sleep(POLL_SECONDS)
         wait_for(lambda: _http_get(setup.base + "/readyz")[0] == 200, 60,
@@ -517,7 +511,7 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
             wait_for(lambda: _stored_total(conn, ids) >= expected, 60,
                   "the live messages to be stored", [central])
         except BenchError as exc:
-            _say(str(exc))
+            say(str(exc))
         per_agent = {agent: (n, hi) for agent, n, hi in conn.execute(
             f"SELECT agent, count(*), max(seq) FROM events WHERE agent IN {where} "  # noqa: S608
             f"GROUP BY agent", names)}
@@ -567,17 +561,17 @@ def _run(setup: _Setup) -> int:
     live_ids = [f"bench-live-{i}" for i in range(1, setup.agents + 1)]
     children = setup.children
 
-    _say("creating the persistent sessions of the central service and the bare subscriber")
+    say("creating the persistent sessions of the central service and the bare subscriber")
     _create_sessions(setup)
-    _say(f"pre-filling {setup.agents} outboxes with {setup.messages} readings and publishing "
+    say(f"pre-filling {setup.agents} outboxes with {setup.messages} readings and publishing "
          f"them through the broker")
     publish_seconds = _prefill(setup, drain_ids)
-    _say(f"published in {publish_seconds:.1f} s; draining the bare subscriber's session")
+    say(f"published in {publish_seconds:.1f} s; draining the bare subscriber's session")
     bare = _bare_ceiling(setup)
-    _say(f"bare subscriber: {bare.count} messages, {bare.rate:.0f} msg/s; draining the central "
+    say(f"bare subscriber: {bare.count} messages, {bare.rate:.0f} msg/s; draining the central "
          f"service's session")
     central, drain = _central_drain(setup, drain_ids)
-    _say(f"central: {drain.stored} stored, {drain.rate:.0f} msg/s; live phase for "
+    say(f"central: {drain.stored} stored, {drain.rate:.0f} msg/s; live phase for "
          f"{LIVE_SECONDS:.0f} s")
     live = _live(setup, central, live_ids)
     children.stop(central)
@@ -642,11 +636,6 @@ def _run(setup: _Setup) -> int:
     return 0 if not failures else 1
 
 
-def _interrupted(_signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM (a CI timeout, a supervisor) unwinds like Ctrl-C, so every child is stopped.
-    raise KeyboardInterrupt
-
-
 def _run_in(root: Path, agents: int, messages: int, rate: float, *, keep: bool) -> int:
     logs = root / "logs"
     logs.mkdir()
@@ -673,17 +662,5 @@ def run_ingest_bench(agents: int, messages: int, rate: float, workdir: Path | No
         print("precinct bench ingest: need --agents >= 1, --messages >= --agents, --rate > 0",
               file=sys.stderr)
         return 2
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
-    try:
-        if workdir is None:
-            with tempfile.TemporaryDirectory(prefix="precinct-bench-") as temporary:
-                return _run_in(Path(temporary), agents, messages, rate, keep=False)
-        # A fresh directory per run: a broker or store left by an earlier run would mix in.
-        root = workdir / datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%SZ")
-        root.mkdir(parents=True)
-        _say(f"files in {root}")
-        return _run_in(root, agents, messages, rate, keep=True)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    with bench_root("ingest", workdir) as (root, keep):
+        return _run_in(root, agents, messages, rate, keep=keep)

@@ -13,9 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -236,3 +241,33 @@ def mosquitto_version() -> str:
         return "Mosquitto"
     first = (done.stdout or done.stderr).splitlines()[:1]
     return first[0].replace("mosquitto version", "Mosquitto").strip() if first else "Mosquitto"
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def _interrupted(_signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM (a CI timeout, a supervisor) unwinds like Ctrl-C, so every child is stopped.
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def bench_root(name: str, workdir: Path | None) -> Iterator[tuple[Path, bool]]:
+    """The run's directory and whether it is kept: a temporary one, or a fresh one under
+    ``workdir`` (a broker or a store left by an earlier run would mix in). Meanwhile SIGTERM
+    unwinds like Ctrl-C."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
+    try:
+        if workdir is None:
+            with tempfile.TemporaryDirectory(prefix=f"precinct-bench-{name}-") as temporary:
+                yield Path(temporary), False
+            return
+        root = workdir / datetime.now(UTC).strftime(f"{name}-%Y%m%dT%H%M%SZ")
+        root.mkdir(parents=True)
+        say(f"files in {root}")
+        yield root, True
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
