@@ -52,6 +52,7 @@ from bench.processes import (
 from edge_agent.outbox import Outbox
 from edge_agent.synthetic import synthetic_readings
 from edge_agent.wire import format_time
+from monitoring.figures import nearest_rank
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,8 @@ STALL_SECONDS = 60.0
 CENTRAL_ENV = {"PRECINCT_REPAIR_INTERVAL": "0"}
 
 
-
-
-
 # ---------------------------------------------------------------------------------------------
 # Child processes
-
-
-
-
 
 
 @contextmanager
@@ -136,14 +130,6 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-
-
-
-
-
-
-
-
 def _child_pid(pid: int) -> int | None:
     """The central's ingest store process: its spawned child that is not the resource tracker."""
     try:
@@ -163,9 +149,6 @@ def _child_pid(pid: int) -> int | None:
             if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
                 return int(child)
     return None
-
-
-
 
 
 @dataclass
@@ -219,15 +202,6 @@ def _thread_cores(before: _CpuSample | None, after: _CpuSample | None) -> list[f
 def _format_cores(used: Mapping[str, float]) -> str:
     return (", ".join(f"{name} {cores:.2f}" for name, cores in used.items())
             or "not sampled (window too short)")
-
-
-def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending sequence."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,8 +518,8 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
     return _Live(
         offered=len(latencies) / window if window > 0 else 0.0, window=window,
         measured=len(latencies), expected=expected, stored=stored,
-        p50_ms=_percentile(latencies, 0.50) if latencies else math.nan,
-        p99_ms=_percentile(latencies, 0.99) if latencies else math.nan,
+        p50_ms=nearest_rank(latencies, 0.50) if latencies else math.nan,
+        p99_ms=nearest_rank(latencies, 0.99) if latencies else math.nan,
         max_ms=latencies[-1] if latencies else math.nan,
         duplicates_received=int(duplicates), duplicates_stored=int(stored_dups),
         problems=problems, cores=cores)

@@ -4,7 +4,6 @@ plan changes the stations are told about."""
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from central.api.deps import DbDep, PrincipalDep, SettingsDep, require_roles
 from central.auth import Principal, Role
 from central.planning import PlanningService, iso
 from edge_agent.wire import format_time
+from monitoring.figures import nearest_rank
 from scheduling.custody import WHO_IS_TOLD
 
 router = APIRouter(prefix="/api/v1", tags=["plan"])
@@ -103,16 +103,11 @@ def custody(request: Request, principal: CaseReader) -> list[CustodyOut]:
         for e in service.custody() if principal.may_see_station(e.station)]
 
 
-def _nearest_rank(sorted_values: list[float], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
-
-
 def _figures(values: list[float]) -> LaneFigures:
-    values.sort()
-    return LaneFigures(count=len(values), median_seconds=_nearest_rank(values, 0.5),
-                       p90_seconds=_nearest_rank(values, 0.9))
+    if not values:
+        return LaneFigures(count=0, median_seconds=None, p90_seconds=None)
+    return LaneFigures(count=len(values), median_seconds=nearest_rank(values, 0.5),
+                       p90_seconds=nearest_rank(values, 0.9))
 
 
 @router.get("/reports/fast-lane")
