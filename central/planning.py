@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,6 @@ class PlanningService:
         self.thresholds = thresholds or ClockThresholds()
         self.planner = Planner([], self.policy)
         self.lock = threading.Lock()
-        self._stations: dict[str, str] = {}
 
     # --- start-up --------------------------------------------------------------------------
 
@@ -107,7 +106,6 @@ class PlanningService:
 
     def _load(self, conn: sqlite3.Connection) -> None:
         planner = Planner(_rooms(conn), self.policy)
-        stations: dict[str, str] = {}
         marks = ",".join("?" * len(ACTIVE))
         rows = conn.execute(f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
                             f"WHERE status IN ({marks})", ACTIVE).fetchall()
@@ -120,7 +118,6 @@ class PlanningService:
                 log.exception("booking %s: stored request unreadable; left out of the plan",
                               booking_id)
                 continue
-            stations[booking_id] = station
             assignments = [
                 Assignment(r[0], r[1], AssignmentKind(r[2]), r[3], to_minute(_parse(r[4])),
                            to_minute(_parse(r[5])))
@@ -136,7 +133,6 @@ class PlanningService:
                     fixed.append((booking_id, person))
             planner.restore(booking, assignments, unassigned, fixed)
         self.planner = planner
-        self._stations = stations
         self.metrics.unassigned.set(len(planner.unassigned))
         log.info("plan rebuilt from the store: %d rooms, %d active bookings, %d persons "
                  "unassigned", len(planner.rooms), len(planner.bookings), len(planner.unassigned))
@@ -196,7 +192,7 @@ class PlanningService:
                          "WHERE booking = ? AND person = ?",
                          (unassigned.rule if unassigned else None,
                           unassigned.reason if unassigned else None, booking_id, person))
-            if booking_id in change.quiet or booking_id not in self._stations:
+            if booking_id in change.quiet or booking_id not in self.planner.bookings:
                 continue
             told.setdefault(booking_id, []).append({
                 "person": person,
@@ -212,7 +208,8 @@ class PlanningService:
 
     def _event(self, conn: sqlite3.Connection, at: str, kind: str, booking: str | None,
                person: str | None, body: dict[str, Any]) -> None:
-        station = self._stations.get(booking) if booking else None
+        planned = self.planner.bookings.get(booking) if booking else None
+        station = planned.station if planned is not None else None
         conn.execute("INSERT INTO plan_events (at, kind, station, booking, person, body) "
                      "VALUES (?, ?, ?, ?, ?, ?)",
                      (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)))
@@ -242,11 +239,9 @@ class PlanningService:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         booking = request.to_booking(booking_id, station)
         with self.change("booking") as change:
-            self._stations[booking_id] = station
             placement = self.planner.add_booking(booking, to_minute(moment))
             if not placement.complete and not request.waitlist:
                 self.planner.remove_booking(booking_id)
-                del self._stations[booking_id]
                 later = self.planner.suggest_arrival(booking, to_minute(moment))
                 raise PlanningError(409, _refusal(placement), [
                     {"person": u.person, "rule": u.rule, "reason": u.reason}
@@ -313,7 +308,6 @@ class PlanningService:
                 "DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
-            self._stations.pop(booking_id, None)
             self._retry_waitlist(change, moment)
         if status == "no_show":
             self.metrics.no_shows.inc()
@@ -445,7 +439,6 @@ class PlanningService:
                 # Everyone is out: the booking leaves the live plan, its rows stay as history.
                 self.planner.remove_booking(booking_id)
                 change.history_kept.add(booking_id)
-                self._stations.pop(booking_id, None)
                 change.statements.append((
                     "UPDATE bookings SET status = 'exited', closed_at = ?, updated_at = ? "
                     "WHERE id = ?", (stamp, stamp, booking_id)))
@@ -518,15 +511,11 @@ class PlanningService:
 @dataclass(slots=True)
 class PlanChange:
     before: Snapshot
-    statements: list[tuple[str, tuple[Any, ...]]]
-    quiet: set[str]  # bookings whose own request caused the change: no event to themselves
-    history_kept: set[str]  # bookings leaving the live plan: their stored rows stay
-
-    def __init__(self, before: Snapshot) -> None:
-        self.before = before
-        self.statements = []
-        self.quiet = set()
-        self.history_kept = set()
+    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    # Bookings whose own request caused the change: no event to themselves.
+    quiet: set[str] = field(default_factory=set)
+    # Bookings leaving the live plan: their stored rows stay.
+    history_kept: set[str] = field(default_factory=set)
 
 
 def event_statement(at: str, kind: str, station: str | None, booking: str | None,
