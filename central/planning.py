@@ -146,6 +146,7 @@ class PlanningService:
         with self.lock:
             started = time.perf_counter()
             change = PlanChange(self._snapshot())
+            version = self.planner.version
             conn = connect(self.db)
             try:
                 yield change
@@ -159,8 +160,10 @@ class PlanningService:
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                # Whatever the allocator did is undone by reloading what the store holds.
-                self._load(conn)
+                # Whatever the allocator did is undone by reloading what the store holds; a
+                # refusal before any change (a 404, a wrong code) leaves nothing to undo.
+                if self.planner.version != version:
+                    self._load(conn)
                 raise
             finally:
                 conn.close()

@@ -100,6 +100,7 @@ class Planner:
         if booking.id in self.bookings:
             raise ValueError(f"booking {booking.id!r} is already planned")
         self.bookings[booking.id] = booking
+        self.version += 1
         return self._place([(booking.id, p.id) for p in booking.persons], now)
 
     def restore(self, booking: Booking, assignments: Iterable[Assignment],
@@ -162,6 +163,7 @@ class Planner:
                 self._release(key)
                 self.unassigned.pop(key, None)
         self.bookings[booking.id] = booking
+        self.version += 1
         return self._place([(booking.id, p.id) for p in booking.persons
                             if (booking.id, p.id) not in kept], now)
 
