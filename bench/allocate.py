@@ -42,7 +42,7 @@ from monitoring.planning_metrics import PlanningMetrics
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.generator import Day, generate_day
-from scheduling.improver import apply, improve
+from scheduling.improver import apply, charged_waiting, improve
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -51,7 +51,7 @@ from scheduling.model import (
     PlanRoom,
     from_minute,
 )
-from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.needs import Need
 from scheduling.rooms import RoomType
 
 SIZES = ((100, 16), (320, 40), (650, 64))
@@ -93,34 +93,16 @@ class PlanFigures:
 
 
 def figures(planner: Planner, day: Day) -> PlanFigures:
-    day_end = day.day_start + 24 * 60
-    waiting = charged = 0.0
-    placed = unplaced = misses = 0
-    for booking in planner.bookings.values():
-        for person in booking.persons:
-            key = (booking.id, person.id)
-            weight = planner.policy.weight(person)
-            try:
-                need = need_for(booking, person, planner.policy)
-            except CannotPlace as exc:
-                unplaced += 1
-                misses += exc.rule == "H5"
-                continue
-            session = planner.session_of(key)
-            if session is None:
-                unplaced += 1
-                unassigned = planner.unassigned.get(key)
-                misses += unassigned is not None and unassigned.rule == "H5"
-                charged += weight * max(0, day_end - need.earliest_start)
-                continue
-            placed += 1
-            minutes = weight * max(0, session.start - need.earliest_start)
-            waiting += minutes
-            charged += minutes
+    placed = [(b.id, p.id) for b in planner.bookings.values() for p in b.persons
+              if planner.session_of((b.id, p.id)) is not None]
+    unplaced = sum(len(b.persons) for b in planner.bookings.values()) - len(placed)
+    misses = sum(1 for u in planner.unassigned.values() if u.rule == "H5")
     violations = check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
                             planner.policy, planner.fixed)
     misses += sum(1 for v in violations if v.rule == "H5")
-    return PlanFigures(placed, unplaced, waiting, charged, len(violations), misses)
+    return PlanFigures(len(placed), unplaced, charged_waiting(planner, 0, placed),
+                       charged_waiting(planner, day.day_start + 24 * 60), len(violations),
+                       misses)
 
 
 def change_latency(planner: Planner, day: Day, count: int = 100) -> list[float]:
@@ -187,8 +169,8 @@ def run_allocate_bench(budget: float = 5.0, seeds: tuple[int, ...] = SEEDS) -> i
             if result is not None:
                 apply(improved, result)
             rows["c"].append(figures(improved, day))
-            common_b += _weighted(instant, placed_by_b)
-            common_c += _weighted(improved, placed_by_b)
+            common_b += charged_waiting(instant, 0, placed_by_b)
+            common_c += charged_waiting(improved, 0, placed_by_b)
             disruption.append(_disrupt(improved, day))
         through_service = service_latency(generate_day(persons, rooms, seeds[0]))
         print(f"\n{persons} persons, {rooms} rooms ({len(seeds)} days):")
@@ -266,19 +248,6 @@ def service_latency(day: Day) -> list[float]:
             service.create(request, booking.station, "bench", opening)
             latencies.append(time.perf_counter() - started)
         return latencies
-
-
-def _weighted(planner: Planner, keys: list[PersonKey]) -> float:
-    total = 0.0
-    for key in keys:
-        session = planner.session_of(key)
-        booking = planner.bookings[key[0]]
-        person = booking.person(key[1])
-        if session is None:
-            continue
-        need = need_for(booking, person, planner.policy)
-        total += planner.policy.weight(person) * max(0, session.start - need.earliest_start)
-    return total
 
 
 def _change(before: float, after: float) -> str:
