@@ -11,6 +11,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import BleakNotFoundError, establish_connection
+from bumble import hci
 
 from devices.wristband import profile
 from devices.wristband.bumble_backend import BumbleDeviceDetails, BumbleRadio
@@ -198,3 +199,43 @@ async def test_passive_scanning_gets_no_scan_responses(radio: BumbleRadio,
     active = await reports_per_second("active")
     assert passive > 5
     assert 1.6 < active / passive < 2.5
+
+
+def test_the_quiet_host_formats_packets_only_for_debug_logging() -> None:
+    """bumble's Host formats every packet for a debug line even with debug logging off."""
+    import logging
+
+    from bumble.host import Host
+
+    from devices.wristband.bumble_backend import QuietHost
+
+    class CountedReset(hci.HCI_Reset_Command):
+        formatted = 0
+
+        def __str__(self) -> str:
+            CountedReset.formatted += 1
+            return "reset"
+
+    class Sink:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def on_packet(self, packet: bytes) -> None:
+            self.sent.append(packet)
+
+    def formatted_by(host_class: type[Host], level: int) -> tuple[int, int]:
+        CountedReset.formatted = 0
+        sink = Sink()
+        host = host_class(None, sink)
+        logging.getLogger("bumble.host").setLevel(level)
+        try:
+            host.send_hci_packet(CountedReset())
+        finally:
+            logging.getLogger("bumble.host").setLevel(logging.NOTSET)
+        return CountedReset.formatted, len(sink.sent)
+
+    assert formatted_by(QuietHost, logging.WARNING) == (0, 1)
+    formatted, sent = formatted_by(QuietHost, logging.DEBUG)
+    assert formatted >= 1  # once per handler that writes the line
+    assert sent == 1
+    assert formatted_by(Host, logging.WARNING) == (1, 1)
