@@ -80,11 +80,15 @@ class _Health:
         self._metrics = metrics
         self._submit = submit
         self._online: bool | None = None
-        metrics.device_online.labels(config.id).set(0)
+        # The labelled children, looked up once: frame() runs for every frame of every band.
+        self._frames = metrics.device_frames.labels(config.id)
+        self._last_seen = metrics.device_last_seen.labels(config.id)
+        self._online_gauge = metrics.device_online.labels(config.id)
+        self._online_gauge.set(0)
 
     def frame(self) -> None:
-        self._metrics.device_frames.labels(self._config.id).inc()
-        self._metrics.device_last_seen.labels(self._config.id).set(time.time())
+        self._frames.inc()
+        self._last_seen.set(time.time())
 
     def error(self, kind: str) -> None:
         self._metrics.device_errors.labels(self._config.id, kind[:32]).inc()
@@ -93,7 +97,7 @@ class _Health:
         if online == self._online:
             return
         self._online = online
-        self._metrics.device_online.labels(self._config.id).set(1 if online else 0)
+        self._online_gauge.set(1 if online else 0)
         body = {"online": online, "class": self._config.kind}
         self._submit([Reading(self._config.id, AVAILABILITY_KIND, MessageClass.EVENT,
                               datetime.now(UTC), json.dumps(body))])
