@@ -18,6 +18,7 @@ import contextlib
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -223,8 +224,8 @@ class Uplink:
                 for item in sent
             ))
             self._outbox.mark_sent(sent)
-            for item in sent:
-                self._metrics.published.labels(item.cls.value).inc()
+            for cls, count in Counter(item.cls for item in sent).items():
+                self._metrics.published.labels(cls.value).inc(count)
             if batch:
                 self._live_cursor = max(self._live_cursor, batch[-1].seq)
             if backlog:
