@@ -73,13 +73,15 @@ class CalendarPlanner(Planner):
     def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Minute, str]:
         return (start, room_id)
 
-    def _place_one(self, key: PersonKey, need: Need,
-                   now: Minute | None) -> list[Assignment]:
+    def _place_one(self, key: PersonKey, need: Need, now: Minute | None) -> list[Assignment]:
         def slots(minutes: int) -> int:
             return math.ceil(minutes / SLOT_MINUTES) * SLOT_MINUTES
-        return super()._place_one(key, replace(
-            need, duration=slots(need.duration), earliest_start=slots(need.earliest_start)),
-            now)
+
+        return super()._place_one(
+            key,
+            replace(need, duration=slots(need.duration), earliest_start=slots(need.earliest_start)),
+            now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +95,26 @@ class PlanFigures:
 
 
 def figures(planner: Planner, day: Day) -> PlanFigures:
-    placed = [(b.id, p.id) for b in planner.bookings.values() for p in b.persons
-              if planner.session_of((b.id, p.id)) is not None]
+    placed = [
+        (b.id, p.id)
+        for b in planner.bookings.values()
+        for p in b.persons
+        if planner.session_of((b.id, p.id)) is not None
+    ]
     unplaced = sum(len(b.persons) for b in planner.bookings.values()) - len(placed)
     misses = sum(1 for u in planner.unassigned.values() if u.rule == "H5")
-    violations = check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                            planner.policy, planner.fixed)
+    violations = check_plan(
+        planner.rooms, planner.bookings, planner.all_assignments(), planner.policy, planner.fixed
+    )
     misses += sum(1 for v in violations if v.rule == "H5")
-    return PlanFigures(len(placed), unplaced, charged_waiting(planner, 0, placed),
-                       charged_waiting(planner, day.day_start + 24 * 60), len(violations),
-                       misses)
+    return PlanFigures(
+        len(placed),
+        unplaced,
+        charged_waiting(planner, 0, placed),
+        charged_waiting(planner, day.day_start + 24 * 60),
+        len(violations),
+        misses,
+    )
 
 
 def change_latency(planner: Planner, day: Day, count: int = 100) -> list[float]:
@@ -124,22 +136,32 @@ def _disrupt(planner: Planner, day: Day) -> tuple[int, int, int]:
     """Break the busiest interrogation room at 10:00: (persons moved, newly unplaced,
     violations after)."""
     at = day.day_start + 10 * 60
-    busiest = max((r for r in planner.rooms.values() if r.type is RoomType.INTERROGATION),
-                  key=lambda r: sum(1 for a in planner.all_assignments()
-                                    if a.room == r.id and a.start >= at))
+    busiest = max(
+        (r for r in planner.rooms.values() if r.type is RoomType.INTERROGATION),
+        key=lambda r: sum(1 for a in planner.all_assignments() if a.room == r.id and a.start >= at),
+    )
     before_unplaced = set(planner.unassigned)
     placement = planner.set_room(replace(busiest, available=False), at)
-    moved = len({(a.booking, a.person) for a in placement.assignments
-                 if a.kind is AssignmentKind.SESSION})
-    violations = check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                            planner.policy, planner.fixed, at)
+    moved = len(
+        {(a.booking, a.person) for a in placement.assignments if a.kind is AssignmentKind.SESSION}
+    )
+    violations = check_plan(
+        planner.rooms,
+        planner.bookings,
+        planner.all_assignments(),
+        planner.policy,
+        planner.fixed,
+        at,
+    )
     return moved, len(set(planner.unassigned) - before_unplaced), len(violations)
 
 
 def run_allocate_bench(budget: float = 5.0, seeds: tuple[int, ...] = SEEDS) -> int:
-    print("allocation benchmark: generated days (scheduling/generator.py: morning peak 09:30, "
-          "afternoon wave 14:30, booked in random order), fixed seeds "
-          f"{', '.join(map(str, seeds))}; improver budget {budget:.1f} s, 2 workers")
+    print(
+        "allocation benchmark: generated days (scheduling/generator.py: morning peak 09:30, "
+        "afternoon wave 14:30, booked in random order), fixed seeds "
+        f"{', '.join(map(str, seeds))}; improver budget {budget:.1f} s, 2 workers"
+    )
     failed = []
     for persons, rooms in SIZES:
         latencies: list[float] = []
@@ -174,49 +196,75 @@ def run_allocate_bench(budget: float = 5.0, seeds: tuple[int, ...] = SEEDS) -> i
             disruption.append(_disrupt(improved, day))
         through_service = service_latency(generate_day(persons, rooms, seeds[0]))
         print(f"\n{persons} persons, {rooms} rooms ({len(seeds)} days):")
-        print(f"  instant allocator latency per booking: p50 "
-              f"{statistics.median(latencies) * 1000:.2f} ms, p99 "
-              f"{nearest_rank(latencies, 0.99) * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms "
-              f"({len(latencies)} bookings; target p99 < 50 ms)")
-        print(f"  a change (a van 30 min late, re-planned): p50 "
-              f"{statistics.median(changes) * 1000:.2f} ms, p99 "
-              f"{nearest_rank(changes, 0.99) * 1000:.2f} ms ({len(changes)} changes)")
-        print(f"  through the planning service (request checks, allocator, SQLite commit), "
-              f"seed {seeds[0]}: p50 {statistics.median(through_service) * 1000:.2f} ms, p99 "
-              f"{nearest_rank(through_service, 0.99) * 1000:.2f} ms, max "
-              f"{max(through_service) * 1000:.2f} ms")
-        names = {"a": "(a) calendar, FCFS", "b": "(b) instant allocator",
-                 "c": "(c) after the improver"}
-        print(f"  {'plan':<26}{'placed':>8}{'unplaced':>10}{'waiting':>12}{'charged':>12}"
-              f"{'violations':>12}{'legal misses':>14}")
+        print(
+            f"  instant allocator latency per booking: p50 "
+            f"{statistics.median(latencies) * 1000:.2f} ms, p99 "
+            f"{nearest_rank(latencies, 0.99) * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms "
+            f"({len(latencies)} bookings; target p99 < 50 ms)"
+        )
+        print(
+            f"  a change (a van 30 min late, re-planned): p50 "
+            f"{statistics.median(changes) * 1000:.2f} ms, p99 "
+            f"{nearest_rank(changes, 0.99) * 1000:.2f} ms ({len(changes)} changes)"
+        )
+        print(
+            f"  through the planning service (request checks, allocator, SQLite commit), "
+            f"seed {seeds[0]}: p50 {statistics.median(through_service) * 1000:.2f} ms, p99 "
+            f"{nearest_rank(through_service, 0.99) * 1000:.2f} ms, max "
+            f"{max(through_service) * 1000:.2f} ms"
+        )
+        names = {
+            "a": "(a) calendar, FCFS",
+            "b": "(b) instant allocator",
+            "c": "(c) after the improver",
+        }
+        print(
+            f"  {'plan':<26}{'placed':>8}{'unplaced':>10}{'waiting':>12}{'charged':>12}"
+            f"{'violations':>12}{'legal misses':>14}"
+        )
         for name, found in rows.items():
-            print(f"  {names[name]:<26}{sum(f.placed for f in found):>8}"
-                  f"{sum(f.unplaced for f in found):>10}"
-                  f"{sum(f.waiting for f in found):>12.0f}"
-                  f"{sum(f.waiting_charged for f in found):>12.0f}"
-                  f"{sum(f.violations for f in found):>12}"
-                  f"{sum(f.legal_misses for f in found):>14}")
+            print(
+                f"  {names[name]:<26}{sum(f.placed for f in found):>8}"
+                f"{sum(f.unplaced for f in found):>10}"
+                f"{sum(f.waiting for f in found):>12.0f}"
+                f"{sum(f.waiting_charged for f in found):>12.0f}"
+                f"{sum(f.violations for f in found):>12}"
+                f"{sum(f.legal_misses for f in found):>14}"
+            )
         b_total = sum(f.waiting_charged for f in rows["b"])
         c_total = sum(f.waiting_charged for f in rows["c"])
         a_total = sum(f.waiting_charged for f in rows["a"])
-        print("  (waiting: weighted minutes, ready -> session start, placed persons; charged: "
-              "plus each unplaced person waiting until 24:00)")
-        print(f"  charged waiting: (b) vs (a) {_change(a_total, b_total)}, (c) vs (b) "
-              f"{_change(b_total, c_total)}; over the persons (b) placed, (c) vs (b) "
-              f"{_change(common_b, common_c)}")
+        print(
+            "  (waiting: weighted minutes, ready -> session start, placed persons; charged: "
+            "plus each unplaced person waiting until 24:00)"
+        )
+        print(
+            f"  charged waiting: (b) vs (a) {_change(a_total, b_total)}, (c) vs (b) "
+            f"{_change(b_total, c_total)}; over the persons (b) placed, (c) vs (b) "
+            f"{_change(common_b, common_c)}"
+        )
         print(f"  improver: {statistics.mean(improver_seconds):.1f} s per day")
         moved = [d[0] for d in disruption]
-        print(f"  disruption (busiest interrogation room out of order at 10:00): "
-              f"{statistics.mean(moved):.1f} persons moved, "
-              f"{sum(d[1] for d in disruption)} newly unplaced, "
-              f"{sum(d[2] for d in disruption)} violations after the re-plan")
+        print(
+            f"  disruption (busiest interrogation room out of order at 10:00): "
+            f"{statistics.mean(moved):.1f} persons moved, "
+            f"{sum(d[1] for d in disruption)} newly unplaced, "
+            f"{sum(d[2] for d in disruption)} violations after the re-plan"
+        )
         if any(f.violations for found in rows.values() for f in found) or any(
-                d[2] for d in disruption):
+            d[2] for d in disruption
+        ):
             failed.append(f"{persons}/{rooms}: hard-rule violations")
         if c_total > b_total:
             failed.append(f"{persons}/{rooms}: (c) worse than (b)")
-        if max(nearest_rank(latencies, 0.99), nearest_rank(through_service, 0.99),
-               nearest_rank(changes, 0.99)) > 0.05:
+        if (
+            max(
+                nearest_rank(latencies, 0.99),
+                nearest_rank(through_service, 0.99),
+                nearest_rank(changes, 0.99),
+            )
+            > 0.05
+        ):
             failed.append(f"{persons}/{rooms}: allocator p99 over 50 ms")
         if (persons, rooms) == (100, 16) and c_total > 0.9 * b_total:
             failed.append("100/16: (c) less than 10 % below (b)")
@@ -235,8 +283,18 @@ def service_latency(day: Day) -> list[float]:
         conn.executemany(
             "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-            [(r.id, r.type.value, r.capacity, json.dumps(sorted(e.value for e in r.equipment)),
-              stamp, stamp) for r in day.rooms])
+            [
+                (
+                    r.id,
+                    r.type.value,
+                    r.capacity,
+                    json.dumps(sorted(e.value for e in r.equipment)),
+                    stamp,
+                    stamp,
+                )
+                for r in day.rooms
+            ],
+        )
         conn.close()
         service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
         service.load()

@@ -118,8 +118,9 @@ class _Rig:
 
     @property
     def simulators(self) -> dict[str, int]:
-        pids = {f"cabinet simulator {n}": child.pid
-                for n, child in enumerate(self.cabinets, start=1)}
+        pids = {
+            f"cabinet simulator {n}": child.pid for n, child in enumerate(self.cabinets, start=1)
+        }
         if self.gps is not None:
             pids["GPS simulator"] = self.gps.pid
         if self.bands is not None:
@@ -130,13 +131,17 @@ class _Rig:
 
     def start_devices(self) -> None:
         for n in range(1, CABINETS + 1):
-            child = self.children.start(f"cabinet-sim-{n}", "central.cli", [
-                "cabinet", "simulate", "--slots", str(CABINET_SLOTS), "--addr", "1"])
+            child = self.children.start(
+                f"cabinet-sim-{n}",
+                "central.cli",
+                ["cabinet", "simulate", "--slots", str(CABINET_SLOTS), "--addr", "1"],
+            )
             self.cabinets.append(child)
         track = self.root / "gps-track.nmea"
         track.write_bytes(b"".join(nmea_epochs(datetime.now(UTC), satellites_in_view=True)))
-        self.gps = self.children.start("gps-sim", "central.cli",
-                                       ["gps", "simulate", "--track", str(track), "--loop"])
+        self.gps = self.children.start(
+            "gps-sim", "central.cli", ["gps", "simulate", "--track", str(track), "--loop"]
+        )
         self.cabinet_ports = [first_line(child, "/") for child in self.cabinets]
         self.gps_port = first_line(self.gps, "/")
         self.start_bands()
@@ -146,11 +151,28 @@ class _Rig:
         if self.bands is not None:
             self.children.stop(self.bands)
         self.bands_port = free_port()
-        bands = self.bands = self.children.start("wristband-sim", "central.cli", [
-            "wristband", "simulate", "--bands", str(BANDS), "--seed", "1",
-            "--hci", f"tcp-server:127.0.0.1:{self.bands_port}", "--log-level", "warning"])
-        wait_for(lambda: bands.output().count(" advertising as ") >= BANDS, 60,
-                 f"{BANDS} emulated bands to advertise", [bands])
+        bands = self.bands = self.children.start(
+            "wristband-sim",
+            "central.cli",
+            [
+                "wristband",
+                "simulate",
+                "--bands",
+                str(BANDS),
+                "--seed",
+                "1",
+                "--hci",
+                f"tcp-server:127.0.0.1:{self.bands_port}",
+                "--log-level",
+                "warning",
+            ],
+        )
+        wait_for(
+            lambda: bands.output().count(" advertising as ") >= BANDS,
+            60,
+            f"{BANDS} emulated bands to advertise",
+            [bands],
+        )
 
     def devices_config(self, agent_id: str) -> Path:
         from devices.wristband.simulator import band_address, band_id
@@ -159,33 +181,60 @@ class _Rig:
         state.mkdir(parents=True, exist_ok=True)
         lines = [f"id = {_toml(agent_id)}"]
         for n, port in enumerate(self.cabinet_ports, start=1):
-            lines += ["[[devices]]", 'kind = "cabinet"', f"id = {_toml(_cabinet_id(n))}",
-                      f"transport = {_toml(port)}", f"state_dir = {_toml(str(state))}"]
-        bands = ", ".join(f"{{ id = {_toml(band_id(n))}, address = {_toml(band_address(n))} }}"
-                          for n in range(1, BANDS + 1))
-        lines += ["[[devices]]", 'kind = "wristband"', f"id = {_toml(FLEET_ID)}",
-                  'transport = "ble"',
-                  f"backend = {_toml(f'bumble:tcp-client:127.0.0.1:{self.bands_port}')}",
-                  f"bands = [{bands}]"]
-        lines += ["[[devices]]", 'kind = "gps"', f"id = {_toml(GPS_ID)}",
-                  f"transport = {_toml(self.gps_port)}"]
+            lines += [
+                "[[devices]]",
+                'kind = "cabinet"',
+                f"id = {_toml(_cabinet_id(n))}",
+                f"transport = {_toml(port)}",
+                f"state_dir = {_toml(str(state))}",
+            ]
+        bands = ", ".join(
+            f"{{ id = {_toml(band_id(n))}, address = {_toml(band_address(n))} }}"
+            for n in range(1, BANDS + 1)
+        )
+        lines += [
+            "[[devices]]",
+            'kind = "wristband"',
+            f"id = {_toml(FLEET_ID)}",
+            'transport = "ble"',
+            f"backend = {_toml(f'bumble:tcp-client:127.0.0.1:{self.bands_port}')}",
+            f"bands = [{bands}]",
+        ]
+        lines += [
+            "[[devices]]",
+            'kind = "gps"',
+            f"id = {_toml(GPS_ID)}",
+            f"transport = {_toml(self.gps_port)}",
+        ]
         path = self.root / f"{agent_id}.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start_agent(self, agent_id: str, config: Path | None,
-                    sampler_out: Path | None = None) -> _Agent:
+    def start_agent(
+        self, agent_id: str, config: Path | None, sampler_out: Path | None = None
+    ) -> _Agent:
         port = free_port()
-        args = ["agent", "--id", agent_id, "--broker", self.broker.url,
-                "--data-dir", str(self.root / "agents" / agent_id),
-                "--metrics-listen", f"127.0.0.1:{port}", "--log-level", "warning"]
+        args = [
+            "agent",
+            "--id",
+            agent_id,
+            "--broker",
+            self.broker.url,
+            "--data-dir",
+            str(self.root / "agents" / agent_id),
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ]
         if config is not None:
             args += ["--config", str(config)]
         if sampler_out is None:
             child = self.children.start(agent_id, "central.cli", args)
         else:
-            child = self.children.start(agent_id, "bench.devices_sampler",
-                                        ["--out", str(sampler_out), "--", *args])
+            child = self.children.start(
+                agent_id, "bench.devices_sampler", ["--out", str(sampler_out), "--", *args]
+            )
         return _Agent(agent_id, child, f"http://127.0.0.1:{port}/metrics")
 
 
@@ -222,8 +271,13 @@ def _warm_up(rig: _Rig, agent: _Agent, watch: Sequence[Child]) -> float:
 
     started = time.monotonic()
     try:
-        wait_for(ready, WARMUP_SECONDS, f"{agent.name}: a heart rate from every band and frames "
-                 "from every cabinet and the GPS", [agent.child, *watch], interval=0.5)
+        wait_for(
+            ready,
+            WARMUP_SECONDS,
+            f"{agent.name}: a heart rate from every band and frames from every cabinet and the GPS",
+            [agent.child, *watch],
+            interval=0.5,
+        )
     except BenchError:
         heard = len(rig.tap.devices_with(agent.name, "heart_rate"))
         say(f"{agent.name}: {heard} of {BANDS} bands delivered a heart rate")
@@ -246,8 +300,13 @@ class _Sample:
     @classmethod
     def take(cls, pid: int) -> _Sample:
         memory = memory_kib(pid)
-        return cls(time.monotonic(), cpu_seconds(pid), thread_cpu(pid).get(pid),
-                   memory[0] if memory else None, memory[1] if memory else None)
+        return cls(
+            time.monotonic(),
+            cpu_seconds(pid),
+            thread_cpu(pid).get(pid),
+            memory[0] if memory else None,
+            memory[1] if memory else None,
+        )
 
 
 @dataclass
@@ -309,8 +368,14 @@ class _Observed:
 
     def rate(self, name: str, *keys: str) -> dict[tuple[str, ...], float]:
         window = self.after.at - self.before.at
-        return {key: value / window for key, value in
-                delta(self.before, self.after, name, *keys).items()} if window > 0 else {}
+        return (
+            {
+                key: value / window
+                for key, value in delta(self.before, self.after, name, *keys).items()
+            }
+            if window > 0
+            else {}
+        )
 
 
 def _scrape_or_fail(agent: _Agent) -> Metrics:
@@ -320,8 +385,9 @@ def _scrape_or_fail(agent: _Agent) -> Metrics:
     return metrics
 
 
-def _window(rig: _Rig, agents: Sequence[_Agent], seconds: float,
-            watch: Sequence[Child]) -> tuple[dict[str, _Observed], dict[str, float]]:
+def _window(
+    rig: _Rig, agents: Sequence[_Agent], seconds: float, watch: Sequence[Child]
+) -> tuple[dict[str, _Observed], dict[str, float]]:
     """Sample the agents for ``seconds``; returns them and the simulators' CPU in % of a core."""
     others = rig.simulators
     others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
@@ -334,8 +400,10 @@ def _window(rig: _Rig, agents: Sequence[_Agent], seconds: float,
             samples[agent.name].append(_Sample.take(agent.child.pid))
         for child in (*[a.child for a in agents], *watch):
             if not child.alive():
-                raise BenchError(f"{child.name} exited ({child.process.returncode}) during "
-                                 f"the measurement; its log ends:\n{child.tail()}")
+                raise BenchError(
+                    f"{child.name} exited ({child.process.returncode}) during "
+                    f"the measurement; its log ends:\n{child.tail()}"
+                )
         if time.monotonic() - start >= seconds:
             break
         tick += 1
@@ -347,9 +415,16 @@ def _window(rig: _Rig, agents: Sequence[_Agent], seconds: float,
         first, last = others_before[name], cpu_seconds(pid)
         if first is not None and last is not None:
             others_cores[name] = 100.0 * (last - first) / (end - start)
-    observed = {agent.name: _Observed(agent.name, samples[agent.name], before[agent.name],
-                                      after[agent.name], rig.tap.kinds(agent.name, start, end))
-                for agent in agents}
+    observed = {
+        agent.name: _Observed(
+            agent.name,
+            samples[agent.name],
+            before[agent.name],
+            after[agent.name],
+            rig.tap.kinds(agent.name, start, end),
+        )
+        for agent in agents
+    }
     return observed, others_cores
 
 
@@ -391,16 +466,24 @@ def _bumble_formatting(key: str) -> bool:
     # bumble builds the text of every HCI packet and ATT PDU for logger.debug in f-strings,
     # whether or not debug logging is on.
     return key.startswith("site:bumble/") and (
-        key.endswith(".__str__") or key.startswith("site:bumble/colors.py:"))
+        key.endswith(".__str__") or key.startswith("site:bumble/colors.py:")
+    )
 
 
 _INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("BLE emulation (bumble host + bleak backend over it)",
-     _any("site:bumble/", "project:devices/wristband/bumble_backend.py",
-          "project:devices/wristband/gap.py")),
+    (
+        "BLE emulation (bumble host + bleak backend over it)",
+        _any(
+            "site:bumble/",
+            "project:devices/wristband/bumble_backend.py",
+            "project:devices/wristband/gap.py",
+        ),
+    ),
     ("  of which bumble formatting packets for its debug log", _bumble_formatting),
-    ("wristbands, all of it (emulation, bleak, fleet driver)",
-     _any("site:bumble/", "site:bleak", "project:devices/wristband/")),
+    (
+        "wristbands, all of it (emulation, bleak, fleet driver)",
+        _any("site:bumble/", "site:bleak", "project:devices/wristband/"),
+    ),
     ("cabinets", _any("project:devices/cabinet/", "site:serial")),
     ("GPS", _any("project:devices/gps/", "site:pynmeagps/")),
     ("outbox put (from any source)", _any("project:edge_agent/outbox.py:Outbox.put")),
@@ -429,8 +512,11 @@ def _component(stack: Sequence[str]) -> str:
 
 def _profile_lines(data: Mapping[str, object], cpu_percent: float, seconds: float) -> list[str]:
     raw_stacks = data.get("stacks")
-    stacks = [(int(count), [str(k) for k in keys]) for count, keys in raw_stacks] \
-        if isinstance(raw_stacks, list) else []
+    stacks = (
+        [(int(count), [str(k) for k in keys]) for count, keys in raw_stacks]
+        if isinstance(raw_stacks, list)
+        else []
+    )
     total = sum(count for count, _ in stacks)
     if not total:
         return ["  no samples (the profiled agent did not write its stacks)"]
@@ -440,19 +526,23 @@ def _profile_lines(data: Mapping[str, object], cpu_percent: float, seconds: floa
         components[_component(stack)] += count
         functions[stack[0] if stack else "?"] += count
     cpu = cpu_percent * seconds / 100.0
-    lines = [f"  {total} samples in {cpu:.2f} s of CPU (one per {1000 * cpu / total:.1f} ms); "
-             f"agent CPU under the sampler {cpu_percent:.2f} % of one core. Self time by "
-             "component:"]
+    lines = [
+        f"  {total} samples in {cpu:.2f} s of CPU (one per {1000 * cpu / total:.1f} ms); "
+        f"agent CPU under the sampler {cpu_percent:.2f} % of one core. Self time by "
+        "component:"
+    ]
     for name, count in components.most_common():
         share = count / total
-        lines.append(f"    {name:<52s} {100 * share:5.1f} %  ({cpu_percent * share:.2f} % "
-                     f"of a core)")
+        lines.append(
+            f"    {name:<52s} {100 * share:5.1f} %  ({cpu_percent * share:.2f} % of a core)"
+        )
     lines.append("  inclusive (a frame of it anywhere on the stack):")
     for name, matches in _INCLUSIVE:
         count = sum(c for c, stack in stacks if any(matches(k) for k in stack))
         share = count / total
-        lines.append(f"    {name:<52s} {100 * share:5.1f} %  ({cpu_percent * share:.2f} % "
-                     f"of a core)")
+        lines.append(
+            f"    {name:<52s} {100 * share:5.1f} %  ({cpu_percent * share:.2f} % of a core)"
+        )
     lines.append("  busiest innermost frames:")
     for key, count in functions.most_common(10):
         origin, path, function = key.split(":", 2)
@@ -488,31 +578,40 @@ def _fmt_rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def _codec_lines(codecs: Sequence[CodecResult], notes: Sequence[str],
-                 loaded: _Observed) -> list[str]:
+def _codec_lines(
+    codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observed
+) -> list[str]:
     lines = ["codecs (CPU time of one thread, decoding a pre-encoded corpus in a loop):"]
     for result in codecs:
         unit = "readings" if result.key == "outbox" else "frames"
-        lines.append(f"  {result.name:<66s} {result.rate:>11,.0f} {unit}/s "
-                     f"{result.micros:7.1f} us each")
+        lines.append(
+            f"  {result.name:<66s} {result.rate:>11,.0f} {unit}/s {result.micros:7.1f} us each"
+        )
     lines.extend(f"  ({note})" for note in notes)
     costs = {result.key: result.micros for result in codecs}
-    frames = {key[0]: value for key, value in
-              loaded.rate("precinct_agent_device_frames_total", "device").items()}
+    frames = {
+        key[0]: value
+        for key, value in loaded.rate("precinct_agent_device_frames_total", "device").items()
+    }
     window = loaded.seconds
     heart_rates = loaded.kinds.get("heart_rate", 0) / window if window > 0 else 0.0
     cabinet_frames = sum(v for k, v in frames.items() if k.startswith("cabinet-"))
     fleet = frames.get(FLEET_ID, 0.0)
     gps = frames.get(GPS_ID, 0.0)
-    decode = (cabinet_frames * costs.get("scp1", 0.0) + heart_rates * costs.get("heart_rate", 0.0)
-              + max(0.0, fleet - heart_rates) * costs.get("mirror", 0.0)
-              + gps * costs.get("nmea", 0.0)) / 1e4
+    decode = (
+        cabinet_frames * costs.get("scp1", 0.0)
+        + heart_rates * costs.get("heart_rate", 0.0)
+        + max(0.0, fleet - heart_rates) * costs.get("mirror", 0.0)
+        + gps * costs.get("nmea", 0.0)
+    ) / 1e4
     published = sum(loaded.rate("precinct_agent_published_total").values())
     store = published * costs.get("outbox", 0.0) / 1e4
-    lines.append(f"  at the load below, decoding costs {decode:.3f} % of a core (cabinets "
-                 f"{cabinet_frames:.1f} frames/s, wristbands {fleet:.1f}/s of which "
-                 f"{heart_rates:.1f} heart rates, GPS {gps:.1f} sentences/s) and storing "
-                 f"{published:.1f} readings/s {store:.3f} %")
+    lines.append(
+        f"  at the load below, decoding costs {decode:.3f} % of a core (cabinets "
+        f"{cabinet_frames:.1f} frames/s, wristbands {fleet:.1f}/s of which "
+        f"{heart_rates:.1f} heart rates, GPS {gps:.1f} sentences/s) and storing "
+        f"{published:.1f} readings/s {store:.3f} %"
+    )
     return lines
 
 
@@ -520,18 +619,32 @@ def _agent_lines(observed: _Observed, warm: float) -> list[str]:
     other_threads = observed.cpu_percent - observed.main_thread_percent
     growth = observed.rss_end_mib - observed.rss_start_mib
     tail = observed.rss_tail_mib_per_min
-    published = {key[0]: value for key, value in
-                 observed.rate("precinct_agent_published_total", "class").items()}
+    published = {
+        key[0]: value
+        for key, value in observed.rate("precinct_agent_published_total", "class").items()
+    }
     frames = observed.rate("precinct_agent_device_frames_total", "device")
-    errors = {key: value for key, value in delta(
-        observed.before, observed.after, "precinct_agent_device_errors_total", "device",
-        "kind").items() if value}
-    since_start = {key: value for key, value in observed.after.by(
-        "precinct_agent_device_errors_total", "device", "kind").items() if value}
+    errors = {
+        key: value
+        for key, value in delta(
+            observed.before, observed.after, "precinct_agent_device_errors_total", "device", "kind"
+        ).items()
+        if value
+    }
+    since_start = {
+        key: value
+        for key, value in observed.after.by(
+            "precinct_agent_device_errors_total", "device", "kind"
+        ).items()
+        if value
+    }
     depth = observed.after.total("precinct_agent_outbox_depth")
     window = observed.seconds
-    kinds = ", ".join(f"{kind} {count / window:.2f}"
-                      for kind, count in observed.kinds.most_common()) if window > 0 else ""
+    kinds = (
+        ", ".join(f"{kind} {count / window:.2f}" for kind, count in observed.kinds.most_common())
+        if window > 0
+        else ""
+    )
     return [
         f"agent under device load ({observed.name}): {window:.0f} s window, after a "
         f"{warm:.0f} s warm-up (every band delivered a heart rate) and {SETTLE_SECONDS:.0f} s",
@@ -544,18 +657,32 @@ def _agent_lines(observed: _Observed, warm: float) -> list[str]:
         f"  published {sum(published.values()):.1f} readings/s ("
         + ", ".join(f"{cls} {rate:.2f}" for cls, rate in sorted(published.items()))
         + f"); outbox depth at the end {depth:.0f}",
-        "  frames/s  " + ", ".join(f"{key[0]} {_fmt_rate(rate)}"
-                                   for key, rate in sorted(frames.items())),
+        "  frames/s  "
+        + ", ".join(f"{key[0]} {_fmt_rate(rate)}" for key, rate in sorted(frames.items())),
         f"  readings/s by kind, as received from the broker: {kinds or 'none'}",
-        *([f"  RSS was still rising at the end of the window: run longer than "
-           f"{window:.0f} s to see where it levels off"] if tail > RSS_RISING_MIB_PER_MIN
-          else []),
-        "  errors in the window: " + (", ".join(
-            f"{device} {kind} {value:.0f}" for (device, kind), value in sorted(errors.items()))
-            or "none")
-        + "; since start: " + (", ".join(
-            f"{device} {kind} {value:.0f}"
-            for (device, kind), value in sorted(since_start.items())) or "none"),
+        *(
+            [
+                f"  RSS was still rising at the end of the window: run longer than "
+                f"{window:.0f} s to see where it levels off"
+            ]
+            if tail > RSS_RISING_MIB_PER_MIN
+            else []
+        ),
+        "  errors in the window: "
+        + (
+            ", ".join(
+                f"{device} {kind} {value:.0f}" for (device, kind), value in sorted(errors.items())
+            )
+            or "none"
+        )
+        + "; since start: "
+        + (
+            ", ".join(
+                f"{device} {kind} {value:.0f}"
+                for (device, kind), value in sorted(since_start.items())
+            )
+            or "none"
+        ),
     ]
 
 
@@ -563,9 +690,16 @@ def _ratio(loaded: float, idle: float) -> str:
     return f"x{loaded / idle:.2f}" if idle > 0 else "no ratio: the idle agent used no clock tick"
 
 
-def _report(codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observed,
-            idle: _Observed, others: Mapping[str, float], warm: float,
-            profile: Sequence[str] | None, elapsed: float) -> int:
+def _report(
+    codecs: Sequence[CodecResult],
+    notes: Sequence[str],
+    loaded: _Observed,
+    idle: _Observed,
+    others: Mapping[str, float],
+    warm: float,
+    profile: Sequence[str] | None,
+    elapsed: float,
+) -> int:
     rss_ok = loaded.rss_max_mib < TARGET_RSS_MIB
     cpu_ok = loaded.cpu_percent < TARGET_CPU_PERCENT
     cabinet_sims = [v for k, v in others.items() if k.startswith("cabinet simulator")]
@@ -589,29 +723,43 @@ def _report(codecs: Sequence[CodecResult], notes: Sequence[str], loaded: _Observ
         f"{idle.rss_max_mib:.1f} MiB ({loaded.rss_max_mib - idle.rss_max_mib:+.1f} MiB, "
         f"{_ratio(loaded.rss_max_mib, idle.rss_max_mib)})",
         "not the agent, % of one core over the window: "
-        + ", ".join(f"{name} {value:.2f}" for name, value in others.items()
-                    if not name.startswith("cabinet simulator"))
-        + (f", cabinet simulators {sum(cabinet_sims):.2f} ({len(cabinet_sims)})"
-           if cabinet_sims else ""),
+        + ", ".join(
+            f"{name} {value:.2f}"
+            for name, value in others.items()
+            if not name.startswith("cabinet simulator")
+        )
+        + (
+            f", cabinet simulators {sum(cabinet_sims):.2f} ({len(cabinet_sims)})"
+            if cabinet_sims
+            else ""
+        ),
     ]
     if profile is not None:
-        lines.append("where the loaded agent's CPU goes (a second agent, same devices, under a "
-                     "CPU-time sampler):")
+        lines.append(
+            "where the loaded agent's CPU goes (a second agent, same devices, under a "
+            "CPU-time sampler):"
+        )
         lines.extend(profile)
     lines += [
         f"target RSS < {TARGET_RSS_MIB:.0f} MiB (max VmRSS in the window): "
-        + ("met" if rss_ok else "MISSED") + f" ({loaded.rss_max_mib:.1f} MiB)",
+        + ("met" if rss_ok else "MISSED")
+        + f" ({loaded.rss_max_mib:.1f} MiB)",
         f"target CPU < {TARGET_CPU_PERCENT:.0f} % of one core (mean over the window): "
-        + ("met" if cpu_ok else "MISSED") + f" ({loaded.cpu_percent:.2f} %)",
-        "result: " + ("all targets met" if rss_ok and cpu_ok else "FAILED: " + "; ".join(
-            text for ok, text in ((rss_ok, "resident memory"), (cpu_ok, "CPU")) if not ok))
+        + ("met" if cpu_ok else "MISSED")
+        + f" ({loaded.cpu_percent:.2f} %)",
+        "result: "
+        + (
+            "all targets met"
+            if rss_ok and cpu_ok
+            else "FAILED: "
+            + "; ".join(
+                text for ok, text in ((rss_ok, "resident memory"), (cpu_ok, "CPU")) if not ok
+            )
+        )
         + f" (run took {elapsed:.0f} s)",
     ]
     print("\n".join(lines), flush=True)
     return 0 if rss_ok and cpu_ok else 1
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,17 +778,25 @@ def _run(root: Path, seconds: float, profile: bool) -> int:
         tap.start()
         rig = _Rig(root, children, broker, tap)
         try:
-            say(f"starting {CABINETS} cabinet simulators, the GPS simulator and {BANDS} "
-                 "emulated bands")
+            say(
+                f"starting {CABINETS} cabinet simulators, the GPS simulator and {BANDS} "
+                "emulated bands"
+            )
             rig.start_devices()
             idle = rig.start_agent(IDLE_AGENT, None)
             loaded = rig.start_agent(LOADED_AGENT, rig.devices_config(LOADED_AGENT))
-            watch = [*rig.cabinets, *([rig.gps] if rig.gps else []),
-                     *([rig.bands] if rig.bands else []), idle.child]
+            watch = [
+                *rig.cabinets,
+                *([rig.gps] if rig.gps else []),
+                *([rig.bands] if rig.bands else []),
+                idle.child,
+            ]
             warm = _warm_up(rig, loaded, watch)
             wait_for(lambda: _connected(idle), 30, "the idle agent to connect", watch)
-            say(f"every band delivered a heart rate after {warm:.0f} s; settling for "
-                 f"{SETTLE_SECONDS:.0f} s, then measuring for {seconds:.0f} s")
+            say(
+                f"every band delivered a heart rate after {warm:.0f} s; settling for "
+                f"{SETTLE_SECONDS:.0f} s, then measuring for {seconds:.0f} s"
+            )
             time.sleep(SETTLE_SECONDS)
             observed, others = _window(rig, [loaded, idle], seconds, watch)
             children.stop(loaded.child)
@@ -649,8 +805,16 @@ def _run(root: Path, seconds: float, profile: bool) -> int:
         finally:
             children.stop_all()
             tap.stop()
-    return _report(codecs, notes, observed[LOADED_AGENT], observed[IDLE_AGENT], others, warm,
-                   profile_lines, time.monotonic() - started)
+    return _report(
+        codecs,
+        notes,
+        observed[LOADED_AGENT],
+        observed[IDLE_AGENT],
+        others,
+        warm,
+        profile_lines,
+        time.monotonic() - started,
+    )
 
 
 def _run_in(root: Path, seconds: float, profile: bool, *, keep: bool) -> int:
@@ -663,8 +827,9 @@ def _run_in(root: Path, seconds: float, profile: bool, *, keep: bool) -> int:
         return 1
 
 
-def run_devices_bench(seconds: float = DEFAULT_SECONDS, workdir: Path | None = None,
-                      profile: bool = False) -> int:
+def run_devices_bench(
+    seconds: float = DEFAULT_SECONDS, workdir: Path | None = None, profile: bool = False
+) -> int:
     """Run the benchmark, print its report; 0 when every target is met, 1 otherwise."""
     if not seconds >= 1:
         print("precinct bench devices: --seconds must be at least 1", file=sys.stderr)

@@ -120,13 +120,19 @@ def _measure(key: str, name: str, one_pass: Callable[[], int], seconds: float) -
 def scp1_corpus() -> list[bytes]:
     """Board replies to ten polls plus an event batch, its ACK and an inventory page."""
     base = 1_700_000_000
-    slots = tuple(SlotState(n, door_open=n == 3, unlocked=False, item_present=n % 4 != 0)
-                  for n in range(1, SLOTS + 1))
-    tags = tuple(TagRead(n, -40 - n, bytes.fromhex("E28011606000020A") + n.to_bytes(4, "big"))
-                 for n in range(1, SLOTS + 1))
-    events = (BoardEvent(101, EventType.DOOR_OPENED, 3, base),
-              BoardEvent(102, EventType.DOOR_CLOSED, 3, base + 40),
-              BoardEvent(103, EventType.TAG_REMOVED, 5, base + 41, tags[4].epc))
+    slots = tuple(
+        SlotState(n, door_open=n == 3, unlocked=False, item_present=n % 4 != 0)
+        for n in range(1, SLOTS + 1)
+    )
+    tags = tuple(
+        TagRead(n, -40 - n, bytes.fromhex("E28011606000020A") + n.to_bytes(4, "big"))
+        for n in range(1, SLOTS + 1)
+    )
+    events = (
+        BoardEvent(101, EventType.DOOR_OPENED, 3, base),
+        BoardEvent(102, EventType.DOOR_CLOSED, 3, base + 40),
+        BoardEvent(103, EventType.TAG_REMOVED, 5, base + 41, tags[4].epc),
+    )
     replies: list[Reply] = []
     for _ in range(10):
         replies += [EventsReply(()), SlotStatusReply(slots)]
@@ -138,14 +144,21 @@ def wristband_corpus() -> dict[str, list[bytes]]:
     """Encoded values per characteristic: heart rates, custody statuses, advert mirrors."""
     closed = CustodyFlags.STRAP_CLOSED | CustodyFlags.SKIN_CONTACT
     return {
-        "heart_rate": [encode_heart_rate(HeartRateMeasurement(
-            60 + n % 40, contact=True, rr_intervals=(1024 * 60 // (60 + n % 40),)))
-            for n in range(64)],
-        "custody": [encode_custody_status(CustodyStatus(
-            closed if n % 8 else CustodyFlags.SKIN_CONTACT, n, 1_700_000_000 + n))
-            for n in range(64)],
-        "mirror": [encode_advert_mirror(AdvertMirror(40 + n % 60, closed, n))
-                   for n in range(64)],
+        "heart_rate": [
+            encode_heart_rate(
+                HeartRateMeasurement(
+                    60 + n % 40, contact=True, rr_intervals=(1024 * 60 // (60 + n % 40),)
+                )
+            )
+            for n in range(64)
+        ],
+        "custody": [
+            encode_custody_status(
+                CustodyStatus(closed if n % 8 else CustodyFlags.SKIN_CONTACT, n, 1_700_000_000 + n)
+            )
+            for n in range(64)
+        ],
+        "mirror": [encode_advert_mirror(AdvertMirror(40 + n % 60, closed, n)) for n in range(64)],
     }
 
 
@@ -158,26 +171,47 @@ def _degrees_minutes(value: float, width: int, hemispheres: str) -> tuple[str, s
 def _gga(fix: Fix) -> bytes:
     lat, lat_h = _degrees_minutes(fix.lat, 2, "NS")
     lon, lon_h = _degrees_minutes(fix.lon, 3, "EW")
-    return encode_sentence("GPGGA", [
-        fix.time.strftime("%H%M%S.") + f"{fix.time.microsecond // 1000:03d}", lat, lat_h, lon,
-        lon_h, "1", "08", "1.1", "12.4", "M", "8.9", "M", "", "0000"])
+    return encode_sentence(
+        "GPGGA",
+        [
+            fix.time.strftime("%H%M%S.") + f"{fix.time.microsecond // 1000:03d}",
+            lat,
+            lat_h,
+            lon,
+            lon_h,
+            "1",
+            "08",
+            "1.1",
+            "12.4",
+            "M",
+            "8.9",
+            "M",
+            "",
+            "0000",
+        ],
+    )
 
 
 _SATELLITES = ("17", "28", "06", "01", "30", "20", "26", "13", "11", "08", "02", "03")
 
 
 def _gsa() -> bytes:
-    return encode_sentence("GPGSA", ["A", "3", *_SATELLITES[:8], "", "", "", "",
-                                     "1.8", "1.1", "1.5"])
+    return encode_sentence(
+        "GPGSA", ["A", "3", *_SATELLITES[:8], "", "", "", "", "1.8", "1.1", "1.5"]
+    )
 
 
 def _gsv() -> list[bytes]:
     out = []
     for part in range(3):
         fields = ["3", str(part + 1), str(len(_SATELLITES))]
-        for n, satellite in enumerate(_SATELLITES[part * 4:part * 4 + 4]):
-            fields += [satellite, f"{10 + 7 * n:02d}", f"{(40 * n + 90 * part) % 360:03d}",
-                       f"{20 + n:02d}"]
+        for n, satellite in enumerate(_SATELLITES[part * 4 : part * 4 + 4]):
+            fields += [
+                satellite,
+                f"{10 + 7 * n:02d}",
+                f"{(40 * n + 90 * part) % 360:03d}",
+                f"{20 + n:02d}",
+            ]
         out.append(encode_sentence("GPGSV", fields))
     return out
 
@@ -192,8 +226,9 @@ def route_fixes(start: datetime) -> list[Fix]:
     return fixes
 
 
-def nmea_epochs(start: datetime, *, satellites_in_view: bool = False,
-                limit: int | None = None) -> list[bytes]:
+def nmea_epochs(
+    start: datetime, *, satellites_in_view: bool = False, limit: int | None = None
+) -> list[bytes]:
     """A receiver's output per 1 Hz epoch: GGA, GSA, (3 GSV), then RMC, as many receivers do."""
     gsa = _gsa()
     gsv = b"".join(_gsv()) if satellites_in_view else b""
@@ -206,7 +241,7 @@ def real_nmea_logs(directory: Path = GPSD_LOGS) -> list[bytes]:
     pieces: list[bytes] = []
     for path in sorted(directory.glob("*.log")) if directory.is_dir() else ():
         data = strip_comments(path.read_bytes())
-        pieces += [data[i:i + _READ_SIZE] for i in range(0, len(data), _READ_SIZE)]
+        pieces += [data[i : i + _READ_SIZE] for i in range(0, len(data), _READ_SIZE)]
     return pieces
 
 
@@ -214,19 +249,46 @@ def gpsd_lines(start: datetime, directory: Path = GPSD_LOGS) -> tuple[list[bytes
     """gpsd JSON lines: gpsd's own TPV/SKY output for the real captures, or encoded here."""
     lines: list[bytes] = []
     for path in sorted(directory.glob("*.log.chk")) if directory.is_dir() else ():
-        lines += [line + b"\n" for line in path.read_bytes().splitlines()
-                  if line.startswith((b'{"class":"TPV"', b'{"class":"SKY"'))]
+        lines += [
+            line + b"\n"
+            for line in path.read_bytes().splitlines()
+            if line.startswith((b'{"class":"TPV"', b'{"class":"SKY"'))
+        ]
     if lines:
         return lines, "gpsd's TPV and SKY output for the real captures"
-    sky = json.dumps({"class": "SKY", "device": "/dev/ttyUSB0", "hdop": 1.1, "pdop": 1.8,
-                      "vdop": 1.5, "uSat": 8, "nSat": 12,
-                      "satellites": [{"PRN": int(s), "el": 30, "az": 90, "ss": 25,
-                                      "used": True} for s in _SATELLITES]},
-                     separators=(",", ":")).encode() + b"\n"
+    sky = (
+        json.dumps(
+            {
+                "class": "SKY",
+                "device": "/dev/ttyUSB0",
+                "hdop": 1.1,
+                "pdop": 1.8,
+                "vdop": 1.5,
+                "uSat": 8,
+                "nSat": 12,
+                "satellites": [
+                    {"PRN": int(s), "el": 30, "az": 90, "ss": 25, "used": True} for s in _SATELLITES
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
     for fix in route_fixes(start)[:_EPOCHS]:
-        lines += [encode_tpv(Fix(time=fix.time, lat=fix.lat, lon=fix.lon,
-                                 speed_mps=fix.speed_mps, course=fix.course, mode=3, eph=4.5)),
-                  sky]
+        lines += [
+            encode_tpv(
+                Fix(
+                    time=fix.time,
+                    lat=fix.lat,
+                    lon=fix.lon,
+                    speed_mps=fix.speed_mps,
+                    course=fix.course,
+                    mode=3,
+                    eph=4.5,
+                )
+            ),
+            sky,
+        ]
     return lines, "TPV and SKY lines encoded here"
 
 
@@ -243,6 +305,7 @@ def _scp1_pass(corpus: Sequence[bytes]) -> Callable[[], int]:
                 decode_reply(frame)
                 frames += 1
         return frames
+
     return one_pass
 
 
@@ -251,6 +314,7 @@ def _values_pass(values: Sequence[bytes], decode: Callable[[bytes], object]) -> 
         for value in values:
             decode(value)
         return len(values)
+
     return one_pass
 
 
@@ -263,6 +327,7 @@ def _nmea_pass(pieces: Sequence[bytes]) -> Callable[[], int]:
                 if isinstance(event, Sentence):
                     sentences += 1
         return sentences
+
     return one_pass
 
 
@@ -272,19 +337,27 @@ def _gpsd_pass(lines: Sequence[bytes]) -> Callable[[], int]:
         for line in lines:
             decoder.feed(line)
         return len(lines)
+
     return one_pass
 
 
 def _outbox_pass(outbox: Outbox, start: datetime) -> Callable[[], int]:
-    bodies = [{"bpm": 60 + n % 40, "contact": True, "energy_kj": None, "rr_s": [0.8]}
-              for n in range(50)]
+    bodies = [
+        {"bpm": 60 + n % 40, "contact": True, "energy_kj": None, "rr_s": [0.8]} for n in range(50)
+    ]
 
     def one_pass() -> int:
         for n, body in enumerate(bodies):
             body_json = json.dumps(body, separators=(",", ":"), allow_nan=False)
-            outbox.put([Reading(f"band-{n + 1:03d}", "heart_rate", MessageClass.TELEMETRY,
-                                start, body_json)])
+            outbox.put(
+                [
+                    Reading(
+                        f"band-{n + 1:03d}", "heart_rate", MessageClass.TELEMETRY, start, body_json
+                    )
+                ]
+            )
         return len(bodies)
+
     return one_pass
 
 
@@ -292,36 +365,68 @@ def run_codecs(seconds: float = CODEC_SECONDS) -> tuple[list[CodecResult], list[
     """Every codec's throughput, and notes on the corpora used."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     notes: list[str] = []
-    results = [_measure("scp1", "SCP/1 replies (frame decoder + decode_reply)",
-                        _scp1_pass(scp1_corpus()), seconds)]
+    results = [
+        _measure(
+            "scp1",
+            "SCP/1 replies (frame decoder + decode_reply)",
+            _scp1_pass(scp1_corpus()),
+            seconds,
+        )
+    ]
     bands = wristband_corpus()
     results += [
-        _measure("heart_rate", "wristband heart rate measurement",
-                 _values_pass(bands["heart_rate"], decode_heart_rate), seconds),
-        _measure("custody", "wristband custody status",
-                 _values_pass(bands["custody"], decode_custody_status), seconds),
-        _measure("mirror", "wristband advertisement mirror",
-                 _values_pass(bands["mirror"], decode_advert_mirror), seconds),
-        _measure("nmea", "NMEA RMC+GGA+GSA (NmeaDecoder), sentences",
-                 _nmea_pass(nmea_epochs(start, limit=_EPOCHS)), seconds),
+        _measure(
+            "heart_rate",
+            "wristband heart rate measurement",
+            _values_pass(bands["heart_rate"], decode_heart_rate),
+            seconds,
+        ),
+        _measure(
+            "custody",
+            "wristband custody status",
+            _values_pass(bands["custody"], decode_custody_status),
+            seconds,
+        ),
+        _measure(
+            "mirror",
+            "wristband advertisement mirror",
+            _values_pass(bands["mirror"], decode_advert_mirror),
+            seconds,
+        ),
+        _measure(
+            "nmea",
+            "NMEA RMC+GGA+GSA (NmeaDecoder), sentences",
+            _nmea_pass(nmea_epochs(start, limit=_EPOCHS)),
+            seconds,
+        ),
     ]
     real = real_nmea_logs()
     if real:
-        results.append(_measure("nmea_real", "NMEA, gpsd's real receiver logs, sentences",
-                                _nmea_pass(real), seconds))
+        results.append(
+            _measure(
+                "nmea_real", "NMEA, gpsd's real receiver logs, sentences", _nmea_pass(real), seconds
+            )
+        )
     else:
         notes.append(f"real NMEA logs not found in {GPSD_LOGS}: synthetic stream only")
     lines, origin = gpsd_lines(start)
-    results.append(_measure("gpsd", "gpsd JSON TPV+SKY (GpsdDecoder), lines",
-                            _gpsd_pass(lines), seconds))
+    results.append(
+        _measure("gpsd", "gpsd JSON TPV+SKY (GpsdDecoder), lines", _gpsd_pass(lines), seconds)
+    )
     notes.append(f"gpsd JSON corpus: {origin}")
     with tempfile.TemporaryDirectory(prefix="precinct-bench-outbox-") as directory:
-        outbox = Outbox(Path(directory) / "outbox.sqlite3", "bench-codecs", max_rows=200_000,
-                        keep_sent=100_000)
+        outbox = Outbox(
+            Path(directory) / "outbox.sqlite3", "bench-codecs", max_rows=200_000, keep_sent=100_000
+        )
         try:
-            results.append(_measure(
-                "outbox", "reading -> body JSON, envelope, Outbox.put (1 per transaction)",
-                _outbox_pass(outbox, start), seconds))
+            results.append(
+                _measure(
+                    "outbox",
+                    "reading -> body JSON, envelope, Outbox.put (1 per transaction)",
+                    _outbox_pass(outbox, start),
+                    seconds,
+                )
+            )
         finally:
             outbox.close()
     return results, notes

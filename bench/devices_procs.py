@@ -37,15 +37,8 @@ from edge_agent.wire import Channel, subscription
 log = logging.getLogger(__name__)
 
 
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # Child processes
-
-
-
 
 
 def first_line(child: Child, prefix: str, timeout: float = 20.0) -> str:
@@ -53,8 +46,9 @@ def first_line(child: Child, prefix: str, timeout: float = 20.0) -> str:
     found: list[str] = []
 
     def seen() -> bool:
-        found[:] = [line.strip() for line in child.output().splitlines()
-                    if line.startswith(prefix)][:1]
+        found[:] = [
+            line.strip() for line in child.output().splitlines() if line.startswith(prefix)
+        ][:1]
         return bool(found)
 
     wait_for(seen, timeout, f"{child.name} to print its port", [child], interval=0.05)
@@ -63,9 +57,6 @@ def first_line(child: Child, prefix: str, timeout: float = 20.0) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # /proc
-
-
-
 
 
 def memory_kib(pid: int) -> tuple[int, int] | None:
@@ -87,7 +78,7 @@ def memory_kib(pid: int) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------------------------------
 # The agent's /metrics
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 Labels = tuple[tuple[str, str], ...]
@@ -146,8 +137,7 @@ def scrape(url: str) -> Metrics | None:
     return Metrics.parse(text, time.monotonic()) if status == 200 else None
 
 
-def delta(before: Metrics, after: Metrics, name: str,
-          *keys: str) -> dict[tuple[str, ...], float]:
+def delta(before: Metrics, after: Metrics, name: str, *keys: str) -> dict[tuple[str, ...], float]:
     """Increase of counter ``name`` between two scrapes, per label values."""
     old = before.by(name, *keys)
     return {key: value - old.get(key, 0.0) for key, value in after.by(name, *keys).items()}
@@ -170,35 +160,43 @@ class ReadingTap:
         self._seen: list[tuple[float, str, str, str]] = []
         self._ready = threading.Event()
         self._problem: str | None = None
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="precinct-bench-tap",
-                                   clean_session=True, protocol=mqtt.MQTTv311)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id="precinct-bench-tap",
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                    _properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             self._problem = f"connect refused: {reason}"
             self._ready.set()
             return
-        client.subscribe([(subscription(Channel.TELEMETRY), 1),
-                          (subscription(Channel.EVENT), 1)])
+        client.subscribe([(subscription(Channel.TELEMETRY), 1), (subscription(Channel.EVENT), 1)])
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
-                      reasons: list[ReasonCode], _properties: Any) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Any,
+    ) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             self._problem = "subscription refused: " + ", ".join(failed)
         self._ready.set()
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any,
-                    message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         now = time.monotonic()
         try:
             envelope = json.loads(message.payload)
-            entry = (now, str(envelope["agent"]), str(envelope["device"]),
-                     str(envelope["kind"]))
+            entry = (now, str(envelope["agent"]), str(envelope["device"]), str(envelope["kind"]))
         except (ValueError, KeyError, TypeError):
             entry = (now, "?", "?", "unreadable")
         with self._lock:

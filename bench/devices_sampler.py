@@ -40,7 +40,7 @@ def frame_key(code: CodeType, names: dict[CodeType, str]) -> str:
         text = str(path)
         if "site-packages" in path.parts:
             origin = "site"
-            text = "/".join(path.parts[path.parts.index("site-packages") + 1:])
+            text = "/".join(path.parts[path.parts.index("site-packages") + 1 :])
         elif path.is_absolute() and path.resolve().is_relative_to(_ROOT):
             origin = "project"
             text = str(path.resolve().relative_to(_ROOT))
@@ -97,24 +97,40 @@ class Sampler:
 
     def dump(self, path: Path) -> None:
         names: dict[CodeType, str] = {}
-        stacks = [[count, [frame_key(code, names) for code in codes]]
-                  for codes, count in self.stacks.most_common()]
-        path.write_text(json.dumps({"interval": self.interval, "missed": self.missed,
-                                    "samples": sum(self.stacks.values()),
-                                    "stacks": stacks}))
+        stacks = [
+            [count, [frame_key(code, names) for code in codes]]
+            for codes, count in self.stacks.most_common()
+        ]
+        path.write_text(
+            json.dumps(
+                {
+                    "interval": self.interval,
+                    "missed": self.missed,
+                    "samples": sum(self.stacks.values()),
+                    "stacks": stacks,
+                }
+            )
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.devices_sampler",
-                                     description="Run a precinct command under a CPU-time "
-                                                 "sampling profiler.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.devices_sampler",
+        description="Run a precinct command under a CPU-time sampling profiler.",
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the stacks")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
-                        help="CPU seconds between samples (%(default)s)")
-    parser.add_argument("--now", action="store_true",
-                        help="sample from the start instead of from the first SIGUSR2")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="the precinct command and its arguments, after --")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help="CPU seconds between samples (%(default)s)",
+    )
+    parser.add_argument(
+        "--now", action="store_true", help="sample from the start instead of from the first SIGUSR2"
+    )
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help="the precinct command and its arguments, after --"
+    )
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:

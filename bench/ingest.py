@@ -121,8 +121,11 @@ def _in(names: Sequence[str]) -> str:
 
 def _stored_total(conn: sqlite3.Connection, agents: Sequence[str]) -> int:
     # The agents table counts inserted rows per agent in the same transaction: no table scan.
-    row = conn.execute(f"SELECT coalesce(sum(received), 0) FROM agents WHERE agent IN "  # noqa: S608
-                       f"{_in(agents)}", list(agents)).fetchone()
+    row = conn.execute(
+        f"SELECT coalesce(sum(received), 0) FROM agents WHERE agent IN "  # noqa: S608
+        f"{_in(agents)}",
+        list(agents),
+    ).fetchone()
     return int(row[0])
 
 
@@ -166,13 +169,17 @@ class _CpuSample:
 
     @classmethod
     def take(cls, pids: Mapping[str, int | None], threads_of: int | None = None) -> _CpuSample:
-        return cls(time.perf_counter(), time.time(),
-                   {name: None if pid is None else cpu_seconds(pid) for name, pid in pids.items()},
-                   thread_cpu(threads_of) if threads_of is not None else {})
+        return cls(
+            time.perf_counter(),
+            time.time(),
+            {name: None if pid is None else cpu_seconds(pid) for name, pid in pids.items()},
+            thread_cpu(threads_of) if threads_of is not None else {},
+        )
 
 
-def _within(samples: Sequence[_CpuSample], start: float, end: float,
-            wall: bool = False) -> tuple[_CpuSample | None, _CpuSample | None]:
+def _within(
+    samples: Sequence[_CpuSample], start: float, end: float, wall: bool = False
+) -> tuple[_CpuSample | None, _CpuSample | None]:
     """The first and the last sample taken between ``start`` and ``end``."""
     inside = [x for x in samples if start <= (x.wall if wall else x.at) <= end]
     return (inside[0], inside[-1]) if len(inside) >= 2 else (None, None)
@@ -200,8 +207,10 @@ def _thread_cores(before: _CpuSample | None, after: _CpuSample | None) -> list[f
 
 
 def _format_cores(used: Mapping[str, float]) -> str:
-    return (", ".join(f"{name} {cores:.2f}" for name, cores in used.items())
-            or "not sampled (window too short)")
+    return (
+        ", ".join(f"{name} {cores:.2f}" for name, cores in used.items())
+        or "not sampled (window too short)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,14 +237,32 @@ class _Setup:
         return self.broker.process.pid if self.broker.process is not None else None
 
     def start_central(self, name: str) -> Child:
-        return self.children.start(name, "central.cli", [
-            "central", "--broker", self.broker.url, "--db", str(self.db),
-            "--listen", f"127.0.0.1:{self.http_port}", "--client-id", CENTRAL_CLIENT_ID,
-            "--log-level", "warning"], CENTRAL_ENV)
+        return self.children.start(
+            name,
+            "central.cli",
+            [
+                "central",
+                "--broker",
+                self.broker.url,
+                "--db",
+                str(self.db),
+                "--listen",
+                f"127.0.0.1:{self.http_port}",
+                "--client-id",
+                CENTRAL_CLIENT_ID,
+                "--log-level",
+                "warning",
+            ],
+            CENTRAL_ENV,
+        )
 
     def wait_ready(self, central: Child) -> None:
-        wait_for(lambda: _http_get(self.base + "/readyz")[0] == 200, 60,
-              "the central service to be ready", [central])
+        wait_for(
+            lambda: _http_get(self.base + "/readyz")[0] == 200,
+            60,
+            "the central service to be ready",
+            [central],
+        )
 
     def metrics(self) -> str:
         status, text = _http_get(self.base + "/metrics")
@@ -243,12 +270,29 @@ class _Setup:
             raise BenchError(f"GET /metrics answered {status}")
         return text
 
-    def start_agents(self, ids: Sequence[str], extra: Sequence[str],
-                     env: Mapping[str, str]) -> list[Child]:
-        return [self.children.start(agent_id, "central.cli", [
-            "agent", "--id", agent_id, "--broker", self.broker.url,
-            "--data-dir", str(self.agent_dir(agent_id)), "--log-level", "warning", *extra], env)
-            for agent_id in ids]
+    def start_agents(
+        self, ids: Sequence[str], extra: Sequence[str], env: Mapping[str, str]
+    ) -> list[Child]:
+        return [
+            self.children.start(
+                agent_id,
+                "central.cli",
+                [
+                    "agent",
+                    "--id",
+                    agent_id,
+                    "--broker",
+                    self.broker.url,
+                    "--data-dir",
+                    str(self.agent_dir(agent_id)),
+                    "--log-level",
+                    "warning",
+                    *extra,
+                ],
+                env,
+            )
+            for agent_id in ids
+        ]
 
     def agent_dir(self, agent_id: str) -> Path:
         return self.root / "agents" / agent_id
@@ -289,21 +333,29 @@ def _prefill(setup: _Setup, ids: Sequence[str]) -> float:
     for agent_id, count in zip(ids, _shares(setup.messages, setup.agents), strict=True):
         data_dir = setup.agent_dir(agent_id)
         data_dir.mkdir(parents=True)
-        box = Outbox(data_dir / "outbox.sqlite3", agent_id, max_rows=setup.messages + 1000,
-                     keep_sent=0)
+        box = Outbox(
+            data_dir / "outbox.sqlite3", agent_id, max_rows=setup.messages + 1000, keep_sent=0
+        )
         try:
             for start in range(0, count, PREFILL_CHUNK):
                 box.put(synthetic_readings(start, min(PREFILL_CHUNK, count - start), 0, now))
         finally:
             box.close()
-    env = {"PRECINCT_BACKLOG_RATE": "1000000000", "PRECINCT_PUBLISH_WINDOW": "500",
-           "PRECINCT_OUTBOX_MAX": str(setup.messages + 1000)}
+    env = {
+        "PRECINCT_BACKLOG_RATE": "1000000000",
+        "PRECINCT_PUBLISH_WINDOW": "500",
+        "PRECINCT_OUTBOX_MAX": str(setup.messages + 1000),
+    }
     started = time.perf_counter()
     agents = setup.start_agents(ids, [], env)
     outboxes = [setup.agent_dir(agent_id) / "outbox.sqlite3" for agent_id in ids]
-    wait_for(lambda: all(_outbox_unsent(path) == 0 for path in outboxes),
-          max(120.0, setup.messages / 500), "the agents to publish their outboxes", agents,
-          interval=0.5)
+    wait_for(
+        lambda: all(_outbox_unsent(path) == 0 for path in outboxes),
+        max(120.0, setup.messages / 500),
+        "the agents to publish their outboxes",
+        agents,
+        interval=0.5,
+    )
     seconds = time.perf_counter() - started
     setup.children.stop(*agents)
     return seconds
@@ -320,10 +372,22 @@ class _Bare:
 
 def _bare_ceiling(setup: _Setup) -> _Bare:
     timeout = max(300.0, setup.messages / 500)
-    subscriber = setup.children.start("bare-subscriber", "bench.ingest_subscriber", [
-        "--broker", setup.broker.url, "--client-id", BARE_CLIENT_ID,
-        "--expect", str(setup.messages), "--timeout", str(timeout),
-        "--idle", str(STALL_SECONDS)])
+    subscriber = setup.children.start(
+        "bare-subscriber",
+        "bench.ingest_subscriber",
+        [
+            "--broker",
+            setup.broker.url,
+            "--client-id",
+            BARE_CLIENT_ID,
+            "--expect",
+            str(setup.messages),
+            "--timeout",
+            str(timeout),
+            "--idle",
+            str(STALL_SECONDS),
+        ],
+    )
     pids = {"mosquitto": setup.broker_pid}
     samples = [_CpuSample.take(pids)]
     deadline = time.monotonic() + timeout + 30
@@ -339,15 +403,17 @@ def _bare_ceiling(setup: _Setup) -> _Bare:
             result = json.loads(line)
             break
     if result is None:
-        raise BenchError(f"the bare subscriber printed no result; its log ends:\n"
-                         f"{subscriber.tail()}")
+        raise BenchError(
+            f"the bare subscriber printed no result; its log ends:\n{subscriber.tail()}"
+        )
     count = int(result["count"])
     first, last = float(result["first"]), float(result["last"])
     window = last - first
     rate = (count - 1) / window if count > 1 and window > 0 else 0.0
     cpu_cores = float(result["cpu_seconds"]) / window if window > 0 else 0.0
-    return _Bare(count, rate, cpu_cores, _cores(*_within(samples, first, last)),
-                 result.get("problem"))
+    return _Bare(
+        count, rate, cpu_cores, _cores(*_within(samples, first, last)), result.get("problem")
+    )
 
 
 @dataclass
@@ -379,8 +445,10 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
             # The central's store process starts a moment after the central itself.
             pids["central store process"] = _child_pid(central.pid)
             if not central.alive():
-                raise BenchError(f"the central service exited ({central.process.returncode}); "
-                                 f"its log ends:\n{central.tail()}")
+                raise BenchError(
+                    f"the central service exited ({central.process.returncode}); "
+                    f"its log ends:\n{central.tail()}"
+                )
             now = time.monotonic()
             try:
                 current = _stored_total(conn, ids)
@@ -394,13 +462,19 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
                 say(f"drain stalled at {stored} of {expected} messages")
                 break
             time.sleep(POLL_SECONDS)
-        wait_for(lambda: _http_get(setup.base + "/readyz")[0] == 200, 60,
-              "the central service to answer", [central])
+        wait_for(
+            lambda: _http_get(setup.base + "/readyz")[0] == 200,
+            60,
+            "the central service to answer",
+            [central],
+        )
         metrics = setup.metrics()
         where, names = _in(ids), list(ids)
         count, low, high, batches = conn.execute(
             f"SELECT count(*), min(received_at), max(received_at), count(DISTINCT received_at) "  # noqa: S608
-            f"FROM events WHERE agent IN {where}", names).fetchone()
+            f"FROM events WHERE agent IN {where}",
+            names,
+        ).fetchone()
         rate = seconds = 0.0
         first = last = None
         if count:
@@ -408,18 +482,27 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
             # covers every message except those of the last batch.
             last_batch = conn.execute(
                 f"SELECT count(*) FROM events WHERE agent IN {where} AND received_at = ?",  # noqa: S608
-                [*names, high]).fetchone()[0]
+                [*names, high],
+            ).fetchone()[0]
             seconds = (_parse_time(high) - _parse_time(low)).total_seconds()
             rate = (count - last_batch) / seconds if seconds > 0 else 0.0
-            first, last = _within(samples, _parse_time(low).timestamp(),
-                                  _parse_time(high).timestamp(), wall=True)
+            first, last = _within(
+                samples, _parse_time(low).timestamp(), _parse_time(high).timestamp(), wall=True
+            )
         stored_dups = conn.execute(
             f"SELECT count(*) FROM (SELECT agent, seq FROM events WHERE agent IN {where} "  # noqa: S608
-            f"GROUP BY agent, seq HAVING count(*) > 1)", names).fetchone()[0]
+            f"GROUP BY agent, seq HAVING count(*) > 1)",
+            names,
+        ).fetchone()[0]
         rejected = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-        per_agent = {agent: (n, lo, hi) for agent, n, lo, hi in conn.execute(
-            f"SELECT agent, count(*), min(seq), max(seq) FROM events WHERE agent IN {where} "  # noqa: S608
-            f"GROUP BY agent", names)}
+        per_agent = {
+            agent: (n, lo, hi)
+            for agent, n, lo, hi in conn.execute(
+                f"SELECT agent, count(*), min(seq), max(seq) FROM events WHERE agent IN {where} "  # noqa: S608
+                f"GROUP BY agent",
+                names,
+            )
+        }
         problems = []
         for agent_id, share in zip(ids, _shares(expected, setup.agents), strict=True):
             n, lo, hi = per_agent.get(agent_id, (0, None, None))
@@ -428,11 +511,18 @@ def _central_drain(setup: _Setup, ids: Sequence[str]) -> tuple[Child, _Drain]:
     finally:
         conn.close()
     drain = _Drain(
-        stored=int(count), rate=rate, seconds=seconds, batches=int(batches),
+        stored=int(count),
+        rate=rate,
+        seconds=seconds,
+        batches=int(batches),
         duplicates_received=int(_metric(metrics, "precinct_ingest_duplicates_total")),
-        duplicates_stored=int(stored_dups), rejected=int(rejected),
-        per_agent_ok=not problems, per_agent_problems=problems,
-        cores=_cores(first, last), threads=_thread_cores(first, last))
+        duplicates_stored=int(stored_dups),
+        rejected=int(rejected),
+        per_agent_ok=not problems,
+        per_agent_problems=problems,
+        cores=_cores(first, last),
+        threads=_thread_cores(first, last),
+    )
     return central, drain
 
 
@@ -461,8 +551,11 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
         where, names = _in(ids), list(ids)
 
         def all_online() -> bool:
-            row = conn.execute(f"SELECT count(*) FROM agents WHERE online = 1 AND agent IN "  # noqa: S608
-                               f"{where}", names).fetchone()
+            row = conn.execute(
+                f"SELECT count(*) FROM agents WHERE online = 1 AND agent IN "  # noqa: S608
+                f"{where}",
+                names,
+            ).fetchone()
             return int(row[0]) == len(ids)
 
         wait_for(all_online, 60, "the live agents to come online", [central, *agents])
@@ -473,22 +566,37 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
         pids.update({agent.name: agent.pid for agent in agents})
         cpu_from = _CpuSample.take(pids)
         window_end = time.monotonic() + LIVE_SECONDS
-        wait_for(lambda: time.monotonic() >= window_end, LIVE_SECONDS + 5, "the live window",
-              [central, *agents])
+        wait_for(
+            lambda: time.monotonic() >= window_end,
+            LIVE_SECONDS + 5,
+            "the live window",
+            [central, *agents],
+        )
         cpu_to = _CpuSample.take(pids)
         window_to = datetime.now(UTC)
         setup.children.stop(*agents)
-        last_seqs = {agent_id: _outbox_last_seq(setup.agent_dir(agent_id) / "outbox.sqlite3")
-                     for agent_id in ids}
+        last_seqs = {
+            agent_id: _outbox_last_seq(setup.agent_dir(agent_id) / "outbox.sqlite3")
+            for agent_id in ids
+        }
         expected = sum(last_seqs.values())
         try:
-            wait_for(lambda: _stored_total(conn, ids) >= expected, 60,
-                  "the live messages to be stored", [central])
+            wait_for(
+                lambda: _stored_total(conn, ids) >= expected,
+                60,
+                "the live messages to be stored",
+                [central],
+            )
         except BenchError as exc:
             say(str(exc))
-        per_agent = {agent: (n, hi) for agent, n, hi in conn.execute(
-            f"SELECT agent, count(*), max(seq) FROM events WHERE agent IN {where} "  # noqa: S608
-            f"GROUP BY agent", names)}
+        per_agent = {
+            agent: (n, hi)
+            for agent, n, hi in conn.execute(
+                f"SELECT agent, count(*), max(seq) FROM events WHERE agent IN {where} "  # noqa: S608
+                f"GROUP BY agent",
+                names,
+            )
+        }
         problems = []
         stored = 0
         for agent_id, last_seq in last_seqs.items():
@@ -498,13 +606,17 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
                 problems.append(f"{agent_id}: {n} rows up to seq {hi}, published 1..{last_seq}")
         stored_dups = conn.execute(
             f"SELECT count(*) FROM (SELECT agent, seq FROM events WHERE agent IN {where} "  # noqa: S608
-            f"GROUP BY agent, seq HAVING count(*) > 1)", names).fetchone()[0]
+            f"GROUP BY agent, seq HAVING count(*) > 1)",
+            names,
+        ).fetchone()[0]
         latencies = sorted(
             (_parse_time(received) - _parse_time(stamped)).total_seconds() * 1000.0
             for stamped, received in conn.execute(
                 f"SELECT time, received_at FROM events WHERE agent IN {where} "  # noqa: S608
                 f"AND time >= ? AND time < ?",
-                [*names, format_time(window_from), format_time(window_to)]))
+                [*names, format_time(window_from), format_time(window_to)],
+            )
+        )
     finally:
         conn.close()
     after = setup.metrics()
@@ -514,15 +626,22 @@ def _live(setup: _Setup, central: Child, ids: Sequence[str]) -> _Live:
         cores["agents"] = sum(agent_cores)
     window = (window_to - window_from).total_seconds()
     duplicates = _metric(after, "precinct_ingest_duplicates_total") - _metric(
-        before, "precinct_ingest_duplicates_total")
+        before, "precinct_ingest_duplicates_total"
+    )
     return _Live(
-        offered=len(latencies) / window if window > 0 else 0.0, window=window,
-        measured=len(latencies), expected=expected, stored=stored,
+        offered=len(latencies) / window if window > 0 else 0.0,
+        window=window,
+        measured=len(latencies),
+        expected=expected,
+        stored=stored,
         p50_ms=nearest_rank(latencies, 0.50) if latencies else math.nan,
         p99_ms=nearest_rank(latencies, 0.99) if latencies else math.nan,
         max_ms=latencies[-1] if latencies else math.nan,
-        duplicates_received=int(duplicates), duplicates_stored=int(stored_dups),
-        problems=problems, cores=cores)
+        duplicates_received=int(duplicates),
+        duplicates_stored=int(stored_dups),
+        problems=problems,
+        cores=cores,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,16 +656,22 @@ def _run(setup: _Setup) -> int:
 
     say("creating the persistent sessions of the central service and the bare subscriber")
     _create_sessions(setup)
-    say(f"pre-filling {setup.agents} outboxes with {setup.messages} readings and publishing "
-         f"them through the broker")
+    say(
+        f"pre-filling {setup.agents} outboxes with {setup.messages} readings and publishing "
+        f"them through the broker"
+    )
     publish_seconds = _prefill(setup, drain_ids)
     say(f"published in {publish_seconds:.1f} s; draining the bare subscriber's session")
     bare = _bare_ceiling(setup)
-    say(f"bare subscriber: {bare.count} messages, {bare.rate:.0f} msg/s; draining the central "
-         f"service's session")
+    say(
+        f"bare subscriber: {bare.count} messages, {bare.rate:.0f} msg/s; draining the central "
+        f"service's session"
+    )
     central, drain = _central_drain(setup, drain_ids)
-    say(f"central: {drain.stored} stored, {drain.rate:.0f} msg/s; live phase for "
-         f"{LIVE_SECONDS:.0f} s")
+    say(
+        f"central: {drain.stored} stored, {drain.rate:.0f} msg/s; live phase for "
+        f"{LIVE_SECONDS:.0f} s"
+    )
     live = _live(setup, central, live_ids)
     children.stop(central)
     elapsed = time.perf_counter() - started
@@ -560,8 +685,9 @@ def _run(setup: _Setup) -> int:
     if ratio < TARGET_RATIO:
         failures.append(f"ratio {ratio:.2f} < {TARGET_RATIO}")
     if bare.count != setup.messages:
-        failures.append(f"bare subscriber received {bare.count} of {setup.messages}"
-                        f" ({bare.problem})")
+        failures.append(
+            f"bare subscriber received {bare.count} of {setup.messages} ({bare.problem})"
+        )
     if drain_loss or not drain.per_agent_ok:
         failures.append(f"throughput phase lost {drain_loss} messages")
     if live_loss or live.problems:
@@ -618,8 +744,16 @@ def _run_in(root: Path, agents: int, messages: int, rate: float, *, keep: bool) 
         # Each of the two sessions holds every message until drained.
         with _broker(root / "broker", max_queued=2 * messages + 100_000) as broker:
             try:
-                setup = _Setup(root, children, broker, root / "central.sqlite3", free_port(),
-                               agents, messages, rate)
+                setup = _Setup(
+                    root,
+                    children,
+                    broker,
+                    root / "central.sqlite3",
+                    free_port(),
+                    agents,
+                    messages,
+                    rate,
+                )
                 return _run(setup)
             finally:
                 children.stop_all()
@@ -633,8 +767,10 @@ def _run_in(root: Path, agents: int, messages: int, rate: float, *, keep: bool) 
 def run_ingest_bench(agents: int, messages: int, rate: float, workdir: Path | None) -> int:
     """Run the benchmark, print its report; 0 when every target is met, 1 otherwise."""
     if agents < 1 or messages < agents or rate <= 0:
-        print("precinct bench ingest: need --agents >= 1, --messages >= --agents, --rate > 0",
-              file=sys.stderr)
+        print(
+            "precinct bench ingest: need --agents >= 1, --messages >= --agents, --rate > 0",
+            file=sys.stderr,
+        )
         return 2
     with bench_root("ingest", workdir) as (root, keep):
         return _run_in(root, agents, messages, rate, keep=keep)

@@ -32,8 +32,12 @@ _CONNECT_TIMEOUT = 10.0
 
 
 def _client(client_id: str) -> mqtt.Client:
-    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
-                       protocol=mqtt.MQTTv311)
+    return mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=False,
+        protocol=mqtt.MQTTv311,
+    )
 
 
 def create_session(broker: str, client_id: str) -> None:
@@ -43,16 +47,18 @@ def create_session(broker: str, client_id: str) -> None:
     failed: list[str] = []
     client = _client(client_id)
 
-    def on_connect(client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                   _properties: Any) -> None:
+    def on_connect(
+        client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             failed.append(f"connect refused: {reason}")
             granted.set()
             return
         client.subscribe([(name, 1) for name in TOPICS])
 
-    def on_subscribe(_client: mqtt.Client, _userdata: Any, _mid: int,
-                     reasons: list[ReasonCode], _properties: Any) -> None:
+    def on_subscribe(
+        _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
+    ) -> None:
         failed.extend(f"subscription refused: {r}" for r in reasons if r.is_failure)
         granted.set()
 
@@ -83,8 +89,9 @@ class _Counter:
         self.done = threading.Event()
         self.problem: str | None = None
 
-    def on_connect(self, _client: mqtt.Client, _userdata: Any, flags: Any, reason: ReasonCode,
-                   _properties: Any) -> None:
+    def on_connect(
+        self, _client: mqtt.Client, _userdata: Any, flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             self.problem = f"connect refused: {reason}"
             self.done.set()
@@ -94,8 +101,7 @@ class _Counter:
             self.problem = "the broker had no session for this client id"
             self.done.set()
 
-    def on_message(self, _client: mqtt.Client, _userdata: Any,
-                   _message: mqtt.MQTTMessage) -> None:
+    def on_message(self, _client: mqtt.Client, _userdata: Any, _message: mqtt.MQTTMessage) -> None:
         now = time.perf_counter()
         self.count += 1
         self.last = now
@@ -107,8 +113,9 @@ class _Counter:
             self.done.set()
 
 
-def count_messages(broker: str, client_id: str, expect: int, timeout: float,
-                   idle: float) -> dict[str, Any]:
+def count_messages(
+    broker: str, client_id: str, expect: int, timeout: float, idle: float
+) -> dict[str, Any]:
     """Drain the persistent session of ``client_id`` until ``expect`` messages have arrived."""
     url = parse_broker_url(broker)
     counter = _Counter(expect)
@@ -133,20 +140,30 @@ def count_messages(broker: str, client_id: str, expect: int, timeout: float,
         client.disconnect()
         client.loop_stop()
     cpu_last = counter.cpu_last if counter.count >= expect else time.process_time()
-    return {"count": counter.count, "first": counter.first, "last": counter.last,
-            "cpu_seconds": cpu_last - counter.cpu_first if counter.count else 0.0,
-            "problem": counter.problem}
+    return {
+        "count": counter.count,
+        "first": counter.first,
+        "last": counter.last,
+        "cpu_seconds": cpu_last - counter.cpu_first if counter.count else 0.0,
+        "problem": counter.problem,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest_subscriber",
-                                     description="Count messages of a persistent MQTT session.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest_subscriber",
+        description="Count messages of a persistent MQTT session.",
+    )
     parser.add_argument("--broker", required=True, metavar="URL")
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--expect", type=int, required=True, help="stop after this many")
     parser.add_argument("--timeout", type=float, default=600.0, help="overall limit, seconds")
-    parser.add_argument("--idle", type=float, default=30.0,
-                        help="give up after this long without a message, seconds")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=30.0,
+        help="give up after this long without a message, seconds",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     result = count_messages(args.broker, args.client_id, args.expect, args.timeout, args.idle)

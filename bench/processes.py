@@ -35,8 +35,9 @@ def free_port() -> int:
         return port
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -73,23 +74,30 @@ log_dest file {dir}/mosquitto.log
 class Mosquitto:
     """A Mosquitto broker of the caller's own, persistent across restarts on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None, *,
-                 max_queued: int = 1_000_000) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, max_queued: int = 1_000_000
+    ) -> None:
         self.workdir = workdir
         self.port = port if port is not None else free_port()
         self.process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=workdir,
-                                                   user=getpass.getuser(), max_queued=max_queued))
+        self.conf.write_text(
+            MOSQUITTO_CONF.format(
+                port=self.port, dir=workdir, user=getpass.getuser(), max_queued=max_queued
+            )
+        )
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: port_open(self.port), 10, "mosquitto to listen")
 
     def stop(self) -> None:
@@ -111,16 +119,26 @@ class BenchError(Exception):
 class Child:
     """``python -m MODULE ARGS`` with its output in a log file."""
 
-    def __init__(self, name: str, module: str, args: Sequence[str], logs: Path,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        args: Sequence[str],
+        logs: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = logs / f"{name}.log"
         full_env = {**os.environ, **(env or {})}
         self._log = self.log_path.open("ab")
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", module, *args],
-                                            stdin=subprocess.DEVNULL, stdout=self._log,
-                                            stderr=subprocess.STDOUT, env=full_env)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+            )
         except BaseException:
             self._log.close()
             raise
@@ -163,8 +181,9 @@ class Children:
         self.logs = logs
         self._running: list[Child] = []
 
-    def start(self, name: str, module: str, args: Sequence[str],
-              env: Mapping[str, str] | None = None) -> Child:
+    def start(
+        self, name: str, module: str, args: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> Child:
         child = Child(name, module, args, self.logs, env)
         self._running.append(child)
         return child
@@ -184,15 +203,22 @@ class Children:
                 log.warning("could not stop %s: %s", child.name, exc)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             watch: Sequence[Child] = (), interval: float = POLL_SECONDS) -> float:
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    watch: Sequence[Child] = (),
+    interval: float = POLL_SECONDS,
+) -> float:
     """Wait until ``predicate()``; returns the seconds it took. A watched child dying fails."""
     started = time.monotonic()
     while not predicate():
         for child in watch:
             if not child.alive():
-                raise BenchError(f"{child.name} exited ({child.process.returncode}) while "
-                                 f"waiting for {what}; its log ends:\n{child.tail()}")
+                raise BenchError(
+                    f"{child.name} exited ({child.process.returncode}) while "
+                    f"waiting for {what}; its log ends:\n{child.tail()}"
+                )
         if time.monotonic() - started > timeout:
             raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
@@ -235,8 +261,9 @@ def thread_cpu(pid: int) -> dict[int, float]:
 
 def mosquitto_version() -> str:
     try:
-        done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5,
-                              check=False)
+        done = subprocess.run(
+            ["mosquitto", "-h"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "Mosquitto"
     first = (done.stdout or done.stderr).splitlines()[:1]

@@ -45,15 +45,15 @@ def _json_safe(value: Any) -> Any:
 
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
-    return JSONResponse(status_code=422,
-                        content={"detail": _json_safe(jsonable_encoder(errors))})
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(errors))})
 
 
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = CentralMetrics.create(registry)
-    planning = PlanningService(settings.db, PlanningMetrics.create(registry), settings.policy(),
-                               settings.thresholds())
+    planning = PlanningService(
+        settings.db, PlanningMetrics.create(registry), settings.policy(), settings.thresholds()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +70,8 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                 repair = None
                 if settings.repair_interval > 0:
                     repair = group.create_task(
-                        run_gap_repair(settings, app.state.commands, metrics), name="gap-repair")
+                        run_gap_repair(settings, app.state.commands, metrics), name="gap-repair"
+                    )
                 yield
                 if repair is not None:
                     repair.cancel()

@@ -44,8 +44,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: sqlite3.Connection, *, role: Role, name: str,
-                 station: str | None) -> str:
+def create_token(conn: sqlite3.Connection, *, role: Role, name: str, station: str | None) -> str:
     """Store a new token and return it; the plain token is never stored."""
     if not name.strip() or len(name) > 200:
         raise ValueError("name must be 1-200 characters")
@@ -57,7 +56,8 @@ def create_token(conn: sqlite3.Connection, *, role: Role, name: str,
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         "INSERT INTO tokens (name, role, station, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        (name, role.value, station, _digest(token), format_time(datetime.now(UTC))))
+        (name, role.value, station, _digest(token), format_time(datetime.now(UTC))),
+    )
     return token
 
 
@@ -66,7 +66,8 @@ def authenticate(conn: sqlite3.Connection, token: str) -> Principal | None:
         return None
     row = conn.execute(
         "SELECT name, role, station FROM tokens WHERE hash = ? AND revoked_at IS NULL",
-        (_digest(token),)).fetchone()
+        (_digest(token),),
+    ).fetchone()
     if row is None:
         return None
     return Principal(name=row[0], role=Role(row[1]), station=row[2])

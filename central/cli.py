@@ -33,8 +33,7 @@ def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-_AGENT_FLAGS = ("id", "broker", "data_dir", "metrics_listen", "synthetic", "station",
-                "log_level")
+_AGENT_FLAGS = ("id", "broker", "data_dir", "metrics_listen", "synthetic", "station", "log_level")
 _CENTRAL_FLAGS = ("broker", "db", "listen", "client_id", "log_level")
 
 
@@ -72,8 +71,9 @@ def _token_create(args: argparse.Namespace) -> int:
     try:
         role = Role(args.role)
     except ValueError:
-        print(f"precinct: unknown role {args.role!r} (admin, centre, station, ops)",
-              file=sys.stderr)
+        print(
+            f"precinct: unknown role {args.role!r} (admin, centre, station, ops)", file=sys.stderr
+        )
         return EXIT_USAGE
     migrate(args.db)
     conn = connect(args.db)
@@ -99,8 +99,9 @@ def _bench_ingest(args: argparse.Namespace) -> int:
     from bench.ingest import run_ingest_bench
 
     _setup_logging("warning")
-    return run_ingest_bench(agents=args.agents, messages=args.messages, rate=args.rate,
-                            workdir=args.workdir)
+    return run_ingest_bench(
+        agents=args.agents, messages=args.messages, rate=args.rate, workdir=args.workdir
+    )
 
 
 def _bench_allocate(args: argparse.Namespace) -> int:
@@ -118,90 +119,142 @@ def _bench_devices(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="precinct",
-        description="Devices, rooms and custody clocks for a case-handling centre.")
+        prog="precinct", description="Devices, rooms and custody clocks for a case-handling centre."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    agent = commands.add_parser("agent", help="run an edge agent",
-                                description="Run an edge agent: devices, durable outbox, MQTT.")
+    agent = commands.add_parser(
+        "agent",
+        help="run an edge agent",
+        description="Run an edge agent: devices, durable outbox, MQTT.",
+    )
     agent.add_argument("--id", help="agent id (its MQTT topic level)")
     agent.add_argument("--broker", metavar="URL", help="mqtt://[user:pass@]host[:port]")
     agent.add_argument("--data-dir", type=Path, metavar="DIR", help="outbox and state directory")
     agent.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
     agent.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics here")
-    agent.add_argument("--synthetic", type=float, metavar="RATE",
-                       help="add a synthetic source of RATE telemetry readings per second")
+    agent.add_argument(
+        "--synthetic",
+        type=float,
+        metavar="RATE",
+        help="add a synthetic source of RATE telemetry readings per second",
+    )
     agent.add_argument("--station", metavar="ID", help="station this agent belongs to")
     agent.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     agent.set_defaults(handler=_run_agent)
 
-    central = commands.add_parser("central", help="run the central service",
-                                  description="Run the central service: ingest, store, API.")
+    central = commands.add_parser(
+        "central",
+        help="run the central service",
+        description="Run the central service: ingest, store, API.",
+    )
     central.add_argument("--broker", metavar="URL", help="mqtt://[user:pass@]host[:port]")
     central.add_argument("--db", type=Path, metavar="FILE", help="SQLite store file")
     central.add_argument("--listen", metavar="HOST:PORT", help="HTTP address")
     central.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
-    central.add_argument("--client-id", metavar="ID",
-                         help="MQTT client id of this ingest process (unique per process)")
+    central.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="MQTT client id of this ingest process (unique per process)",
+    )
     central.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     central.set_defaults(handler=_run_central)
     central_commands = central.add_subparsers(dest="central_command", metavar="COMMAND")
-    token = central_commands.add_parser("token", help="manage API tokens",
-                                        description="Manage API tokens.")
+    token = central_commands.add_parser(
+        "token", help="manage API tokens", description="Manage API tokens."
+    )
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
-    create = token_commands.add_parser("create", help="create a token and print it",
-                                       description="Create an API token and print it once.")
+    create = token_commands.add_parser(
+        "create",
+        help="create a token and print it",
+        description="Create an API token and print it once.",
+    )
     create.add_argument("--db", type=Path, required=True, metavar="FILE", help="SQLite store")
     create.add_argument("--role", required=True, help="admin, centre, station or ops")
     create.add_argument("--station", metavar="ID", help="the station (role station only)")
     create.add_argument("--name", required=True, help="who or what holds the token")
     create.set_defaults(handler=_token_create)
 
-    demo = commands.add_parser("demo", help="run everything on this machine",
-                               description="Run an embedded broker, the central service and "
-                                           "two agents with synthetic sources.")
-    demo.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
-                      help="HTTP address of the central service (default %(default)s)")
-    demo.add_argument("--duration", type=float, metavar="SECONDS",
-                      help="stop after this long (default: until Ctrl-C)")
-    demo.add_argument("--broker", metavar="URL",
-                      help="use this broker instead of starting the embedded one")
+    demo = commands.add_parser(
+        "demo",
+        help="run everything on this machine",
+        description="Run an embedded broker, the central service and "
+        "two agents with synthetic sources.",
+    )
+    demo.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="HTTP address of the central service (default %(default)s)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--broker", metavar="URL", help="use this broker instead of starting the embedded one"
+    )
     demo.set_defaults(handler=_run_demo)
 
     bench = commands.add_parser("bench", help="run a benchmark", description="Benchmarks.")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
     ingest = bench_commands.add_parser(
-        "ingest", help="agents -> Mosquitto -> central throughput and latency",
+        "ingest",
+        help="agents -> Mosquitto -> central throughput and latency",
         description="Drive agents through a real Mosquitto into one central process and compare "
-                    "with a bare paho subscriber measured in the same run.")
+        "with a bare paho subscriber measured in the same run.",
+    )
     ingest.add_argument("--agents", type=int, default=4, help="publishing agents (%(default)s)")
-    ingest.add_argument("--messages", type=int, default=200_000,
-                        help="messages in all (%(default)s)")
-    ingest.add_argument("--rate", type=float, default=2_000.0,
-                        help="msg/s in the latency phase (%(default)s)")
+    ingest.add_argument(
+        "--messages", type=int, default=200_000, help="messages in all (%(default)s)"
+    )
+    ingest.add_argument(
+        "--rate", type=float, default=2_000.0, help="msg/s in the latency phase (%(default)s)"
+    )
     ingest.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     ingest.set_defaults(handler=_bench_ingest)
     devices = bench_commands.add_parser(
-        "devices", help="device codecs, and an agent's CPU and memory under device load",
+        "devices",
+        help="device codecs, and an agent's CPU and memory under device load",
         description="Decode throughput per device codec, then the CPU and resident memory of "
-                    "an agent reading 4 cabinets, 50 wristbands and 1 GPS (simulated) at their "
-                    "normal rates, against an agent without devices measured in the same run.")
-    devices.add_argument("--seconds", type=float, default=60.0,
-                         help="length of the measured window (%(default)s)")
-    devices.add_argument("--profile", action="store_true",
-                         help="then run the loaded agent under a CPU-time sampler for another "
-                              "window and print where its CPU goes")
+        "an agent reading 4 cabinets, 50 wristbands and 1 GPS (simulated) at their "
+        "normal rates, against an agent without devices measured in the same run.",
+    )
+    devices.add_argument(
+        "--seconds", type=float, default=60.0, help="length of the measured window (%(default)s)"
+    )
+    devices.add_argument(
+        "--profile",
+        action="store_true",
+        help="then run the loaded agent under a CPU-time sampler for another "
+        "window and print where its CPU goes",
+    )
     devices.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     devices.set_defaults(handler=_bench_devices)
     allocate = bench_commands.add_parser(
-        "allocate", help="room allocation: calendar vs instant allocator vs improver",
+        "allocate",
+        help="room allocation: calendar vs instant allocator vs improver",
         description="Plan generated days (100/16, 320/40, 650/64) three ways and check them: "
-                    "latency, weighted waiting, hard-rule violations, legal-limit misses, "
-                    "a disruption.")
-    allocate.add_argument("--budget", type=float, default=5.0, metavar="SECONDS",
-                          help="improver time budget per day (%(default)s)")
-    allocate.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], metavar="SEED",
-                          help="generator seeds (%(default)s)")
+        "latency, weighted waiting, hard-rule violations, legal-limit misses, "
+        "a disruption.",
+    )
+    allocate.add_argument(
+        "--budget",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="improver time budget per day (%(default)s)",
+    )
+    allocate.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        metavar="SEED",
+        help="generator seeds (%(default)s)",
+    )
     allocate.set_defaults(handler=_bench_allocate)
     for name in DEVICE_CLI_MODULES:
         try:

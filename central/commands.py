@@ -34,8 +34,16 @@ class CommandDispatcher:
         self._db = db
         self._publish = publish
 
-    def send(self, agent: str, name: str, args: Mapping[str, Any], *, ttl: timedelta,
-             requested_by: str, now: datetime | None = None) -> Command:
+    def send(
+        self,
+        agent: str,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        ttl: timedelta,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> Command:
         moment = now if now is not None else datetime.now(UTC)
         command = Command(id=uuid.uuid4().hex, name=name, expires=moment + ttl, args=dict(args))
         conn = connect(self._db)
@@ -43,8 +51,16 @@ class CommandDispatcher:
             conn.execute(
                 "INSERT INTO commands (id, agent, name, args, created_at, expires_at, "
                 "requested_by, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'sent')",
-                (command.id, agent, name, json.dumps(command.args), format_time(moment),
-                 format_time(command.expires), requested_by))
+                (
+                    command.id,
+                    agent,
+                    name,
+                    json.dumps(command.args),
+                    format_time(moment),
+                    format_time(command.expires),
+                    requested_by,
+                ),
+            )
         finally:
             conn.close()
         self._publish(topic(agent, Channel.COMMAND), command.encode())
@@ -53,11 +69,19 @@ class CommandDispatcher:
     def outcome(self, command_id: str) -> CommandRecord | None:
         conn = connect(self._db, readonly=True)
         try:
-            row = conn.execute("SELECT id, agent, name, status, result, error FROM commands "
-                               "WHERE id = ?", (command_id,)).fetchone()
+            row = conn.execute(
+                "SELECT id, agent, name, status, result, error FROM commands WHERE id = ?",
+                (command_id,),
+            ).fetchone()
         finally:
             conn.close()
         if row is None:
             return None
-        return CommandRecord(id=row[0], agent=row[1], name=row[2], status=row[3],
-                             result=json.loads(row[4]) if row[4] else None, error=row[5])
+        return CommandRecord(
+            id=row[0],
+            agent=row[1],
+            name=row[2],
+            status=row[3],
+            result=json.loads(row[4]) if row[4] else None,
+            error=row[5],
+        )

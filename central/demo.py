@@ -56,11 +56,14 @@ async def _start_embedded_broker(port: int) -> object:
 
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    broker = Broker({
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                    {"allow_anonymous": True}},
-    })
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
     await broker.start()
     return broker
 
@@ -74,7 +77,11 @@ def _ready(url: str) -> bool:
 
 
 async def _start_simulator(
-    command: list[str], args: list[str], env: dict[str, str], output: Path, ready: str = "/",
+    command: list[str],
+    args: list[str],
+    env: dict[str, str],
+    output: Path,
+    ready: str = "/",
 ) -> tuple[asyncio.subprocess.Process, str]:
     """Start a device simulator; returns it and its first output line starting with ``ready``
     (the cabinet and GPS simulators print the port to open first).
@@ -83,8 +90,14 @@ async def _start_simulator(
     """
     with output.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            *command, *args, env=env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
-            stdout=sink, stderr=asyncio.subprocess.DEVNULL)
+            *command,
+            *args,
+            env=env,
+            start_new_session=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=sink,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
     deadline = time.monotonic() + _SIMULATOR_SECONDS
     while time.monotonic() < deadline:
         text = await asyncio.to_thread(output.read_text, errors="replace")
@@ -98,10 +111,13 @@ async def _start_simulator(
     raise RuntimeError(f"the {args[0]} simulator did not start")
 
 
-def _write_agent_configs(workdir: Path, cabinet_port: str, gps_port: str,
-                         bands_port: int) -> dict[str, Path]:
-    bands = ", ".join(f'{{ id = "band-{n:03d}", address = "C0:FF:EE:00:00:{n:02X}" }}'
-                      for n in range(1, DEMO_BANDS + 1))
+def _write_agent_configs(
+    workdir: Path, cabinet_port: str, gps_port: str, bands_port: int
+) -> dict[str, Path]:
+    bands = ", ".join(
+        f'{{ id = "band-{n:03d}", address = "C0:FF:EE:00:00:{n:02X}" }}'
+        for n in range(1, DEMO_BANDS + 1)
+    )
     station = workdir / f"{STATION_AGENT}.toml"
     station.write_text(
         f'id = "{STATION_AGENT}"\nstation = "station-01"\nsynthetic = 5.0\n'
@@ -109,11 +125,13 @@ def _write_agent_configs(workdir: Path, cabinet_port: str, gps_port: str,
         f'state_dir = "{workdir / "cabinets"}"\npoll_interval = 0.5\n'
         f'[[devices]]\nkind = "wristband"\nid = "{WRISTBANDS_ID}"\ntransport = "ble"\n'
         f'backend = "bumble:tcp-client:127.0.0.1:{bands_port}"\nbands = [{bands}]\n'
-        f'connect_timeout = 5.0\ngatt_timeout = 5.0\n')
+        f"connect_timeout = 5.0\ngatt_timeout = 5.0\n"
+    )
     van = workdir / f"{VAN_AGENT}.toml"
     van.write_text(
         f'id = "{VAN_AGENT}"\nstation = "station-01"\n'
-        f'[[devices]]\nkind = "gps"\nid = "{VAN_GPS_ID}"\ntransport = "{gps_port}"\n')
+        f'[[devices]]\nkind = "gps"\nid = "{VAN_GPS_ID}"\ntransport = "{gps_port}"\n'
+    )
     return {STATION_AGENT: station, VAN_AGENT: van}
 
 
@@ -155,62 +173,114 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         # The embedded broker has no shared subscriptions.
         env["PRECINCT_SHARED_SUBSCRIPTION"] = "false" if broker is not None else "true"
         # The centre sits at the end of the van's route: the van's booking arrives by geofence.
-        central_env = {**env, "PRECINCT_CENTRE_LAT": str(DEMO_ROUTE[-1][0]),
-                       "PRECINCT_CENTRE_LON": str(DEMO_ROUTE[-1][1]),
-                       "PRECINCT_PLAN_INTERVAL": "10"}
+        central_env = {
+            **env,
+            "PRECINCT_CENTRE_LAT": str(DEMO_ROUTE[-1][0]),
+            "PRECINCT_CENTRE_LON": str(DEMO_ROUTE[-1][1]),
+            "PRECINCT_PLAN_INTERVAL": "10",
+        }
         command = [sys.executable, "-m", "central.cli"]
         try:
-            children.append(await asyncio.create_subprocess_exec(
-                *command, "central", "--broker", broker_url, "--db", str(db),
-                "--listen", f"{host}:{port}", "--log-level", "warning",
-                env=central_env, start_new_session=True))
+            children.append(
+                await asyncio.create_subprocess_exec(
+                    *command,
+                    "central",
+                    "--broker",
+                    broker_url,
+                    "--db",
+                    str(db),
+                    "--listen",
+                    f"{host}:{port}",
+                    "--log-level",
+                    "warning",
+                    env=central_env,
+                    start_new_session=True,
+                )
+            )
             base = f"http://{host}:{port}"
             deadline = time.monotonic() + _READY_SECONDS
             while not await asyncio.to_thread(_ready, f"{base}/readyz"):
                 if children[0].returncode is not None or time.monotonic() > deadline:
-                    print("precinct demo: the central service did not become ready",
-                          file=sys.stderr)
+                    print(
+                        "precinct demo: the central service did not become ready", file=sys.stderr
+                    )
                     return 1
                 await asyncio.sleep(0.2)
             try:
                 booked = await asyncio.to_thread(seed_plan, base, token, VAN_GPS_ID)
             except (RuntimeError, OSError) as exc:
-                print(f"precinct demo: could not set up rooms and bookings: {exc}",
-                      file=sys.stderr)
+                print(f"precinct demo: could not set up rooms and bookings: {exc}", file=sys.stderr)
                 return 1
             cabinet, cabinet_port = await _start_simulator(
-                command, ["cabinet", "simulate", "--slots", "8"], env, workdir / "cabinet.out")
+                command, ["cabinet", "simulate", "--slots", "8"], env, workdir / "cabinet.out"
+            )
             simulators.append(cabinet)
             track = workdir / "van-07-track.nmea"
             track.write_bytes(synthetic_track(DEMO_ROUTE, VAN_SPEED_MPS, datetime.now(UTC)))
             gps, gps_port = await _start_simulator(
-                command, ["gps", "simulate", "--track", str(track), "--loop"], env,
-                workdir / "gps.out")
+                command,
+                ["gps", "simulate", "--track", str(track), "--loop"],
+                env,
+                workdir / "gps.out",
+            )
             simulators.append(gps)
             bands_port = _free_port()
             bands, _ = await _start_simulator(
-                command, ["wristband", "simulate", "--bands", str(DEMO_BANDS), "--hci",
-                          f"tcp-server:127.0.0.1:{bands_port}", "--strap-open-every", "60",
-                          "--reclose-after", "20", "--log-level", "warning"],
-                env, workdir / "wristbands.out", ready="serving")
+                command,
+                [
+                    "wristband",
+                    "simulate",
+                    "--bands",
+                    str(DEMO_BANDS),
+                    "--hci",
+                    f"tcp-server:127.0.0.1:{bands_port}",
+                    "--strap-open-every",
+                    "60",
+                    "--reclose-after",
+                    "20",
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+                workdir / "wristbands.out",
+                ready="serving",
+            )
             simulators.append(bands)
             configs = _write_agent_configs(workdir, cabinet_port, gps_port, bands_port)
             for agent_id, config in configs.items():
-                children.append(await asyncio.create_subprocess_exec(
-                    *command, "agent", "--config", str(config), "--broker", broker_url,
-                    "--data-dir", str(workdir / agent_id), "--log-level", "warning",
-                    env=env, start_new_session=True))
+                children.append(
+                    await asyncio.create_subprocess_exec(
+                        *command,
+                        "agent",
+                        "--config",
+                        str(config),
+                        "--broker",
+                        broker_url,
+                        "--data-dir",
+                        str(workdir / agent_id),
+                        "--log-level",
+                        "warning",
+                        env=env,
+                        start_new_session=True,
+                    )
+                )
             print(f"Precinct demo running (broker {broker_url})")
             print(f"  API docs:  {base}/docs")
             print(f"  agents:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/agents")
-            print(f"  events:    curl -H 'Authorization: Bearer {token}' "
-                  f"'{base}/api/v1/events?limit=5'")
+            print(
+                f"  events:    curl -H 'Authorization: Bearer {token}' "
+                f"'{base}/api/v1/events?limit=5'"
+            )
             print(f"  devices:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices")
-            print(f"  unlock:    curl -X POST -H 'Authorization: Bearer {token}' "
-                  f"{base}/api/v1/cabinets/{CABINET_ID}/slots/3/unlock")
+            print(
+                f"  unlock:    curl -X POST -H 'Authorization: Bearer {token}' "
+                f"{base}/api/v1/cabinets/{CABINET_ID}/slots/3/unlock"
+            )
             print(f"  bookings:  {', '.join(booked)}")
-            print(f"  schedule:  curl -H 'Authorization: Bearer {token}' "
-                  f"'{base}/api/v1/schedule?date={datetime.now(UTC).date().isoformat()}'")
+            print(
+                f"  schedule:  curl -H 'Authorization: Bearer {token}' "
+                f"'{base}/api/v1/schedule?date={datetime.now(UTC).date().isoformat()}'"
+            )
             print(f"  custody:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/custody")
             print(f"  metrics:   {base}/metrics")
             print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")
@@ -228,8 +298,9 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                 await broker.shutdown()  # type: ignore[attr-defined]
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-    failed = [c.returncode for c in children + simulators
-              if c.returncode not in (0, -signal.SIGTERM)]
+    failed = [
+        c.returncode for c in children + simulators if c.returncode not in (0, -signal.SIGTERM)
+    ]
     print("Precinct demo stopped." if not failed else f"Precinct demo stopped; exits {failed}")
     return 0 if not failed else 1
 

@@ -41,8 +41,11 @@ class GapRepairPlanner:
         wanted: list[Gap] = []
         for gap in gaps:
             seen = self._seen.setdefault(gap, _Seen(first_seen=now))
-            if (now - seen.first_seen >= self.grace and seen.attempts < self.max_attempts
-                    and now - seen.last_request >= self.retry):
+            if (
+                now - seen.first_seen >= self.grace
+                and seen.attempts < self.max_attempts
+                and now - seen.last_request >= self.retry
+            ):
                 seen.attempts += 1
                 seen.last_request = now
                 wanted.append(gap)

@@ -32,8 +32,9 @@ def find_gaps(db: Path, watermarks: dict[str, int]) -> list[Gap]:
             if last_seq == received:
                 watermarks[agent] = last_seq
                 continue
-            ranges = gap_ranges(conn, agent, above=watermarks.get(agent, 0),
-                                limit=_RANGES_PER_AGENT)
+            ranges = gap_ranges(
+                conn, agent, above=watermarks.get(agent, 0), limit=_RANGES_PER_AGENT
+            )
             if ranges:
                 watermarks[agent] = ranges[0][0] - 1
             found.extend((agent, first, last) for first, last in ranges)
@@ -42,8 +43,9 @@ def find_gaps(db: Path, watermarks: dict[str, int]) -> list[Gap]:
         conn.close()
 
 
-async def run_gap_repair(settings: CentralSettings, dispatcher: CommandDispatcher,
-                         metrics: CentralMetrics) -> None:
+async def run_gap_repair(
+    settings: CentralSettings, dispatcher: CommandDispatcher, metrics: CentralMetrics
+) -> None:
     """Runs until cancelled."""
     planner = GapRepairPlanner(grace=settings.repair_grace, retry=settings.repair_retry)
     watermarks: dict[str, int] = {}
@@ -53,6 +55,11 @@ async def run_gap_repair(settings: CentralSettings, dispatcher: CommandDispatche
         for agent, first, last in planner.plan(time.monotonic(), gaps):
             log.info("asking %s to replay %d..%d", agent, first, last)
             await asyncio.to_thread(
-                dispatcher.send, agent, REPLAY_COMMAND, {"first": first, "last": last},
-                ttl=REPLAY_TTL, requested_by="gap-repair")
+                dispatcher.send,
+                agent,
+                REPLAY_COMMAND,
+                {"first": first, "last": last},
+                ttl=REPLAY_TTL,
+                requested_by="gap-repair",
+            )
             metrics.replay_requests.inc()

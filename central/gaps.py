@@ -5,16 +5,18 @@ from __future__ import annotations
 import sqlite3
 
 
-def gap_ranges(db: sqlite3.Connection, agent: str, *, above: int = 0,
-               limit: int = 100) -> list[tuple[int, int]]:
+def gap_ranges(
+    db: sqlite3.Connection, agent: str, *, above: int = 0, limit: int = 100
+) -> list[tuple[int, int]]:
     """Up to ``limit`` missing ranges ``(first, last)`` of ``agent`` above seq ``above``.
 
     Only numbers below the agent's highest stored one can be missing; the caller passes a
     watermark below which everything is known to be stored, so the scan stays short.
     """
     gaps: list[tuple[int, int]] = []
-    first = db.execute("SELECT min(seq) FROM events WHERE agent = ? AND seq > ?",
-                       (agent, above)).fetchone()[0]
+    first = db.execute(
+        "SELECT min(seq) FROM events WHERE agent = ? AND seq > ?", (agent, above)
+    ).fetchone()[0]
     if first is None:
         return gaps
     if first > above + 1:
@@ -22,6 +24,7 @@ def gap_ranges(db: sqlite3.Connection, agent: str, *, above: int = 0,
     rows = db.execute(
         "SELECT seq + 1, next - 1 FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS next "
         "FROM events WHERE agent = ? AND seq > ?) WHERE next > seq + 1 LIMIT ?",
-        (agent, above, limit))
+        (agent, above, limit),
+    )
     gaps.extend((int(a), int(b)) for a, b in rows)
     return gaps[:limit]

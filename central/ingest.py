@@ -87,10 +87,12 @@ class Ingest:
         self._replies, child_replies = context.Pipe(duplex=False)
         self._child_ends = (child_requests, child_replies)
         self._store: BaseProcess = context.Process(
-            target=run_store_process, args=(child_requests, child_replies, str(settings.db)),
-            name="precinct-ingest-store", daemon=True)
-        self._shipper = threading.Thread(target=self._ship_loop, name="ingest-shipper",
-                                         daemon=True)
+            target=run_store_process,
+            args=(child_requests, child_replies, str(settings.db)),
+            name="precinct-ingest-store",
+            daemon=True,
+        )
+        self._shipper = threading.Thread(target=self._ship_loop, name="ingest-shipper", daemon=True)
         self._acker = threading.Thread(target=self._ack_loop, name="ingest-acker", daemon=True)
 
     def start(self) -> None:
@@ -120,36 +122,51 @@ class Ingest:
         self._client.publish(topic_name, payload, qos=1)
 
     # paho network thread
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any,
-                    reason: ReasonCode, _properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             log.warning("broker refused ingest connection: %s", reason)
             return
         with self._ack_lock:
             self._generation += 1
         group = self._settings.share_group if self._settings.shared_subscription else None
-        client.subscribe([
-            (subscription(Channel.EVENT, group), 1),
-            (subscription(Channel.TELEMETRY, group), 1),
-            (subscription(Channel.ACK, group), 1),
-            # Retained births are not delivered to shared subscriptions, and every worker may
-            # record a status (it is idempotent), so status is a plain subscription.
-            (subscription(Channel.STATUS), 1),
-        ])
+        client.subscribe(
+            [
+                (subscription(Channel.EVENT, group), 1),
+                (subscription(Channel.TELEMETRY, group), 1),
+                (subscription(Channel.ACK, group), 1),
+                # Retained births are not delivered to shared subscriptions, and every worker may
+                # record a status (it is idempotent), so status is a plain subscription.
+                (subscription(Channel.STATUS), 1),
+            ]
+        )
         self.connected.set()
         self._metrics.broker_connected.set(1)
         log.info("ingest connected to %s", self._settings.broker_url)
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
-                      reasons: list[ReasonCode], _properties: Any) -> None:
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Any,
+    ) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             log.error("broker refused ingest subscriptions: %s", ", ".join(failed))
             return
         self.subscribed.set()
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
-                       reason: ReasonCode, _properties: Any) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason: ReasonCode,
+        _properties: Any,
+    ) -> None:
         with self._ack_lock:
             self._generation += 1
         self.connected.clear()
@@ -158,8 +175,7 @@ class Ingest:
         if not self._stopping.is_set():
             log.warning("ingest disconnected from broker: %s", reason)
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any,
-                    message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._queue.put((self._generation, message))
 
     # shipper thread: batches to the store process
@@ -258,4 +274,3 @@ def _topic_of(message: mqtt.MQTTMessage) -> str:
         return message.topic
     except UnicodeDecodeError:
         return "<undecodable topic>"
-

@@ -83,8 +83,15 @@ class IngestWriter:
                 else:
                     _refuse_channel(channel)
             except WireError as exc:
-                rejects.append(_Reject(topic_name[:512], exc.reason, exc.detail[:500],
-                                       len(payload), payload[:QUARANTINE_KEEP_BYTES]))
+                rejects.append(
+                    _Reject(
+                        topic_name[:512],
+                        exc.reason,
+                        exc.detail[:500],
+                        len(payload),
+                        payload[:QUARANTINE_KEEP_BYTES],
+                    )
+                )
                 outcome.rejected[exc.reason] = outcome.rejected.get(exc.reason, 0) + 1
         now = datetime.now(UTC)
         now_text = format_time(now)
@@ -100,16 +107,24 @@ class IngestWriter:
                     outcome.acks += 1
                 else:
                     # An ack for a command this centre never sent to that agent.
-                    rejects.append(_Reject(topic_name[:512], "unknown_command", ack.id,
-                                           len(payload), payload[:QUARANTINE_KEEP_BYTES]))
+                    rejects.append(
+                        _Reject(
+                            topic_name[:512],
+                            "unknown_command",
+                            ack.id,
+                            len(payload),
+                            payload[:QUARANTINE_KEEP_BYTES],
+                        )
+                    )
                     outcome.rejected["unknown_command"] = (
-                        outcome.rejected.get("unknown_command", 0) + 1)
+                        outcome.rejected.get("unknown_command", 0) + 1
+                    )
             if rejects:
                 db.executemany(
                     "INSERT INTO quarantine (received_at, topic, reason, detail, size, payload) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(now_text, r.topic, r.reason, r.detail, r.size, r.payload)
-                     for r in rejects])
+                    [(now_text, r.topic, r.reason, r.detail, r.size, r.payload) for r in rejects],
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -120,8 +135,9 @@ class IngestWriter:
             outcome.lags.extend((committed - e.time).total_seconds() for e in envelopes)
         return outcome
 
-    def _store_agent(self, agent: str, envelopes: list[Envelope], now_text: str,
-                     outcome: BatchOutcome) -> None:
+    def _store_agent(
+        self, agent: str, envelopes: list[Envelope], now_text: str, outcome: BatchOutcome
+    ) -> None:
         db = self._db
         row = db.execute("SELECT last_seq FROM agents WHERE agent = ?", (agent,)).fetchone()
         if row is None:
@@ -137,9 +153,18 @@ class IngestWriter:
                 "INSERT OR IGNORE INTO events "
                 "(agent, seq, session, class, device, kind, time, received_at, body) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (agent, envelope.seq, envelope.session, envelope.cls.value, envelope.device,
-                 envelope.kind, format_time(envelope.time), now_text,
-                 json.dumps(envelope.body, separators=(",", ":"))))
+                (
+                    agent,
+                    envelope.seq,
+                    envelope.session,
+                    envelope.cls.value,
+                    envelope.device,
+                    envelope.kind,
+                    format_time(envelope.time),
+                    now_text,
+                    json.dumps(envelope.body, separators=(",", ":")),
+                ),
+            )
             if cursor.rowcount:
                 inserted_by_class[envelope.cls] += 1
             else:
@@ -153,7 +178,9 @@ class IngestWriter:
         inserted = sum(inserted_by_class.values())
         db.execute(
             "UPDATE agents SET received = received + ?, last_seq = ?, last_seen = ? "
-            "WHERE agent = ?", (inserted, highest, now_text, agent))
+            "WHERE agent = ?",
+            (inserted, highest, now_text, agent),
+        )
         for cls, count in inserted_by_class.items():
             outcome.stored[cls] = outcome.stored.get(cls, 0) + count
 
@@ -163,8 +190,10 @@ class IngestWriter:
             by_device.setdefault(envelope.device, []).append(envelope)
         db = self._db
         for device, readings in by_device.items():
-            row = db.execute("SELECT state, class, online FROM devices WHERE agent = ? AND "
-                             "device = ?", (agent, device)).fetchone()
+            row = db.execute(
+                "SELECT state, class, online FROM devices WHERE agent = ? AND device = ?",
+                (agent, device),
+            ).fetchone()
             state: dict[str, Any] = json.loads(row[0]) if row else {}
             device_class: str | None = row[1] if row else None
             online: int | None = row[2] if row else None
@@ -173,49 +202,86 @@ class IngestWriter:
                 # Replayed or backlog readings arrive late: only a newer number replaces state.
                 if isinstance(known, dict) and known.get("seq", 0) >= reading.seq:
                     continue
-                state[reading.kind] = {"seq": reading.seq, "time": format_time(reading.time),
-                                       "body": reading.body}
+                state[reading.kind] = {
+                    "seq": reading.seq,
+                    "time": format_time(reading.time),
+                    "body": reading.body,
+                }
                 if reading.kind == AVAILABILITY_KIND:
                     online = 1 if reading.body.get("online") is True else 0
                     if isinstance(reading.body.get("class"), str):
                         device_class = str(reading.body["class"])[:64]
-            last_seen = max(entry["time"] for entry in state.values()
-                            if isinstance(entry, dict) and isinstance(entry.get("time"), str))
+            last_seen = max(
+                entry["time"]
+                for entry in state.values()
+                if isinstance(entry, dict) and isinstance(entry.get("time"), str)
+            )
             db.execute(
                 "INSERT INTO devices (agent, device, class, online, last_seen, state, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, device) DO UPDATE SET "
                 "class = excluded.class, online = excluded.online, "
                 "last_seen = excluded.last_seen, state = excluded.state, "
                 "updated_at = excluded.updated_at",
-                (agent, device, device_class, online, last_seen,
-                 json.dumps(state, separators=(",", ":")), now_text))
+                (
+                    agent,
+                    device,
+                    device_class,
+                    online,
+                    last_seen,
+                    json.dumps(state, separators=(",", ":")),
+                    now_text,
+                ),
+            )
 
     def _store_status(self, status: Status, now_text: str) -> None:
         db = self._db
-        db.execute("INSERT OR IGNORE INTO agents (agent, first_seen) VALUES (?, ?)",
-                   (status.agent, now_text))
+        db.execute(
+            "INSERT OR IGNORE INTO agents (agent, first_seen) VALUES (?, ?)",
+            (status.agent, now_text),
+        )
         # (session, connection) orders status messages: a stale retained will that the broker
         # delivers after a newer birth must not mark a live agent offline.
         db.execute(
             "UPDATE agents SET online = ?, session = ?, connection = ?, status_time = ?, "
             "status_reason = ?, station = coalesce(?, station), last_seen = ? "
             "WHERE agent = ? AND (session < ? OR (session = ? AND connection <= ?))",
-            (1 if status.online else 0, status.session, status.connection,
-             format_time(status.time), status.reason, status.station, now_text, status.agent,
-             status.session, status.session, status.connection))
+            (
+                1 if status.online else 0,
+                status.session,
+                status.connection,
+                format_time(status.time),
+                status.reason,
+                status.station,
+                now_text,
+                status.agent,
+                status.session,
+                status.session,
+                status.connection,
+            ),
+        )
 
     def _store_ack(self, agent: str, ack: Ack, now_text: str) -> bool:
         cursor = self._db.execute(
             "UPDATE commands SET status = ?, result = ?, error = ?, acked_at = ? "
             "WHERE id = ? AND agent = ? AND acked_at IS NULL",
-            ("ok" if ack.ok else "error",
-             json.dumps(ack.result, separators=(",", ":")) if ack.result is not None else None,
-             ack.error, now_text, ack.id, agent))
+            (
+                "ok" if ack.ok else "error",
+                json.dumps(ack.result, separators=(",", ":")) if ack.result is not None else None,
+                ack.error,
+                now_text,
+                ack.id,
+                agent,
+            ),
+        )
         if cursor.rowcount:
             return True
         # A repeated ack for a command already answered is not an error.
-        return self._db.execute("SELECT 1 FROM commands WHERE id = ? AND agent = ?",
-                                (ack.id, agent)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM commands WHERE id = ? AND agent = ?", (ack.id, agent)
+            ).fetchone()
+            is not None
+        )
 
     def totals(self) -> tuple[int, int]:
         """(agents online, messages missing below each agent's highest seq)."""

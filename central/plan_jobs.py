@@ -28,8 +28,9 @@ JOB_DEADLINE_SECONDS = 30.0
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
 
 
-def _job(name: str, work: Callable[[], Any],
-         deadline: float = JOB_DEADLINE_SECONDS) -> Callable[[], Any]:
+def _job(
+    name: str, work: Callable[[], Any], deadline: float = JOB_DEADLINE_SECONDS
+) -> Callable[[], Any]:
     async def run() -> None:
         try:
             result = await asyncio.wait_for(asyncio.to_thread(work), deadline)
@@ -40,15 +41,21 @@ def _job(name: str, work: Callable[[], Any],
         else:
             if result:
                 log.info("planning job %s: %s", name, result)
+
     run.__name__ = f"plan_job_{name}"
     return run
 
 
 def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> AsyncIOScheduler:
     interval = settings.plan_interval
-    scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
-        "coalesce": True, "max_instances": 1,
-        "misfire_grace_time": max(1, int(interval * 2)) if interval else 60})
+    scheduler = AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": max(1, int(interval * 2)) if interval else 60,
+        },
+    )
     soon = datetime.now(UTC) + timedelta(seconds=1)
     if interval > 0:
         jobs: dict[str, Callable[[], Any]] = {
@@ -61,18 +68,36 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
         if rules is not None:
             jobs["vans"] = lambda: upkeep.track_vans(service, rules, settings.late_van_minutes)
         for name, work in jobs.items():
-            scheduler.add_job(_job(name, work), "interval", seconds=interval, id=name,
-                              next_run_time=soon, replace_existing=True)
+            scheduler.add_job(
+                _job(name, work),
+                "interval",
+                seconds=interval,
+                id=name,
+                next_run_time=soon,
+                replace_existing=True,
+            )
     if settings.improve_interval > 0:
         scheduler.add_job(
-            _job("improve", lambda: upkeep.improve_plan(
-                service, settings.improve_budget, int(settings.improve_window * 60)),
-                 settings.improve_budget + JOB_DEADLINE_SECONDS),
-            "interval", seconds=settings.improve_interval, id="improve",
+            _job(
+                "improve",
+                lambda: upkeep.improve_plan(
+                    service, settings.improve_budget, int(settings.improve_window * 60)
+                ),
+                settings.improve_budget + JOB_DEADLINE_SECONDS,
+            ),
+            "interval",
+            seconds=settings.improve_interval,
+            id="improve",
             next_run_time=soon + timedelta(seconds=settings.improve_interval),
-            replace_existing=True)
-    scheduler.add_job(_job("retention", lambda: upkeep.purge(service, settings.retention_days)),
-                      "interval", seconds=RETENTION_INTERVAL_SECONDS, id="retention",
-                      next_run_time=soon, replace_existing=True)
+            replace_existing=True,
+        )
+    scheduler.add_job(
+        _job("retention", lambda: upkeep.purge(service, settings.retention_days)),
+        "interval",
+        seconds=RETENTION_INTERVAL_SECONDS,
+        id="retention",
+        next_run_time=soon,
+        replace_existing=True,
+    )
     scheduler.start()
     return scheduler

@@ -21,18 +21,23 @@ from scheduling.model import from_minute, to_minute
 log = logging.getLogger(__name__)
 
 
-def release_no_shows(service: PlanningService, grace_minutes: int,
-                     now: datetime | None = None) -> list[str]:
+def release_no_shows(
+    service: PlanningService, grace_minutes: int, now: datetime | None = None
+) -> list[str]:
     """Booked units not arrived ``grace_minutes`` after their expected arrival are released;
     their rooms go to the waitlist."""
     moment = now or datetime.now(UTC)
     cutoff = format_time(from_minute(to_minute(moment) - grace_minutes))
     conn = connect(service.db, readonly=True)
     try:
-        due = [r[0] for r in conn.execute(
-            "SELECT id FROM bookings WHERE status IN ('confirmed', 'waitlisted') AND "
-            "arrived_at IS NULL AND expected_arrival < ? ORDER BY expected_arrival",
-            (cutoff,))]
+        due = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM bookings WHERE status IN ('confirmed', 'waitlisted') AND "
+                "arrived_at IS NULL AND expected_arrival < ? ORDER BY expected_arrival",
+                (cutoff,),
+            )
+        ]
     finally:
         conn.close()
     released = []
@@ -45,18 +50,23 @@ def release_no_shows(service: PlanningService, grace_minutes: int,
     return released
 
 
-def handle_overruns(service: PlanningService, step_minutes: int = 15,
-                    now: datetime | None = None) -> list[str]:
+def handle_overruns(
+    service: PlanningService, step_minutes: int = 15, now: datetime | None = None
+) -> list[str]:
     """Sessions running past their planned end are extended by ``step_minutes`` from now;
     what they collide with is planned again and the stations told."""
     moment = now or datetime.now(UTC)
     minute = to_minute(moment)
     conn = connect(service.db, readonly=True)
     try:
-        running = [(r[0], r[1]) for r in conn.execute(
-            "SELECT p.booking, p.person FROM booking_persons p JOIN bookings b "
-            "ON b.id = p.booking WHERE p.session_started_at IS NOT NULL AND "
-            "p.session_ended_at IS NULL AND b.status IN ('arrived', 'verified', 'in_area')")]
+        running = [
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT p.booking, p.person FROM booking_persons p JOIN bookings b "
+                "ON b.id = p.booking WHERE p.session_started_at IS NOT NULL AND "
+                "p.session_ended_at IS NULL AND b.status IN ('arrived', 'verified', 'in_area')"
+            )
+        ]
     finally:
         conn.close()
     overrunning = []
@@ -77,13 +87,22 @@ def purge(service: PlanningService, retention_days: int, now: datetime | None = 
         conn = connect(service.db)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            old = [r[0] for r in conn.execute(
-                "SELECT id FROM bookings WHERE closed_at IS NOT NULL AND closed_at < ?",
-                (cutoff,))]
-            for table, column in (("assignments", "booking"), ("booking_persons", "booking"),
-                                  ("bookings", "id")):
-                conn.executemany(f"DELETE FROM {table} WHERE {column} = ?",  # noqa: S608
-                                 [(booking_id,) for booking_id in old])
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM bookings WHERE closed_at IS NOT NULL AND closed_at < ?",
+                    (cutoff,),
+                )
+            ]
+            for table, column in (
+                ("assignments", "booking"),
+                ("booking_persons", "booking"),
+                ("bookings", "id"),
+            ):
+                conn.executemany(
+                    f"DELETE FROM {table} WHERE {column} = ?",  # noqa: S608
+                    [(booking_id,) for booking_id in old],
+                )
             conn.execute("DELETE FROM plan_events WHERE at < ?", (cutoff,))
             conn.execute("COMMIT")
         except BaseException:
@@ -95,8 +114,12 @@ def purge(service: PlanningService, retention_days: int, now: datetime | None = 
     return len(old)
 
 
-def improve_plan(service: PlanningService, budget_seconds: float, window_minutes: int,
-                 now: datetime | None = None) -> int:
+def improve_plan(
+    service: PlanningService,
+    budget_seconds: float,
+    window_minutes: int,
+    now: datetime | None = None,
+) -> int:
     """Run the CP-SAT improver on a copy of the plan, outside the lock; apply the result
     if the plan has not changed meanwhile and the independent checker passes it.
     Returns the number of persons moved."""
@@ -112,17 +135,22 @@ def improve_plan(service: PlanningService, budget_seconds: float, window_minutes
             return 0
         trial = service.planner.copy()
         apply_improvement(trial, result)
-        violations = check_plan(trial.rooms, trial.bookings, trial.all_assignments(),
-                                trial.policy, trial.fixed, minute)
+        violations = check_plan(
+            trial.rooms, trial.bookings, trial.all_assignments(), trial.policy, trial.fixed, minute
+        )
         if violations:
             for violation in violations:
-                log.error("improver result refused: %s %s", violation.rule,
-                          violation.message)
+                log.error("improver result refused: %s %s", violation.rule, violation.message)
                 service.metrics.plan_violations.labels(violation.rule).inc()
             return 0
         apply_improvement(service.planner, result)
-    log.info("improver: %d persons moved, cost %d -> %d in %.1f s", len(result.changes),
-             result.cost_before, result.cost_after, result.seconds)
+    log.info(
+        "improver: %d persons moved, cost %d -> %d in %.1f s",
+        len(result.changes),
+        result.cost_before,
+        result.cost_after,
+        result.seconds,
+    )
     return len(result.changes)
 
 
@@ -135,15 +163,20 @@ def check_now(service: PlanningService) -> int:
     return len(violations)
 
 
-def escalate_clocks(service: PlanningService,
-                    now: datetime | None = None) -> list[tuple[str, str, Level]]:
+def escalate_clocks(
+    service: PlanningService, now: datetime | None = None
+) -> list[tuple[str, str, Level]]:
     """Recompute every clock; record level changes as events; re-plan red ones first."""
     moment = now or datetime.now(UTC)
     entries = service.custody(moment)
     conn = connect(service.db, readonly=True)
     try:
-        stored = {(r[0], r[1]): r[2] for r in conn.execute(
-            "SELECT booking, person, level FROM booking_persons WHERE level IS NOT NULL")}
+        stored = {
+            (r[0], r[1]): r[2]
+            for r in conn.execute(
+                "SELECT booking, person, level FROM booking_persons WHERE level IS NOT NULL"
+            )
+        }
     finally:
         conn.close()
     counts = dict.fromkeys(Level, 0)
@@ -162,25 +195,38 @@ def escalate_clocks(service: PlanningService,
         by_key = {(e.booking, e.person): e for e in entries}
         for booking_id, person, level in changed:
             entry = by_key[(booking_id, person)]
-            change.statements.append((
-                "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
-                (level.value, booking_id, person)))
+            change.statements.append(
+                (
+                    "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
+                    (level.value, booking_id, person),
+                )
+            )
             if level is Level.GREEN and (booking_id, person) not in stored:
                 continue  # a clock starting green is news to no one
-            change.statements.append(event_statement(
-                at, "custody_level", entry.station, booking_id, {
-                    "person": person, "level": level.value,
-                    "deadline": iso(entry.clock.deadline),
-                    "remaining_minutes": entry.clock.remaining_minutes},
-                person=person))
+            change.statements.append(
+                event_statement(
+                    at,
+                    "custody_level",
+                    entry.station,
+                    booking_id,
+                    {
+                        "person": person,
+                        "level": level.value,
+                        "deadline": iso(entry.clock.deadline),
+                        "remaining_minutes": entry.clock.remaining_minutes,
+                    },
+                    person=person,
+                )
+            )
             service.metrics.level_changes.labels(level.value).inc()
         for key in red:
             service.planner.replan_first(key, to_minute(moment))
     return changed
 
 
-def track_vans(service: PlanningService, rules: VanRules, late_minutes: int,
-               now: datetime | None = None) -> list[str]:
+def track_vans(
+    service: PlanningService, rules: VanRules, late_minutes: int, now: datetime | None = None
+) -> list[str]:
     """Booked units whose van is inside the centre's geofence arrive; units whose van will be
     more than ``late_minutes`` later than planned are planned from its ETA."""
     moment = now or datetime.now(UTC)
@@ -188,10 +234,12 @@ def track_vans(service: PlanningService, rules: VanRules, late_minutes: int,
     try:
         rows = conn.execute(
             "SELECT id, body, expected_arrival, eta FROM bookings WHERE status IN "
-            "('confirmed', 'waitlisted') AND arrived_at IS NULL").fetchall()
+            "('confirmed', 'waitlisted') AND arrived_at IS NULL"
+        ).fetchall()
         fixes: dict[str, tuple[datetime, object]] = {}
         for device, state in conn.execute(
-                "SELECT device, state FROM devices WHERE class = 'gps' OR class IS NULL"):
+            "SELECT device, state FROM devices WHERE class = 'gps' OR class IS NULL"
+        ):
             latest = _latest_fix(state)
             if latest is not None and (device not in fixes or latest[0] > fixes[device][0]):
                 fixes[device] = latest
@@ -211,7 +259,8 @@ def track_vans(service: PlanningService, rules: VanRules, late_minutes: int,
                 service.arrived(booking_id, min(fix_time, moment))
                 done.append(f"{booking_id} arrived")
             elif position.eta > datetime.fromisoformat(eta or expected) + timedelta(
-                    minutes=late_minutes) and service.expect(booking_id, position.eta, moment):
+                minutes=late_minutes
+            ) and service.expect(booking_id, position.eta, moment):
                 done.append(f"{booking_id} late, ETA {format_time(position.eta)}")
         except PlanningError as exc:
             log.info("van of booking %s: %s", booking_id, exc.message)

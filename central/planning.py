@@ -54,8 +54,9 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 class PlanningError(Exception):
     """A request the plan cannot take; ``status`` is the HTTP answer."""
 
-    def __init__(self, status: int, message: str, detail: Any = None,
-                 suggested_arrival: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, detail: Any = None, suggested_arrival: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -84,8 +85,13 @@ def _parse(text: str) -> datetime:
 
 
 class PlanningService:
-    def __init__(self, db: Path, metrics: PlanningMetrics, policy: Policy | None = None,
-                 thresholds: ClockThresholds | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        metrics: PlanningMetrics,
+        policy: Policy | None = None,
+        thresholds: ClockThresholds | None = None,
+    ) -> None:
         self.db = db
         self.metrics = metrics
         self.policy = policy or Policy()
@@ -107,26 +113,42 @@ class PlanningService:
     def _load(self, conn: sqlite3.Connection) -> None:
         planner = Planner(_rooms(conn), self.policy)
         marks = ",".join("?" * len(ACTIVE))
-        rows = conn.execute(f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
-                            f"WHERE status IN ({marks})", ACTIVE).fetchall()
+        rows = conn.execute(
+            f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
+            f"WHERE status IN ({marks})",
+            ACTIVE,
+        ).fetchall()
         for booking_id, station, body, arrived_at, eta in rows:
             try:
                 booking = _planning_booking(booking_id, station, body, arrived_at, eta)
             except ValueError:
                 # A stored body this release cannot read must not keep the centre from starting;
                 # its rows stay in the store for a person to look at.
-                log.exception("booking %s: stored request unreadable; left out of the plan",
-                              booking_id)
+                log.exception(
+                    "booking %s: stored request unreadable; left out of the plan", booking_id
+                )
                 continue
             assignments = [
-                Assignment(r[0], r[1], AssignmentKind(r[2]), r[3], to_minute(_parse(r[4])),
-                           to_minute(_parse(r[5])))
-                for r in conn.execute("SELECT booking, person, kind, room, start, end FROM "
-                                      "assignments WHERE booking = ?", (booking_id,))]
+                Assignment(
+                    r[0],
+                    r[1],
+                    AssignmentKind(r[2]),
+                    r[3],
+                    to_minute(_parse(r[4])),
+                    to_minute(_parse(r[5])),
+                )
+                for r in conn.execute(
+                    "SELECT booking, person, kind, room, start, end FROM "
+                    "assignments WHERE booking = ?",
+                    (booking_id,),
+                )
+            ]
             unassigned, fixed = [], []
             for person, started, rule, reason in conn.execute(
-                    "SELECT person, session_started_at, unassigned_rule, unassigned_reason "
-                    "FROM booking_persons WHERE booking = ?", (booking_id,)):
+                "SELECT person, session_started_at, unassigned_rule, unassigned_reason "
+                "FROM booking_persons WHERE booking = ?",
+                (booking_id,),
+            ):
                 if rule:
                     unassigned.append(Unassigned(booking_id, person, rule, reason or ""))
                 if started:
@@ -134,8 +156,12 @@ class PlanningService:
             planner.restore(booking, assignments, unassigned, fixed)
         self.planner = planner
         self.metrics.unassigned.set(len(planner.unassigned))
-        log.info("plan rebuilt from the store: %d rooms, %d active bookings, %d persons "
-                 "unassigned", len(planner.rooms), len(planner.bookings), len(planner.unassigned))
+        log.info(
+            "plan rebuilt from the store: %d rooms, %d active bookings, %d persons unassigned",
+            len(planner.rooms),
+            len(planner.bookings),
+            len(planner.unassigned),
+        )
 
     # --- the write path --------------------------------------------------------------------
 
@@ -150,8 +176,7 @@ class PlanningService:
             conn = connect(self.db)
             try:
                 yield change
-                self.metrics.allocate_seconds.labels(cause).observe(
-                    time.perf_counter() - started)
+                self.metrics.allocate_seconds.labels(cause).observe(time.perf_counter() - started)
                 conn.execute("BEGIN IMMEDIATE")
                 for statement, args in change.statements:
                     conn.execute(statement, args)
@@ -172,14 +197,18 @@ class PlanningService:
     def _snapshot(self) -> Snapshot:
         planner = self.planner
         keys = set(planner.assignments) | set(planner.unassigned)
-        return {key: (tuple(planner.assignments.get(key, ())), planner.unassigned.get(key))
-                for key in keys}
+        return {
+            key: (tuple(planner.assignments.get(key, ())), planner.unassigned.get(key))
+            for key in keys
+        }
 
     def _store_plan(self, conn: sqlite3.Connection, change: PlanChange, cause: str) -> None:
         after = self._snapshot()
-        moved = {key for key in set(change.before) | set(after)
-                 if change.before.get(key) != after.get(key)
-                 and key[0] not in change.history_kept}
+        moved = {
+            key
+            for key in set(change.before) | set(after)
+            if change.before.get(key) != after.get(key) and key[0] not in change.history_kept
+        }
         now = format_time(datetime.now(UTC))
         told: dict[str, list[dict[str, Any]]] = {}
         for key in sorted(moved):
@@ -189,19 +218,32 @@ class PlanningService:
             conn.executemany(
                 "INSERT INTO assignments (booking, person, kind, room, start, end) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(a.booking, a.person, a.kind, a.room, iso(a.start), iso(a.end))
-                 for a in assignments])
-            conn.execute("UPDATE booking_persons SET unassigned_rule = ?, unassigned_reason = ? "
-                         "WHERE booking = ? AND person = ?",
-                         (unassigned.rule if unassigned else None,
-                          unassigned.reason if unassigned else None, booking_id, person))
+                [
+                    (a.booking, a.person, a.kind, a.room, iso(a.start), iso(a.end))
+                    for a in assignments
+                ],
+            )
+            conn.execute(
+                "UPDATE booking_persons SET unassigned_rule = ?, unassigned_reason = ? "
+                "WHERE booking = ? AND person = ?",
+                (
+                    unassigned.rule if unassigned else None,
+                    unassigned.reason if unassigned else None,
+                    booking_id,
+                    person,
+                ),
+            )
             if booking_id in change.quiet or booking_id not in self.planner.bookings:
                 continue
-            told.setdefault(booking_id, []).append({
-                "person": person,
-                "assignments": [_assignment_json(a) for a in assignments],
-                "unassigned": None if unassigned is None else
-                {"rule": unassigned.rule, "reason": unassigned.reason}})
+            told.setdefault(booking_id, []).append(
+                {
+                    "person": person,
+                    "assignments": [_assignment_json(a) for a in assignments],
+                    "unassigned": None
+                    if unassigned is None
+                    else {"rule": unassigned.rule, "reason": unassigned.reason},
+                }
+            )
         for booking_id, persons in told.items():
             kind = "unassigned" if any(p["unassigned"] for p in persons) else "plan_changed"
             self._event(conn, now, kind, booking_id, None, {"cause": cause, "persons": persons})
@@ -209,30 +251,50 @@ class PlanningService:
             self.metrics.replans.labels(cause).inc()
             self._check(conn, now)
 
-    def _event(self, conn: sqlite3.Connection, at: str, kind: str, booking: str | None,
-               person: str | None, body: dict[str, Any]) -> None:
+    def _event(
+        self,
+        conn: sqlite3.Connection,
+        at: str,
+        kind: str,
+        booking: str | None,
+        person: str | None,
+        body: dict[str, Any],
+    ) -> None:
         planned = self.planner.bookings.get(booking) if booking else None
         station = planned.station if planned is not None else None
-        conn.execute("INSERT INTO plan_events (at, kind, station, booking, person, body) "
-                     "VALUES (?, ?, ?, ?, ?, ?)",
-                     (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)))
+        conn.execute(
+            "INSERT INTO plan_events (at, kind, station, booking, person, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)),
+        )
 
     def _check(self, conn: sqlite3.Connection, at: str) -> None:
         """Run the independent checker over the whole plan; a violation is counted and recorded
         (it would be a defect of the allocator: the plan is still stored, and the centre told)."""
         planner = self.planner
         now = to_minute(datetime.now(UTC))
-        for violation in check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                                    planner.policy, planner.fixed, now):
+        for violation in check_plan(
+            planner.rooms,
+            planner.bookings,
+            planner.all_assignments(),
+            planner.policy,
+            planner.fixed,
+            now,
+        ):
             log.error("plan checker: %s %s", violation.rule, violation.message)
             self.metrics.plan_violations.labels(violation.rule).inc()
-            self._event(conn, at, "plan_violation", None, None,
-                        {"rule": violation.rule, "message": violation.message})
+            self._event(
+                conn,
+                at,
+                "plan_violation",
+                None,
+                None,
+                {"rule": violation.rule, "message": violation.message},
+            )
 
     # --- bookings --------------------------------------------------------------------------
 
-    def create(self, request: BookingIn, station: str, by: str,
-               now: datetime | None = None) -> str:
+    def create(self, request: BookingIn, station: str, by: str, now: datetime | None = None) -> str:
         moment = now or datetime.now(UTC)
         try:
             request.check_horizon(moment)
@@ -246,27 +308,61 @@ class PlanningService:
             if not placement.complete and not request.waitlist:
                 self.planner.remove_booking(booking_id)
                 later = self.planner.suggest_arrival(booking, to_minute(moment))
-                raise PlanningError(409, _refusal(placement), [
-                    {"person": u.person, "rule": u.rule, "reason": u.reason}
-                    for u in placement.unassigned],
-                    suggested_arrival=None if later is None else iso(later))
+                raise PlanningError(
+                    409,
+                    _refusal(placement),
+                    [
+                        {"person": u.person, "rule": u.rule, "reason": u.reason}
+                        for u in placement.unassigned
+                    ],
+                    suggested_arrival=None if later is None else iso(later),
+                )
             status = "confirmed" if placement.complete else "waitlisted"
             at = format_time(moment)
-            change.statements.append((
-                "INSERT INTO bookings (id, code, station, case_id, status, walk_in, "
-                "expected_arrival, body, created_by, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (booking_id, code, station, request.case_id, status, int(request.walk_in),
-                 format_time(request.expected_arrival), request.model_dump_json(), by, at, at)))
+            change.statements.append(
+                (
+                    "INSERT INTO bookings (id, code, station, case_id, status, walk_in, "
+                    "expected_arrival, body, created_by, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        booking_id,
+                        code,
+                        station,
+                        request.case_id,
+                        status,
+                        int(request.walk_in),
+                        format_time(request.expected_arrival),
+                        request.model_dump_json(),
+                        by,
+                        at,
+                        at,
+                    ),
+                )
+            )
             change.statements.extend(
-                ("INSERT INTO booking_persons (booking, person) VALUES (?, ?)",
-                 (booking_id, person.id)) for person in booking.persons)
+                (
+                    "INSERT INTO booking_persons (booking, person) VALUES (?, ?)",
+                    (booking_id, person.id),
+                )
+                for person in booking.persons
+            )
             change.quiet.add(booking_id)
             if placement.unassigned:
-                change.statements.append(event_statement(at, "unassigned", station, booking_id, {
-                    "cause": "booking", "persons": [
-                        {"person": u.person, "rule": u.rule, "reason": u.reason}
-                        for u in placement.unassigned]}))
+                change.statements.append(
+                    event_statement(
+                        at,
+                        "unassigned",
+                        station,
+                        booking_id,
+                        {
+                            "cause": "booking",
+                            "persons": [
+                                {"person": u.person, "rule": u.rule, "reason": u.reason}
+                                for u in placement.unassigned
+                            ],
+                        },
+                    )
+                )
         return booking_id
 
     def update(self, booking_id: str, patch: BookingPatch, now: datetime | None = None) -> None:
@@ -280,16 +376,26 @@ class PlanningService:
                 updated.check_horizon(moment)
             except ValueError as exc:
                 raise PlanningError(422, _first_error(exc)) from None
-            booking = _planning_booking(booking_id, row["station"], updated.model_dump_json(),
-                                        row["arrived_at"], row["eta"])
+            booking = _planning_booking(
+                booking_id, row["station"], updated.model_dump_json(), row["arrived_at"], row["eta"]
+            )
             self.planner.replace_booking(booking, to_minute(moment))
             status = row["status"]
             if status in ("confirmed", "waitlisted"):
                 status = "waitlisted" if self._unassigned_of(booking_id) else "confirmed"
-            change.statements.append((
-                "UPDATE bookings SET body = ?, expected_arrival = ?, status = ?, updated_at = ? "
-                "WHERE id = ?", (updated.model_dump_json(), format_time(updated.expected_arrival),
-                                 status, format_time(moment), booking_id)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET body = ?, expected_arrival = ?, status = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (
+                        updated.model_dump_json(),
+                        format_time(updated.expected_arrival),
+                        status,
+                        format_time(moment),
+                        booking_id,
+                    ),
+                )
+            )
 
     def close(self, booking_id: str, status: str, now: datetime | None = None) -> None:
         """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
@@ -300,15 +406,18 @@ class PlanningService:
                 raise PlanningError(409, "the unit has arrived: not a no-show")
             if row["entered_at"] or any(key[0] == booking_id for key in self.planner.fixed):
                 # Sessions have started or people are inside: their rooms are in use.
-                raise PlanningError(409, "the unit is in the handling area: record each "
-                                         "person's exit instead")
+                raise PlanningError(
+                    409, "the unit is in the handling area: record each person's exit instead"
+                )
             at = format_time(moment)
             self.planner.remove_booking(booking_id)
-            change.statements.append((
-                "UPDATE bookings SET status = ?, closed_at = ?, updated_at = ? WHERE id = ?",
-                (status, at, at, booking_id)))
-            change.statements.append((
-                "DELETE FROM assignments WHERE booking = ?", (booking_id,)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET status = ?, closed_at = ?, updated_at = ? WHERE id = ?",
+                    (status, at, at, booking_id),
+                )
+            )
+            change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
             self._retry_waitlist(change, moment)
@@ -321,9 +430,13 @@ class PlanningService:
             return
         self.planner.place_unassigned(to_minute(moment))
         for booking_id in waiting - {key[0] for key in self.planner.unassigned}:
-            change.statements.append((
-                "UPDATE bookings SET status = 'confirmed', updated_at = ? "
-                "WHERE id = ? AND status = 'waitlisted'", (format_time(moment), booking_id)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET status = 'confirmed', updated_at = ? "
+                    "WHERE id = ? AND status = 'waitlisted'",
+                    (format_time(moment), booking_id),
+                )
+            )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -336,10 +449,14 @@ class PlanningService:
 
     def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
         stamp = format_time(at)
-        change.statements.append((
-            "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
-            "('confirmed', 'waitlisted') THEN 'arrived' ELSE status END, updated_at = ? "
-            "WHERE id = ?", (stamp, stamp, booking_id)))
+        change.statements.append(
+            (
+                "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
+                "('confirmed', 'waitlisted') THEN 'arrived' ELSE status END, updated_at = ? "
+                "WHERE id = ?",
+                (stamp, stamp, booking_id),
+            )
+        )
         booking = _planning_booking(booking_id, row["station"], row["body"], stamp)
         planned = self.planner.bookings.get(booking_id)
         if planned is not None and planned.expected_arrival != booking.expected_arrival:
@@ -359,9 +476,12 @@ class PlanningService:
             planned = self.planner.bookings.get(booking_id)
             if planned is None or planned.expected_arrival == booking.expected_arrival:
                 return False
-            change.statements.append((
-                "UPDATE bookings SET eta = ?, updated_at = ? WHERE id = ?",
-                (stamp, format_time(moment), booking_id)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET eta = ?, updated_at = ? WHERE id = ?",
+                    (stamp, format_time(moment), booking_id),
+                )
+            )
             self.planner.replace_booking(booking, to_minute(moment))
         return True
 
@@ -372,10 +492,14 @@ class PlanningService:
                 raise PlanningError(409, "the booking code does not match this booking")
             if not row["arrived_at"]:
                 self._arrive(change, booking_id, row, at)
-            change.statements.append((
-                "UPDATE bookings SET verified_at = ?, status = CASE WHEN status IN "
-                "('confirmed', 'waitlisted', 'arrived') THEN 'verified' ELSE status END, "
-                "updated_at = ? WHERE id = ?", (format_time(at), format_time(at), booking_id)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET verified_at = ?, status = CASE WHEN status IN "
+                    "('confirmed', 'waitlisted', 'arrived') THEN 'verified' ELSE status END, "
+                    "updated_at = ? WHERE id = ?",
+                    (format_time(at), format_time(at), booking_id),
+                )
+            )
 
     def entered(self, booking_id: str, at: datetime) -> float:
         """Entry into the handling area; returns arrival -> entry in seconds."""
@@ -387,9 +511,13 @@ class PlanningService:
                 arrived = format_time(at)
             if not row["walk_in"] and not row["verified_at"]:
                 raise PlanningError(409, "a booked unit enters after its booking is verified")
-            change.statements.append((
-                "UPDATE bookings SET entered_at = ?, status = 'in_area', updated_at = ? "
-                "WHERE id = ?", (format_time(at), format_time(at), booking_id)))
+            change.statements.append(
+                (
+                    "UPDATE bookings SET entered_at = ?, status = 'in_area', updated_at = ? "
+                    "WHERE id = ?",
+                    (format_time(at), format_time(at), booking_id),
+                )
+            )
             seconds = max(0.0, (at - _parse(arrived)).total_seconds())
         lane = "walk_in" if row["walk_in"] else "booked"
         self.metrics.arrival_to_entry.labels(lane).observe(seconds)
@@ -407,9 +535,13 @@ class PlanningService:
             if key in self.planner.fixed:
                 raise PlanningError(409, f"{person}'s session has already started")
             self.planner.start_session(key)
-            change.statements.append((
-                "UPDATE booking_persons SET session_started_at = ? WHERE booking = ? AND "
-                "person = ?", (format_time(at), booking_id, person)))
+            change.statements.append(
+                (
+                    "UPDATE booking_persons SET session_started_at = ? WHERE booking = ? AND "
+                    "person = ?",
+                    (format_time(at), booking_id, person),
+                )
+            )
 
     def session_ended(self, booking_id: str, person: str, at: datetime) -> None:
         with self.change("session_ended") as change:
@@ -418,23 +550,35 @@ class PlanningService:
             if key not in self.planner.fixed:
                 raise PlanningError(409, f"{person}'s session has not started")
             self.planner.end_session(key, to_minute(at))
-            change.statements.append((
-                "UPDATE booking_persons SET session_ended_at = ? WHERE booking = ? AND "
-                "person = ?", (format_time(at), booking_id, person)))
+            change.statements.append(
+                (
+                    "UPDATE booking_persons SET session_ended_at = ? WHERE booking = ? AND "
+                    "person = ?",
+                    (format_time(at), booking_id, person),
+                )
+            )
 
     def exited(self, booking_id: str, person: str, at: datetime) -> None:
         with self.change("exited") as change:
             self._active_row(booking_id)
             self._person_key(booking_id, person)
             stamp = format_time(at)
-            change.statements.append((
-                "UPDATE booking_persons SET exited_at = ? WHERE booking = ? AND person = ?",
-                (stamp, booking_id, person)))
+            change.statements.append(
+                (
+                    "UPDATE booking_persons SET exited_at = ? WHERE booking = ? AND person = ?",
+                    (stamp, booking_id, person),
+                )
+            )
             conn = connect(self.db, readonly=True)
             try:
-                still_in = {r[0] for r in conn.execute(
-                    "SELECT person FROM booking_persons WHERE booking = ? AND exited_at IS NULL",
-                    (booking_id,))}
+                still_in = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT person FROM booking_persons "
+                        "WHERE booking = ? AND exited_at IS NULL",
+                        (booking_id,),
+                    )
+                }
             finally:
                 conn.close()
             still_in.discard(person)
@@ -442,18 +586,29 @@ class PlanningService:
                 # Everyone is out: the booking leaves the live plan, its rows stay as history.
                 self.planner.remove_booking(booking_id)
                 change.history_kept.add(booking_id)
-                change.statements.append((
-                    "UPDATE bookings SET status = 'exited', closed_at = ?, updated_at = ? "
-                    "WHERE id = ?", (stamp, stamp, booking_id)))
+                change.statements.append(
+                    (
+                        "UPDATE bookings SET status = 'exited', closed_at = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        (stamp, stamp, booking_id),
+                    )
+                )
 
     # --- rooms -----------------------------------------------------------------------------
 
-    def room_changed(self, room_id: str, room_type: RoomType, capacity: int,
-                     equipment: Iterable[Equipment], state: RoomState,
-                     now: datetime | None = None) -> None:
+    def room_changed(
+        self,
+        room_id: str,
+        room_type: RoomType,
+        capacity: int,
+        equipment: Iterable[Equipment],
+        state: RoomState,
+        now: datetime | None = None,
+    ) -> None:
         moment = now or datetime.now(UTC)
-        room = PlanRoom(room_id, room_type, capacity, frozenset(equipment),
-                        state is RoomState.IN_SERVICE)
+        room = PlanRoom(
+            room_id, room_type, capacity, frozenset(equipment), state is RoomState.IN_SERVICE
+        )
         with self.change("room_changed"):
             self.planner.set_room(room, to_minute(moment))
 
@@ -470,20 +625,33 @@ class PlanningService:
                     if limit is None:
                         continue
                     session = planner.session_of((booking.id, person.id))
-                    projected = (None if session is None
-                                 else session.end + self.policy.exit_minutes)
-                    found.append(CustodyEntry(
-                        booking.id, person.id, booking.station, person.legal_basis.value,
-                        clock(minute, person.brought_in_at, limit, projected, self.thresholds)))
+                    projected = None if session is None else session.end + self.policy.exit_minutes
+                    found.append(
+                        CustodyEntry(
+                            booking.id,
+                            person.id,
+                            booking.station,
+                            person.legal_basis.value,
+                            clock(minute, person.brought_in_at, limit, projected, self.thresholds),
+                        )
+                    )
         found.sort(key=lambda e: e.clock.remaining_minutes)
         return found
 
     def check(self) -> list[str]:
         with self.lock:
             planner = self.planner
-            return [f"{v.rule}: {v.message}" for v in check_plan(
-                planner.rooms, planner.bookings, planner.all_assignments(), planner.policy,
-                planner.fixed, to_minute(datetime.now(UTC)))]
+            return [
+                f"{v.rule}: {v.message}"
+                for v in check_plan(
+                    planner.rooms,
+                    planner.bookings,
+                    planner.all_assignments(),
+                    planner.policy,
+                    planner.fixed,
+                    to_minute(datetime.now(UTC)),
+                )
+            ]
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -492,7 +660,8 @@ class PlanningService:
         conn.row_factory = sqlite3.Row
         try:
             row: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+                "SELECT * FROM bookings WHERE id = ?", (booking_id,)
+            ).fetchone()
         finally:
             conn.close()
         if row is None:
@@ -521,17 +690,28 @@ class PlanChange:
     history_kept: set[str] = field(default_factory=set)
 
 
-def event_statement(at: str, kind: str, station: str | None, booking: str | None,
-                     body: dict[str, Any], person: str | None = None,
-                     ) -> tuple[str, tuple[Any, ...]]:
-    return ("INSERT INTO plan_events (at, kind, station, booking, person, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)))
+def event_statement(
+    at: str,
+    kind: str,
+    station: str | None,
+    booking: str | None,
+    body: dict[str, Any],
+    person: str | None = None,
+) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "INSERT INTO plan_events (at, kind, station, booking, person, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)),
+    )
 
 
 def _assignment_json(assignment: Assignment) -> dict[str, str]:
-    return {"kind": assignment.kind.value, "room": assignment.room,
-            "start": iso(assignment.start), "end": iso(assignment.end)}
+    return {
+        "kind": assignment.kind.value,
+        "room": assignment.room,
+        "start": iso(assignment.start),
+        "end": iso(assignment.end),
+    }
 
 
 def _refusal(placement: Placement) -> str:
@@ -550,14 +730,21 @@ def _first_error(exc: ValueError) -> str:
 
 
 def _rooms(conn: sqlite3.Connection) -> list[PlanRoom]:
-    return [PlanRoom(r[0], RoomType(r[1]), int(r[2]),
-                     frozenset(Equipment(e) for e in json.loads(r[3])),
-                     r[4] == RoomState.IN_SERVICE.value)
-            for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")]
+    return [
+        PlanRoom(
+            r[0],
+            RoomType(r[1]),
+            int(r[2]),
+            frozenset(Equipment(e) for e in json.loads(r[3])),
+            r[4] == RoomState.IN_SERVICE.value,
+        )
+        for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")
+    ]
 
 
-def _planning_booking(booking_id: str, station: str, body: str, arrived_at: str | None,
-                      eta: str | None = None) -> Booking:
+def _planning_booking(
+    booking_id: str, station: str, body: str, arrived_at: str | None, eta: str | None = None
+) -> Booking:
     """The booking as the plan uses it: arriving when it arrived, or when its van will."""
     booking = BookingIn.model_validate_json(body).to_booking(booking_id, station)
     actual = arrived_at or eta

@@ -13,7 +13,11 @@ def serve(settings: CentralSettings) -> None:
     host, port = settings.listen_address
     migrate(settings.db)  # before uvicorn, so that a bad store file is a clear error, not a trace
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level=settings.log_level,
-        lifespan="on", access_log=False,
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        lifespan="on",
+        access_log=False,
     )
     uvicorn.Server(config).run()

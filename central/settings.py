@@ -100,12 +100,16 @@ class CentralSettings:
         if min(self.improve_interval, self.improve_budget, self.improve_window) < 0:
             raise ValueError("improve_interval: improver settings must not be negative")
         if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
-            raise ValueError("plan_interval: planning settings must not be negative "
-                             "(retention_days at least 1)")
+            raise ValueError(
+                "plan_interval: planning settings must not be negative (retention_days at least 1)"
+            )
         if (self.centre_lat is None) != (self.centre_lon is None):
             raise ValueError("centre_lat: give both centre_lat and centre_lon, or neither")
-        if self.centre_lat is not None and self.centre_lon is not None and not (
-                -90 <= self.centre_lat <= 90 and -180 <= self.centre_lon <= 180):
+        if (
+            self.centre_lat is not None
+            and self.centre_lon is not None
+            and not (-90 <= self.centre_lat <= 90 and -180 <= self.centre_lon <= 180)
+        ):
             raise ValueError("centre_lat: not a position on Earth")
         if self.arrival_radius_m <= 0 or self.late_van_minutes < 0:
             raise ValueError("arrival_radius_m: must be positive (late_van_minutes >= 0)")
@@ -113,8 +117,15 @@ class CentralSettings:
             hours = getattr(self, f"limit_{basis.value}", None)
             if hours is not None and not 0 < hours <= 72:
                 raise ValueError(f"limit_{basis.value}: must be between 0 and 72 hours")
-        if min(self.entry_minutes_booked, self.entry_minutes_walk_in, self.sobering_minutes,
-               self.exit_minutes) < 0:
+        if (
+            min(
+                self.entry_minutes_booked,
+                self.entry_minutes_walk_in,
+                self.sobering_minutes,
+                self.exit_minutes,
+            )
+            < 0
+        ):
             raise ValueError("entry_minutes_booked: step times must not be negative")
         try:
             self.thresholds()
@@ -124,12 +135,18 @@ class CentralSettings:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
 
     def policy(self) -> Policy:
-        limits = {basis: getattr(self, f"limit_{basis.value}") for basis in LegalBasis
-                  if hasattr(self, f"limit_{basis.value}")}
-        return Policy(limit_hours=MappingProxyType(limits),
-                      entry_minutes_booked=self.entry_minutes_booked,
-                      entry_minutes_walk_in=self.entry_minutes_walk_in,
-                      sobering_minutes=self.sobering_minutes, exit_minutes=self.exit_minutes)
+        limits = {
+            basis: getattr(self, f"limit_{basis.value}")
+            for basis in LegalBasis
+            if hasattr(self, f"limit_{basis.value}")
+        }
+        return Policy(
+            limit_hours=MappingProxyType(limits),
+            entry_minutes_booked=self.entry_minutes_booked,
+            entry_minutes_walk_in=self.entry_minutes_walk_in,
+            sobering_minutes=self.sobering_minutes,
+            exit_minutes=self.exit_minutes,
+        )
 
     def van_rules(self) -> VanRules | None:
         if self.centre_lat is None or self.centre_lon is None:
@@ -137,9 +154,12 @@ class CentralSettings:
         return VanRules((self.centre_lat, self.centre_lon), self.arrival_radius_m)
 
     def thresholds(self) -> ClockThresholds:
-        return ClockThresholds(self.custody_yellow_fraction, self.custody_orange_fraction,
-                               self.custody_orange_within_minutes,
-                               self.custody_red_before_minutes)
+        return ClockThresholds(
+            self.custody_yellow_fraction,
+            self.custody_orange_fraction,
+            self.custody_orange_within_minutes,
+            self.custody_red_before_minutes,
+        )
 
     @property
     def broker_url(self) -> BrokerUrl:

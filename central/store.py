@@ -28,42 +28,102 @@ class StoreError(ConfigError):
 
 def _v1(db: sqlite_utils.Database) -> None:
     Table(db, "events").create(
-        {"id": int, "agent": str, "seq": int, "session": int, "class": str, "device": str,
-         "kind": str, "time": str, "received_at": str, "body": str},
-        pk="id", if_not_exists=True,
-        not_null={"agent", "seq", "session", "class", "device", "kind", "time", "received_at",
-                  "body"},
+        {
+            "id": int,
+            "agent": str,
+            "seq": int,
+            "session": int,
+            "class": str,
+            "device": str,
+            "kind": str,
+            "time": str,
+            "received_at": str,
+            "body": str,
+        },
+        pk="id",
+        if_not_exists=True,
+        not_null={
+            "agent",
+            "seq",
+            "session",
+            "class",
+            "device",
+            "kind",
+            "time",
+            "received_at",
+            "body",
+        },
     )
-    Table(db, "events").create_index(["agent", "seq"], unique=True,
-                                     index_name="events_agent_seq", if_not_exists=True)
+    Table(db, "events").create_index(
+        ["agent", "seq"], unique=True, index_name="events_agent_seq", if_not_exists=True
+    )
     Table(db, "quarantine").create(
-        {"id": int, "received_at": str, "topic": str, "reason": str, "detail": str,
-         "size": int, "payload": bytes},
-        pk="id", if_not_exists=True,
+        {
+            "id": int,
+            "received_at": str,
+            "topic": str,
+            "reason": str,
+            "detail": str,
+            "size": int,
+            "payload": bytes,
+        },
+        pk="id",
+        if_not_exists=True,
         not_null={"received_at", "topic", "reason", "detail", "size", "payload"},
     )
     Table(db, "agents").create(
-        {"agent": str, "station": str, "online": int, "session": int, "connection": int,
-         "status_time": str, "status_reason": str, "first_seen": str, "last_seen": str,
-         "last_seq": int, "received": int},
-        pk="agent", if_not_exists=True,
+        {
+            "agent": str,
+            "station": str,
+            "online": int,
+            "session": int,
+            "connection": int,
+            "status_time": str,
+            "status_reason": str,
+            "first_seen": str,
+            "last_seen": str,
+            "last_seq": int,
+            "received": int,
+        },
+        pk="agent",
+        if_not_exists=True,
         not_null={"online", "session", "connection", "last_seq", "received"},
         defaults={"online": 0, "session": 0, "connection": 0, "last_seq": 0, "received": 0},
     )
     Table(db, "tokens").create(
-        {"id": int, "name": str, "role": str, "station": str, "hash": str, "created_at": str,
-         "revoked_at": str},
-        pk="id", if_not_exists=True, not_null={"name", "role", "hash", "created_at"},
+        {
+            "id": int,
+            "name": str,
+            "role": str,
+            "station": str,
+            "hash": str,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+        not_null={"name", "role", "hash", "created_at"},
     )
-    Table(db, "tokens").create_index(["hash"], unique=True, index_name="tokens_hash",
-                                if_not_exists=True)
-
+    Table(db, "tokens").create_index(
+        ["hash"], unique=True, index_name="tokens_hash", if_not_exists=True
+    )
 
     Table(db, "commands").create(
-        {"id": str, "agent": str, "name": str, "args": str, "created_at": str,
-         "expires_at": str, "requested_by": str, "status": str, "result": str, "error": str,
-         "acked_at": str},
-        pk="id", if_not_exists=True,
+        {
+            "id": str,
+            "agent": str,
+            "name": str,
+            "args": str,
+            "created_at": str,
+            "expires_at": str,
+            "requested_by": str,
+            "status": str,
+            "result": str,
+            "error": str,
+            "acked_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
         not_null={"agent", "name", "args", "created_at", "expires_at", "requested_by", "status"},
     )
 
@@ -72,64 +132,131 @@ def _v2(db: sqlite_utils.Database) -> None:
     # The latest of each kind of reading per device, kept by ingest for the API; "state" is a
     # JSON object {kind: {"seq", "time", "body"}}.
     Table(db, "devices").create(
-        {"agent": str, "device": str, "class": str, "online": int, "last_seen": str,
-         "state": str, "updated_at": str},
-        pk=("agent", "device"), if_not_exists=True,
+        {
+            "agent": str,
+            "device": str,
+            "class": str,
+            "online": int,
+            "last_seen": str,
+            "state": str,
+            "updated_at": str,
+        },
+        pk=("agent", "device"),
+        if_not_exists=True,
         not_null={"agent", "device", "state", "updated_at"},
     )
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     Table(db, "rooms").create(
-        {"id": str, "type": str, "capacity": int, "equipment": str, "state": str,
-         "created_at": str, "updated_at": str},
-        pk="id", if_not_exists=True,
+        {
+            "id": str,
+            "type": str,
+            "capacity": int,
+            "equipment": str,
+            "state": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
         not_null={"type", "capacity", "equipment", "state", "created_at", "updated_at"},
     )
     Table(db, "room_history").create(
-        {"id": int, "room": str, "before": str, "after": str, "at": str, "by": str,
-         "reason": str},
-        pk="id", if_not_exists=True, not_null={"room", "after", "at", "by"},
+        {"id": int, "room": str, "before": str, "after": str, "at": str, "by": str, "reason": str},
+        pk="id",
+        if_not_exists=True,
+        not_null={"room", "after", "at", "by"},
     )
-    Table(db, "room_history").create_index(["room", "id"], index_name="room_history_room",
-                                           if_not_exists=True)
+    Table(db, "room_history").create_index(
+        ["room", "id"], index_name="room_history_room", if_not_exists=True
+    )
 
 
 def _v4(db: sqlite_utils.Database) -> None:
     """Bookings, their persons' progress, the plan, and what the plan told the stations."""
     Table(db, "bookings").create(
-        {"id": str, "code": str, "station": str, "case_id": str, "status": str,
-         "walk_in": int, "expected_arrival": str, "body": str, "created_by": str,
-         "created_at": str, "updated_at": str, "eta": str, "arrived_at": str,
-         "verified_at": str, "entered_at": str, "closed_at": str},
-        pk="id", if_not_exists=True,
-        not_null={"code", "station", "case_id", "status", "walk_in", "expected_arrival", "body",
-                  "created_by", "created_at", "updated_at"},
+        {
+            "id": str,
+            "code": str,
+            "station": str,
+            "case_id": str,
+            "status": str,
+            "walk_in": int,
+            "expected_arrival": str,
+            "body": str,
+            "created_by": str,
+            "created_at": str,
+            "updated_at": str,
+            "eta": str,
+            "arrived_at": str,
+            "verified_at": str,
+            "entered_at": str,
+            "closed_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+        not_null={
+            "code",
+            "station",
+            "case_id",
+            "status",
+            "walk_in",
+            "expected_arrival",
+            "body",
+            "created_by",
+            "created_at",
+            "updated_at",
+        },
     )
-    Table(db, "bookings").create_index(["code"], index_name="bookings_code", unique=True,
-                                       if_not_exists=True)
-    Table(db, "bookings").create_index(["station", "expected_arrival"],
-                                       index_name="bookings_station", if_not_exists=True)
+    Table(db, "bookings").create_index(
+        ["code"], index_name="bookings_code", unique=True, if_not_exists=True
+    )
+    Table(db, "bookings").create_index(
+        ["station", "expected_arrival"], index_name="bookings_station", if_not_exists=True
+    )
     Table(db, "booking_persons").create(
-        {"booking": str, "person": str, "session_started_at": str, "session_ended_at": str,
-         "exited_at": str, "unassigned_rule": str, "unassigned_reason": str, "level": str},
-        pk=("booking", "person"), if_not_exists=True,
+        {
+            "booking": str,
+            "person": str,
+            "session_started_at": str,
+            "session_ended_at": str,
+            "exited_at": str,
+            "unassigned_rule": str,
+            "unassigned_reason": str,
+            "level": str,
+        },
+        pk=("booking", "person"),
+        if_not_exists=True,
     )
     Table(db, "assignments").create(
         {"booking": str, "person": str, "kind": str, "room": str, "start": str, "end": str},
-        if_not_exists=True, not_null={"booking", "person", "kind", "room", "start", "end"},
+        if_not_exists=True,
+        not_null={"booking", "person", "kind", "room", "start", "end"},
     )
-    Table(db, "assignments").create_index(["booking", "person"], index_name="assignments_person",
-                                          if_not_exists=True)
-    Table(db, "assignments").create_index(["start"], index_name="assignments_start",
-                                          if_not_exists=True)
+    Table(db, "assignments").create_index(
+        ["booking", "person"], index_name="assignments_person", if_not_exists=True
+    )
+    Table(db, "assignments").create_index(
+        ["start"], index_name="assignments_start", if_not_exists=True
+    )
     Table(db, "plan_events").create(
-        {"id": int, "at": str, "kind": str, "station": str, "booking": str, "person": str,
-         "body": str},
-        pk="id", if_not_exists=True, not_null={"at", "kind", "body"},
+        {
+            "id": int,
+            "at": str,
+            "kind": str,
+            "station": str,
+            "booking": str,
+            "person": str,
+            "body": str,
+        },
+        pk="id",
+        if_not_exists=True,
+        not_null={"at", "kind", "body"},
     )
-    Table(db, "plan_events").create_index(["station", "id"], index_name="plan_events_station",
-                                          if_not_exists=True)
+    Table(db, "plan_events").create_index(
+        ["station", "id"], index_name="plan_events_station", if_not_exists=True
+    )
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
@@ -161,8 +288,11 @@ def migrate(path: Path) -> int:
         raise StoreError(str(path), None, f"not a usable SQLite file: {exc}") from exc
     try:
         if found > SCHEMA_VERSION:
-            raise StoreError(str(path), None, f"schema version {found} is newer than this "
-                             f"release ({SCHEMA_VERSION})")
+            raise StoreError(
+                str(path),
+                None,
+                f"schema version {found} is newer than this release ({SCHEMA_VERSION})",
+            )
         db = sqlite_utils.Database(conn)
         for version in range(found, SCHEMA_VERSION):
             MIGRATIONS[version](db)

@@ -31,13 +31,17 @@ class VanPosition:
     eta: datetime
 
 
-def van_position(fix: Any, fix_time: datetime, now: datetime,
-                 rules: VanRules) -> VanPosition | None:
+def van_position(
+    fix: Any, fix_time: datetime, now: datetime, rules: VanRules
+) -> VanPosition | None:
     """The van's position from a fix reading body; None when the fix is unusable or stale."""
     if not isinstance(fix, dict):
         return None
-    numbers = [v for v in (fix.get("lat"), fix.get("lon"), fix.get("speed_mps", 0.0))
-               if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    numbers = [
+        v
+        for v in (fix.get("lat"), fix.get("lon"), fix.get("speed_mps", 0.0))
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
     if len(numbers) != 3:
         return None
     lat, lon, speed = (float(v) for v in numbers)

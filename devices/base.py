@@ -100,8 +100,9 @@ class DeviceConfig:
             if key in values:
                 raise DeviceConfigError(key, "given twice (in the table and in its options)")
             values[key] = value
-        return cls(kind=common["kind"], id=common["id"], transport=common["transport"],
-                   options=values)
+        return cls(
+            kind=common["kind"], id=common["id"], transport=common["transport"], options=values
+        )
 
 
 class Device(Protocol):

@@ -41,14 +41,22 @@ DEVICE_COMMANDS = ("unlock", "clear_tamper")
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, registry: CollectorRegistry,
-                 devices: Sequence[tuple[DeviceConfig, Device]] = ()) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        registry: CollectorRegistry,
+        devices: Sequence[tuple[DeviceConfig, Device]] = (),
+    ) -> None:
         self.settings = settings
         self.metrics = AgentMetrics.create(registry)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(settings.data_dir / "outbox.sqlite3", settings.id,
-                             max_rows=settings.outbox_max, keep_sent=settings.replay_keep,
-                             sync=settings.outbox_sync)
+        self.outbox = Outbox(
+            settings.data_dir / "outbox.sqlite3",
+            settings.id,
+            max_rows=settings.outbox_max,
+            keep_sent=settings.replay_keep,
+            sync=settings.outbox_sync,
+        )
         self.wakeup = asyncio.Event()
         self.devices = DeviceSupervisor(devices, self.metrics, self.submit)
         handlers: dict[str, CommandHandler] = {"ping": _ping, REPLAY_COMMAND: self._replay}
@@ -73,13 +81,26 @@ class Agent:
         result = self.outbox.put(readings)
         if self.outbox.full and not was_full:
             # The alarm travels as an event, which the full outbox still accepts.
-            self.outbox.put([Reading(
-                AGENT_DEVICE, "outbox_full", MessageClass.EVENT, datetime.now(UTC),
-                json.dumps({"events_waiting": self.outbox.depth[MessageClass.EVENT],
-                            "bound": self.outbox.max_rows}))])
+            self.outbox.put(
+                [
+                    Reading(
+                        AGENT_DEVICE,
+                        "outbox_full",
+                        MessageClass.EVENT,
+                        datetime.now(UTC),
+                        json.dumps(
+                            {
+                                "events_waiting": self.outbox.depth[MessageClass.EVENT],
+                                "bound": self.outbox.max_rows,
+                            }
+                        ),
+                    )
+                ]
+            )
         if result.dropped_oldest:
             self.metrics.dropped.labels("telemetry", "outbox_full_oldest").inc(
-                result.dropped_oldest)
+                result.dropped_oldest
+            )
         if result.refused:
             self.metrics.dropped.labels("telemetry", "outbox_full_refused").inc(result.refused)
         self.wakeup.set()
@@ -97,18 +118,30 @@ class Agent:
             await asyncio.sleep(METRICS_REFRESH_SECONDS)
 
     async def run(self, stop: asyncio.Event) -> None:
-        log.info("agent %s: session %d, %d messages waiting", self.settings.id,
-                 self.outbox.session, self.outbox.total_depth)
+        log.info(
+            "agent %s: session %d, %d messages waiting",
+            self.settings.id,
+            self.outbox.session,
+            self.outbox.total_depth,
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 uplink = group.create_task(self.uplink.run(), name="uplink")
-                helpers = [group.create_task(self._refresh_loop(), name="metrics-refresh"),
-                           group.create_task(self.devices.run(), name="devices")]
+                helpers = [
+                    group.create_task(self._refresh_loop(), name="metrics-refresh"),
+                    group.create_task(self.devices.run(), name="devices"),
+                ]
                 if self.settings.synthetic > 0:
-                    helpers.append(group.create_task(
-                        run_synthetic(self.settings.synthetic, self.settings.synthetic_event_every,
-                                      self.submit),
-                        name="synthetic-source"))
+                    helpers.append(
+                        group.create_task(
+                            run_synthetic(
+                                self.settings.synthetic,
+                                self.settings.synthetic_event_every,
+                                self.submit,
+                            ),
+                            name="synthetic-source",
+                        )
+                    )
                 await stop.wait()
                 for task in helpers:
                     task.cancel()
@@ -119,8 +152,9 @@ class Agent:
             self.outbox.close()
 
 
-async def run_agent(settings: AgentSettings,
-                    devices: Sequence[tuple[DeviceConfig, Device]] = ()) -> None:
+async def run_agent(
+    settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]] = ()
+) -> None:
     registry = CollectorRegistry()
     agent = Agent(settings, registry, devices)
     server = None

@@ -59,16 +59,19 @@ def build_devices(configs: Sequence[DeviceConfig]) -> list[tuple[DeviceConfig, D
     for index, config in enumerate(configs):
         module_name = DEVICE_CLASSES.get(config.kind)
         if module_name is None:
-            raise DeviceSetupError(f"devices[{index}].kind",
-                                   f"unknown device class {config.kind!r} "
-                                   f"(one of {', '.join(DEVICE_CLASSES)})")
+            raise DeviceSetupError(
+                f"devices[{index}].kind",
+                f"unknown device class {config.kind!r} (one of {', '.join(DEVICE_CLASSES)})",
+            )
         factory: Callable[[DeviceConfig], Device] = importlib.import_module(
-            module_name).create_device
+            module_name
+        ).create_device
         try:
             built.append((config, factory(config)))
         except DeviceConfigError as exc:
-            raise DeviceSetupError(f"devices[{index}].{exc.key}",
-                                   str(exc).partition(": ")[2]) from None
+            raise DeviceSetupError(
+                f"devices[{index}].{exc.key}", str(exc).partition(": ")[2]
+            ) from None
     return built
 
 
@@ -99,13 +102,23 @@ class _Health:
         self._online = online
         self._online_gauge.set(1 if online else 0)
         body = {"online": online, "class": self._config.kind}
-        self._submit([Reading(self._config.id, AVAILABILITY_KIND, MessageClass.EVENT,
-                              datetime.now(UTC), json.dumps(body))])
+        self._submit(
+            [
+                Reading(
+                    self._config.id,
+                    AVAILABILITY_KIND,
+                    MessageClass.EVENT,
+                    datetime.now(UTC),
+                    json.dumps(body),
+                )
+            ]
+        )
 
 
 class DeviceSupervisor:
-    def __init__(self, devices: Sequence[tuple[DeviceConfig, Device]], metrics: AgentMetrics,
-                 submit: Submit) -> None:
+    def __init__(
+        self, devices: Sequence[tuple[DeviceConfig, Device]], metrics: AgentMetrics, submit: Submit
+    ) -> None:
         self._devices = {config.id: (config, device) for config, device in devices}
         self._metrics = metrics
         self._submit = submit
@@ -152,8 +165,7 @@ class DeviceSupervisor:
         try:
             async with asyncio.TaskGroup() as group:
                 for config, device in self._devices.values():
-                    group.create_task(self._supervise(config, device),
-                                      name=f"device-{config.id}")
+                    group.create_task(self._supervise(config, device), name=f"device-{config.id}")
         finally:
             self.flush()
 
@@ -164,8 +176,11 @@ class DeviceSupervisor:
                 await device.run(self._sink, health)
                 log.warning("device %s driver returned; restarting it", config.id)
             except Exception:
-                log.exception("device %s driver failed; restarting it in %.0f s", config.id,
-                              RESTART_DELAY_SECONDS)
+                log.exception(
+                    "device %s driver failed; restarting it in %.0f s",
+                    config.id,
+                    RESTART_DELAY_SECONDS,
+                )
             health.available(False)
             self._metrics.device_restarts.labels(config.id).inc()
             await asyncio.sleep(RESTART_DELAY_SECONDS)

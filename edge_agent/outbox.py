@@ -76,8 +76,9 @@ class PutResult:
 class Outbox:
     """Single-writer; owned by the agent's event loop thread."""
 
-    def __init__(self, path: Path, agent: str, *, max_rows: int, keep_sent: int = 0,
-                 sync: str = "NORMAL") -> None:
+    def __init__(
+        self, path: Path, agent: str, *, max_rows: int, keep_sent: int = 0, sync: str = "NORMAL"
+    ) -> None:
         self.agent = agent
         self.max_rows = max_rows
         self.keep_sent = keep_sent
@@ -95,10 +96,12 @@ class Outbox:
         self._next_seq = max(self._meta("next_seq", 1), (row[0] or 0) + 1)
         self._depth = dict.fromkeys(MessageClass, 0)
         for code, count in self._db.execute(
-                "SELECT cls, count(*) FROM outbox WHERE sent = 0 GROUP BY cls"):
+            "SELECT cls, count(*) FROM outbox WHERE sent = 0 GROUP BY cls"
+        ):
             self._depth[_CODE_CLASS[code]] = count
-        self._sent = int(self._db.execute(
-            "SELECT count(*) FROM outbox WHERE sent = 1").fetchone()[0])
+        self._sent = int(
+            self._db.execute("SELECT count(*) FROM outbox WHERE sent = 1").fetchone()[0]
+        )
         self.full = False
 
     def close(self) -> None:
@@ -115,7 +118,9 @@ class Outbox:
     def _set_meta(self, key: str, value: int) -> None:
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     @property
     def depth(self) -> dict[MessageClass, int]:
@@ -148,8 +153,15 @@ class Outbox:
                 skipped_telemetry += 1
                 continue
             payload = encode_envelope(
-                self.agent, self.session, seq, format_time(reading.time), reading.device,
-                reading.kind, reading.cls, reading.body_json)
+                self.agent,
+                self.session,
+                seq,
+                format_time(reading.time),
+                reading.device,
+                reading.kind,
+                reading.cls,
+                reading.body_json,
+            )
             rows.append((seq, _CLASS_CODE[reading.cls], now, payload))
             seq += 1
         db = self._transaction()
@@ -158,9 +170,11 @@ class Outbox:
                 db.execute(
                     "DELETE FROM outbox WHERE seq IN "
                     "(SELECT seq FROM outbox WHERE cls = ? AND sent = 0 ORDER BY seq LIMIT ?)",
-                    (_CLASS_CODE[MessageClass.TELEMETRY], drop_stored))
+                    (_CLASS_CODE[MessageClass.TELEMETRY], drop_stored),
+                )
             db.executemany(
-                "INSERT INTO outbox (seq, cls, created, payload) VALUES (?, ?, ?, ?)", rows)
+                "INSERT INTO outbox (seq, cls, created, payload) VALUES (?, ?, ?, ?)", rows
+            )
             self._set_meta("next_seq", seq)
             db.execute("COMMIT")
         except BaseException:
@@ -173,8 +187,11 @@ class Outbox:
         was_full = self.full
         self.full = refuse > 0 or self._depth[MessageClass.EVENT] >= self.max_rows
         if self.full and not was_full:
-            log.warning("outbox full of events (%d rows, bound %d): refusing new telemetry",
-                        self._depth[MessageClass.EVENT], self.max_rows)
+            log.warning(
+                "outbox full of events (%d rows, bound %d): refusing new telemetry",
+                self._depth[MessageClass.EVENT],
+                self.max_rows,
+            )
         elif was_full and not self.full:
             log.warning("outbox below its bound again: accepting telemetry")
         return PutResult(accepted=len(rows), dropped_oldest=drop_stored, refused=refuse)
@@ -186,7 +203,9 @@ class Outbox:
             Pending(seq, _CODE_CLASS[code], payload)
             for seq, code, payload in self._db.execute(
                 "SELECT seq, cls, payload FROM outbox WHERE sent = 0 AND seq > ? AND seq < ? "
-                "ORDER BY seq LIMIT ?", (after, upper, limit))
+                "ORDER BY seq LIMIT ?",
+                (after, upper, limit),
+            )
         ]
 
     def mark_sent(self, sent: Iterable[Pending]) -> int:
@@ -195,17 +214,20 @@ class Outbox:
         db = self._transaction()
         try:
             for item in sent:
-                cursor = db.execute("UPDATE outbox SET sent = 1 WHERE seq = ? AND sent = 0",
-                                    (item.seq,))
+                cursor = db.execute(
+                    "UPDATE outbox SET sent = 1 WHERE seq = ? AND sent = 0", (item.seq,)
+                )
                 if cursor.rowcount:
                     marked += 1
                     self._depth[item.cls] -= 1
             self._sent += marked
             excess = self._sent - self.keep_sent
             if excess > 0:
-                db.execute("DELETE FROM outbox WHERE seq IN "
-                           "(SELECT seq FROM outbox WHERE sent = 1 ORDER BY seq LIMIT ?)",
-                           (excess,))
+                db.execute(
+                    "DELETE FROM outbox WHERE seq IN "
+                    "(SELECT seq FROM outbox WHERE sent = 1 ORDER BY seq LIMIT ?)",
+                    (excess,),
+                )
                 self._sent -= excess
             db.execute("COMMIT")
         except BaseException:
@@ -224,11 +246,16 @@ class Outbox:
         """
         db = self._transaction()
         try:
-            counts = dict(db.execute(
-                "SELECT cls, count(*) FROM outbox WHERE sent = 1 AND seq BETWEEN ? AND ? "
-                "GROUP BY cls", (first, last)).fetchall())
-            db.execute("UPDATE outbox SET sent = 0 WHERE sent = 1 AND seq BETWEEN ? AND ?",
-                       (first, last))
+            counts = dict(
+                db.execute(
+                    "SELECT cls, count(*) FROM outbox WHERE sent = 1 AND seq BETWEEN ? AND ? "
+                    "GROUP BY cls",
+                    (first, last),
+                ).fetchall()
+            )
+            db.execute(
+                "UPDATE outbox SET sent = 0 WHERE sent = 1 AND seq BETWEEN ? AND ?", (first, last)
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -247,7 +274,8 @@ class Outbox:
         """Age of the oldest unsent row."""
         row = self._db.execute(
             "SELECT created FROM outbox WHERE sent = 0 AND seq = "
-            "(SELECT min(seq) FROM outbox WHERE sent = 0)").fetchone()
+            "(SELECT min(seq) FROM outbox WHERE sent = 0)"
+        ).fetchone()
         if row is None:
             return 0.0
         return max(0.0, (now if now is not None else time.time()) - float(row[0]))
@@ -258,8 +286,10 @@ class Outbox:
         return bytes(row[0]) if row else None
 
     def record_command(self, command_id: str, ack: bytes) -> None:
-        self._db.execute("INSERT OR REPLACE INTO commands (id, received, ack) VALUES (?, ?, ?)",
-                         (command_id, time.time(), ack))
+        self._db.execute(
+            "INSERT OR REPLACE INTO commands (id, received, ack) VALUES (?, ?, ?)",
+            (command_id, time.time(), ack),
+        )
 
     @property
     def sent_kept(self) -> int:

@@ -55,10 +55,14 @@ class AgentSettings:
         if self.metrics_listen is not None:
             parse_host_port(self.metrics_listen, "metrics_listen")
         positive = {
-            "outbox_max": self.outbox_max, "backlog_rate": self.backlog_rate,
-            "publish_window": self.publish_window, "publish_timeout": self.publish_timeout,
-            "keepalive": self.keepalive, "connect_timeout": self.connect_timeout,
-            "backoff_initial": self.backoff_initial, "backoff_max": self.backoff_max,
+            "outbox_max": self.outbox_max,
+            "backlog_rate": self.backlog_rate,
+            "publish_window": self.publish_window,
+            "publish_timeout": self.publish_timeout,
+            "keepalive": self.keepalive,
+            "connect_timeout": self.connect_timeout,
+            "backoff_initial": self.backoff_initial,
+            "backoff_max": self.backoff_max,
         }
         for key, value in positive.items():
             if value <= 0:

@@ -124,18 +124,24 @@ def load(
     for name, kind in kinds.items():
         env_key = ENV_PREFIX + name.upper()
         if env_key in environ:
-            values[name] = _coerce(environ[env_key], kind, from_text=True,
-                                   source="environment", key=env_key)
+            values[name] = _coerce(
+                environ[env_key], kind, from_text=True, source="environment", key=env_key
+            )
     for name, value in flags.items():
         if value is None:
             continue
         if name not in kinds:
             raise ConfigError("flags", name, "unknown setting")
-        values[name] = _coerce(value, kinds[name], from_text=True, source="flags",
-                               key="--" + name.replace("_", "-"))
-    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-               if f.name not in values
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        values[name] = _coerce(
+            value, kinds[name], from_text=True, source="flags", key="--" + name.replace("_", "-")
+        )
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         source = str(config_file) if config_file else "settings"
         raise ConfigError(source, missing[0], "required setting is missing")

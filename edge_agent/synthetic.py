@@ -22,17 +22,21 @@ DEVICE = "synthetic"
 def synthetic_readings(start: int, count: int, event_every: int, now: datetime) -> list[Reading]:
     readings: list[Reading] = []
     for n in range(start, start + count):
-        body = json.dumps({"n": n, "value": round(20.0 + 5.0 * math.sin(n / 50.0), 3)},
-                          separators=(",", ":"))
+        body = json.dumps(
+            {"n": n, "value": round(20.0 + 5.0 * math.sin(n / 50.0), 3)}, separators=(",", ":")
+        )
         readings.append(Reading(DEVICE, "reading", MessageClass.TELEMETRY, now, body))
         if event_every and n % event_every == event_every - 1:
-            readings.append(Reading(DEVICE, "heartbeat", MessageClass.EVENT, now,
-                                    json.dumps({"n": n})))
+            readings.append(
+                Reading(DEVICE, "heartbeat", MessageClass.EVENT, now, json.dumps({"n": n}))
+            )
     return readings
 
 
 async def run_synthetic(
-    rate: float, event_every: int, sink: Callable[[list[Reading]], object],
+    rate: float,
+    event_every: int,
+    sink: Callable[[list[Reading]], object],
 ) -> None:
     """Feed ``sink`` forever; cancel to stop."""
     loop = asyncio.get_running_loop()

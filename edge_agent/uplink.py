@@ -104,23 +104,30 @@ class Uplink:
 
     def _status(self, *, online: bool, reason: str | None = None) -> bytes:
         return Status(
-            agent=self._settings.id, online=online, session=self._outbox.session,
-            connection=self._connection, time=datetime.now(UTC),
-            station=self._settings.station, reason=reason,
+            agent=self._settings.id,
+            online=online,
+            session=self._outbox.session,
+            connection=self._connection,
+            time=datetime.now(UTC),
+            station=self._settings.station,
+            reason=reason,
         ).encode()
 
     def _client(self) -> aiomqtt.Client:
         url = self._settings.broker_url
         tls = aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED) if url.tls else None
         client = aiomqtt.Client(
-            url.host, url.port,
-            username=url.username, password=url.password,
+            url.host,
+            url.port,
+            username=url.username,
+            password=url.password,
             identifier=f"precinct-agent-{self._settings.id}",
             # A persistent session keeps commands queued at the broker while the agent is away;
             # each command's expiry decides whether it still runs.
             clean_session=False,
-            will=aiomqtt.Will(self._status_topic, self._status(online=False, reason="lost"),
-                              qos=1, retain=True),
+            will=aiomqtt.Will(
+                self._status_topic, self._status(online=False, reason="lost"), qos=1, retain=True
+            ),
             keepalive=self._settings.keepalive,
             timeout=self._settings.connect_timeout,
             max_inflight_messages=self._settings.publish_window,
@@ -132,8 +139,11 @@ class Uplink:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; returns after :meth:`stop`."""
-        backoff = Backoff(self._settings.backoff_initial, self._settings.backoff_max,
-                          self._settings.backoff_jitter)
+        backoff = Backoff(
+            self._settings.backoff_initial,
+            self._settings.backoff_max,
+            self._settings.backoff_jitter,
+        )
         attempts = 0
         while not self._stopping.is_set():
             if attempts:
@@ -143,8 +153,11 @@ class Uplink:
             try:
                 await self._connected_session(backoff)
             except* (aiomqtt.MqttError, TimeoutError, OSError) as group:
-                log.warning("broker connection to %s lost: %s", self._settings.broker_url,
-                            group.exceptions[0])
+                log.warning(
+                    "broker connection to %s lost: %s",
+                    self._settings.broker_url,
+                    group.exceptions[0],
+                )
             finally:
                 self.connected.clear()
                 self._metrics.connected.set(0)
@@ -157,15 +170,27 @@ class Uplink:
 
     async def _connected_session(self, backoff: Backoff) -> None:
         async with self._client() as client:
-            await client.subscribe(topic(self._settings.id, Channel.COMMAND), qos=1,
-                                   timeout=self._settings.publish_timeout)
-            await client.publish(self._status_topic, self._status(online=True), qos=1,
-                                 retain=True, timeout=self._settings.publish_timeout)
+            await client.subscribe(
+                topic(self._settings.id, Channel.COMMAND),
+                qos=1,
+                timeout=self._settings.publish_timeout,
+            )
+            await client.publish(
+                self._status_topic,
+                self._status(online=True),
+                qos=1,
+                retain=True,
+                timeout=self._settings.publish_timeout,
+            )
             backoff.reset()
             self.connected.set()
             self._metrics.connected.set(1)
-            log.info("connected to %s (session %d, connection %d)", self._settings.broker_url,
-                     self._outbox.session, self._connection)
+            log.info(
+                "connected to %s (session %d, connection %d)",
+                self._settings.broker_url,
+                self._outbox.session,
+                self._connection,
+            )
             async with asyncio.TaskGroup() as group:
                 publisher = group.create_task(self._publish_loop(client), name="uplink-publish")
                 commands = group.create_task(self._command_loop(client), name="uplink-commands")
@@ -175,9 +200,13 @@ class Uplink:
                 publisher.cancel()
                 commands.cancel()
             # A clean stop says so explicitly; the will covers every other way of going away.
-            await client.publish(self._status_topic,
-                                 self._status(online=False, reason="stopped"),
-                                 qos=1, retain=True, timeout=_STOP_DEADLINE)
+            await client.publish(
+                self._status_topic,
+                self._status(online=False, reason="stopped"),
+                qos=1,
+                retain=True,
+                timeout=_STOP_DEADLINE,
+            )
 
     async def _drain(self, deadline: float) -> None:
         # Clear first and wake the loop: an idle flag from before the last readings means nothing.
@@ -191,8 +220,10 @@ class Uplink:
         self._live_cursor = self._outbox.last_seq
         self._backlog_cursor = 0
         self._backlog_pending = True
-        bucket = _TokenBucket(self._settings.backlog_rate,
-                              burst=max(1.0, min(float(window), self._settings.backlog_rate)))
+        bucket = _TokenBucket(
+            self._settings.backlog_rate,
+            burst=max(1.0, min(float(window), self._settings.backlog_rate)),
+        )
         while True:
             if self._requeued_from is not None:
                 self._backlog_cursor = min(self._backlog_cursor, self._requeued_from - 1)
@@ -204,8 +235,9 @@ class Uplink:
             if room > 0 and self._backlog_pending:
                 allowance = bucket.take(room)
                 if allowance:
-                    backlog = self._outbox.fetch(after=self._backlog_cursor, limit=allowance,
-                                                 before=self._live_cursor + 1)
+                    backlog = self._outbox.fetch(
+                        after=self._backlog_cursor, limit=allowance, before=self._live_cursor + 1
+                    )
                     if not backlog:
                         self._backlog_pending = False
                         self._backlog_cursor = self._live_cursor
@@ -215,14 +247,21 @@ class Uplink:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._wakeup.wait(), timeout=0.05 if self._backlog_pending else 1.0)
+                        self._wakeup.wait(), timeout=0.05 if self._backlog_pending else 1.0
+                    )
                 continue
             sent = backlog + batch
-            await asyncio.gather(*(
-                client.publish(self._topics[item.cls], item.payload, qos=1,
-                               timeout=self._settings.publish_timeout)
-                for item in sent
-            ))
+            await asyncio.gather(
+                *(
+                    client.publish(
+                        self._topics[item.cls],
+                        item.payload,
+                        qos=1,
+                        timeout=self._settings.publish_timeout,
+                    )
+                    for item in sent
+                )
+            )
             self._outbox.mark_sent(sent)
             for cls, count in Counter(item.cls for item in sent).items():
                 self._metrics.published.labels(cls.value).inc(count)
@@ -242,8 +281,7 @@ class Uplink:
                 continue
             ack = await self._execute(bytes(payload))
             if ack is not None:
-                await client.publish(ack_topic, ack, qos=1,
-                                     timeout=self._settings.publish_timeout)
+                await client.publish(ack_topic, ack, qos=1, timeout=self._settings.publish_timeout)
 
     async def _execute(self, payload: bytes) -> bytes | None:
         try:

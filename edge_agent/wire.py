@@ -127,19 +127,39 @@ class Envelope:
 
     def encode(self) -> bytes:
         return encode_envelope(
-            self.agent, self.session, self.seq, format_time(self.time), self.device, self.kind,
-            self.cls, json.dumps(self.body, separators=(",", ":")),
+            self.agent,
+            self.session,
+            self.seq,
+            format_time(self.time),
+            self.device,
+            self.kind,
+            self.cls,
+            json.dumps(self.body, separators=(",", ":")),
         )
 
 
 def encode_envelope(
-    agent: str, session: int, seq: int, time_text: str, device: str, kind: str,
-    cls: MessageClass, body_json: str,
+    agent: str,
+    session: int,
+    seq: int,
+    time_text: str,
+    device: str,
+    kind: str,
+    cls: MessageClass,
+    body_json: str,
 ) -> bytes:
     """Build the payload from parts; the outbox keeps the body already serialised."""
     head = json.dumps(
-        {"v": VERSION, "agent": agent, "session": session, "seq": seq, "time": time_text,
-         "device": device, "kind": kind, "class": cls.value},
+        {
+            "v": VERSION,
+            "agent": agent,
+            "session": session,
+            "seq": seq,
+            "time": time_text,
+            "device": device,
+            "kind": kind,
+            "class": cls.value,
+        },
         separators=(",", ":"),
     )
     return f'{head[:-1]},"body":{body_json}}}'.encode()
@@ -186,8 +206,11 @@ def _name_field(value: dict[str, Any], field: str) -> str:
 def decode_envelope(payload: bytes, topic_agent: str, topic_class: MessageClass) -> Envelope:
     """Validate a data message received on ``precinct/v1/<topic_agent>/<topic_class>``."""
     value = _load_object(payload)
-    missing = [f for f in ("agent", "session", "seq", "time", "device", "kind", "class", "body")
-               if f not in value]
+    missing = [
+        f
+        for f in ("agent", "session", "seq", "time", "device", "kind", "class", "body")
+        if f not in value
+    ]
     if missing:
         raise WireError("missing_field", ", ".join(missing))
     agent = _name_field(value, "agent")
@@ -230,8 +253,11 @@ class Status:
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
-            "v": VERSION, "agent": self.agent, "state": "online" if self.online else "offline",
-            "session": self.session, "connection": self.connection,
+            "v": VERSION,
+            "agent": self.agent,
+            "state": "online" if self.online else "offline",
+            "session": self.session,
+            "connection": self.connection,
             "time": format_time(self.time),
         }
         if self.station is not None:
@@ -275,8 +301,13 @@ class Command:
 
     def encode(self) -> bytes:
         return json.dumps(
-            {"v": VERSION, "id": self.id, "name": self.name, "expires": format_time(self.expires),
-             "args": self.args},
+            {
+                "v": VERSION,
+                "id": self.id,
+                "name": self.name,
+                "expires": format_time(self.expires),
+                "args": self.args,
+            },
             separators=(",", ":"),
         ).encode()
 
@@ -305,8 +336,12 @@ class Ack:
     error: str | None = None
 
     def encode(self) -> bytes:
-        value: dict[str, Any] = {"v": VERSION, "id": self.id, "ok": self.ok,
-                                 "time": format_time(self.time)}
+        value: dict[str, Any] = {
+            "v": VERSION,
+            "id": self.id,
+            "ok": self.ok,
+            "time": format_time(self.time),
+        }
         if self.result is not None:
             value["result"] = self.result
         if self.error is not None:
@@ -330,4 +365,3 @@ def decode_ack(payload: bytes) -> Ack:
         result=result,
         error=str(error)[:500] if error is not None else None,
     )
-

@@ -7,8 +7,24 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Reading time -> commit: sub-millisecond on a quiet broker, minutes after an outage backlog.
-LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-               900.0, 3600.0)
+LAG_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,39 +45,60 @@ class CentralMetrics:
     def create(cls, registry: CollectorRegistry) -> CentralMetrics:
         return cls(
             ingested=Counter(
-                "precinct_ingest_messages_total", "Data messages stored (each agent/seq once)",
-                ["class"], registry=registry),
+                "precinct_ingest_messages_total",
+                "Data messages stored (each agent/seq once)",
+                ["class"],
+                registry=registry,
+            ),
             duplicates=Counter(
                 "precinct_ingest_duplicates_total",
-                "Data messages received again for an agent/seq already stored", registry=registry),
+                "Data messages received again for an agent/seq already stored",
+                registry=registry,
+            ),
             gaps=Counter(
                 "precinct_ingest_gaps_total",
                 "Times an agent's sequence jumped ahead of the next expected number",
-                registry=registry),
+                registry=registry,
+            ),
             missing=Gauge(
                 "precinct_ingest_missing_messages",
                 "Sequence numbers below each agent's highest that are not stored, summed",
-                registry=registry),
+                registry=registry,
+            ),
             rejected=Counter(
-                "precinct_ingest_rejected_total", "Messages quarantined, by reason",
-                ["reason"], registry=registry),
+                "precinct_ingest_rejected_total",
+                "Messages quarantined, by reason",
+                ["reason"],
+                registry=registry,
+            ),
             lag=Histogram(
-                "precinct_ingest_lag_seconds", "Reading time to commit in the store",
-                buckets=LAG_BUCKETS, registry=registry),
+                "precinct_ingest_lag_seconds",
+                "Reading time to commit in the store",
+                buckets=LAG_BUCKETS,
+                registry=registry,
+            ),
             batch_size=Histogram(
-                "precinct_ingest_batch_messages", "Messages per store commit",
-                buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=registry),
+                "precinct_ingest_batch_messages",
+                "Messages per store commit",
+                buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+                registry=registry,
+            ),
             write_errors=Counter(
                 "precinct_ingest_write_errors_total",
                 "Store commits that failed and were retried (nothing is acknowledged before)",
-                registry=registry),
+                registry=registry,
+            ),
             agents_online=Gauge(
-                "precinct_agents_online", "Agents whose last status is online", registry=registry),
+                "precinct_agents_online", "Agents whose last status is online", registry=registry
+            ),
             broker_connected=Gauge(
-                "precinct_ingest_connected", "1 while ingest is connected to the broker",
-                registry=registry),
+                "precinct_ingest_connected",
+                "1 while ingest is connected to the broker",
+                registry=registry,
+            ),
             replay_requests=Counter(
                 "precinct_ingest_replay_requests_total",
                 "Ranges of missing messages an agent was asked to publish again",
-                registry=registry),
+                registry=registry,
+            ),
         )

@@ -103,8 +103,13 @@ class Planner:
         self.version += 1
         return self._place([(booking.id, p.id) for p in booking.persons], now)
 
-    def restore(self, booking: Booking, assignments: Iterable[Assignment],
-                unassigned: Iterable[Unassigned] = (), fixed: Iterable[PersonKey] = ()) -> None:
+    def restore(
+        self,
+        booking: Booking,
+        assignments: Iterable[Assignment],
+        unassigned: Iterable[Unassigned] = (),
+        fixed: Iterable[PersonKey] = (),
+    ) -> None:
         """Take back a booking's plan as stored, without placing anything again."""
         self.bookings[booking.id] = booking
         grouped: dict[PersonKey, list[Assignment]] = {}
@@ -120,19 +125,28 @@ class Planner:
         """Try again everyone left unassigned (rooms freed by a no-show or a cancellation)."""
         return self.replan(list(self.unassigned), now)
 
-    def suggest_arrival(self, booking: Booking, now: Minute | None = None,
-                        step: int = 15, furthest: int = 240) -> Minute | None:
+    def suggest_arrival(
+        self, booking: Booking, now: Minute | None = None, step: int = 15, furthest: int = 240
+    ) -> Minute | None:
         """The earliest later arrival, in ``step`` minutes up to ``furthest``, at which every
         person of ``booking`` could be placed (the legal clocks keep running meanwhile); None
         if there is none. The plan itself is not changed."""
         for shift in range(step, furthest + 1, step):
             trial = self.copy()
             trial.displace = False
-            moved = replace(booking, expected_arrival=booking.expected_arrival + shift,
-                            persons=tuple(
-                                replace(p, guardian_at=None if p.guardian_at is None
-                                        else max(p.guardian_at, booking.expected_arrival + shift))
-                                for p in booking.persons))
+            moved = replace(
+                booking,
+                expected_arrival=booking.expected_arrival + shift,
+                persons=tuple(
+                    replace(
+                        p,
+                        guardian_at=None
+                        if p.guardian_at is None
+                        else max(p.guardian_at, booking.expected_arrival + shift),
+                    )
+                    for p in booking.persons
+                ),
+            )
             if trial.add_booking(moved, now).complete:
                 return moved.expected_arrival
         return None
@@ -164,8 +178,9 @@ class Planner:
                 self.unassigned.pop(key, None)
         self.bookings[booking.id] = booking
         self.version += 1
-        return self._place([(booking.id, p.id) for p in booking.persons
-                            if (booking.id, p.id) not in kept], now)
+        return self._place(
+            [(booking.id, p.id) for p in booking.persons if (booking.id, p.id) not in kept], now
+        )
 
     def replan(self, keys: Iterable[PersonKey], now: Minute | None = None) -> Placement:
         """Plan these persons again (a late arrival, an overrun, a red clock)."""
@@ -188,10 +203,16 @@ class Planner:
             return self.replan([key], now)
         session = self.session_of(key)
         until = session.start if session is not None else 1 << 40
-        blockers = [a.key for a in self.all_assignments()
-                    if a.kind is AssignmentKind.SESSION and a.key != key
-                    and a.key not in self.fixed and a.end > now and a.start < until
-                    and self.rooms[a.room].type is need.room_type]
+        blockers = [
+            a.key
+            for a in self.all_assignments()
+            if a.kind is AssignmentKind.SESSION
+            and a.key != key
+            and a.key not in self.fixed
+            and a.end > now
+            and a.start < until
+            and self.rooms[a.room].type is need.room_type
+        ]
         trial = self.copy()
         for other in (key, *blockers):
             trial._release(other)
@@ -206,7 +227,10 @@ class Planner:
 
     def _adopt(self, other: Planner) -> None:
         self.assignments, self.unassigned, self.fixed = (
-            other.assignments, other.unassigned, other.fixed)
+            other.assignments,
+            other.unassigned,
+            other.fixed,
+        )
         self._busy, self._held = other._busy, other._held
         self._booking_sessions, self._usage = other._booking_sessions, other._usage
         self.version = other.version + 1
@@ -217,9 +241,11 @@ class Planner:
         self.version += 1
         if room.available:
             return Placement()
-        affected = [a.key for a in self.all_assignments()
-                    if a.room == room.id and a.key not in self.fixed
-                    and (now is None or a.end > now)]
+        affected = [
+            a.key
+            for a in self.all_assignments()
+            if a.room == room.id and a.key not in self.fixed and (now is None or a.end > now)
+        ]
         return self.replan(dict.fromkeys(affected), now)
 
     def rebook(self, key: PersonKey, assignments: list[Assignment]) -> None:
@@ -244,13 +270,23 @@ class Planner:
         if session is None:
             return
         self._release(key)
-        ended = Assignment(session.booking, session.person, session.kind, session.room,
-                           session.start, max(session.start + 1, at))
+        ended = Assignment(
+            session.booking,
+            session.person,
+            session.kind,
+            session.room,
+            session.start,
+            max(session.start + 1, at),
+        )
         self._commit(key, [ended])
         self.fixed.add(key)
 
-    def extend_session(self, key: PersonKey, end: Minute, now: Minute | None = None,
-                       ) -> Placement:
+    def extend_session(
+        self,
+        key: PersonKey,
+        end: Minute,
+        now: Minute | None = None,
+    ) -> Placement:
         """A session overruns until ``end``: it keeps its room, and the sessions it now collides
         with (the room's next ones, the booking's beyond its officers) are planned again."""
         session = self.session_of(key)
@@ -258,19 +294,24 @@ class Planner:
             return Placement()
         kept = [a for a in self.assignments[key] if a.kind is not AssignmentKind.SESSION]
         self._release(key)
-        longer = Assignment(session.booking, session.person, session.kind, session.room,
-                            session.start, end)
+        longer = Assignment(
+            session.booking, session.person, session.kind, session.room, session.start, end
+        )
         self._commit(key, [*kept, longer])
         clean = self.policy.cleaning(self.rooms[session.room].type)
         cap = self.bookings[key[0]].officers // 2
         colliding: list[PersonKey] = []
         partners: list[PersonKey] = []
         for other in self.all_assignments():
-            if other.kind is not AssignmentKind.SESSION or other.key == key \
-                    or other.key in self.fixed:
+            if (
+                other.kind is not AssignmentKind.SESSION
+                or other.key == key
+                or other.key in self.fixed
+            ):
                 continue
-            if other.room == session.room and (other.start < end + clean
-                                               and session.start < other.end + clean):
+            if other.room == session.room and (
+                other.start < end + clean and session.start < other.end + clean
+            ):
                 colliding.append(other.key)
             elif other.booking == key[0] and other.start < end and session.start < other.end:
                 partners.append(other.key)
@@ -318,9 +359,14 @@ class Planner:
         in_window: dict[str, list[Assignment]] = {}
         for other in self.all_assignments():
             room = self.rooms[other.room]
-            if (other.kind is AssignmentKind.SESSION and room.type is need.room_type
-                    and room.available and need.equipment <= room.equipment
-                    and other.end > floor and other.start < need.latest_end):
+            if (
+                other.kind is AssignmentKind.SESSION
+                and room.type is need.room_type
+                and room.available
+                and need.equipment <= room.equipment
+                and other.end > floor
+                and other.start < need.latest_end
+            ):
                 in_window.setdefault(other.room, []).append(other)
         movable: list[tuple[int, str, list[PersonKey]]] = []
         for room_id, sessions in in_window.items():
@@ -351,8 +397,10 @@ class Planner:
     def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
         """Placing order: the tightest legal limit first, then minors, then the booking's own
         order (the sort is stable)."""
-        return (need.latest_end if need.latest_end is not None else 1 << 40,
-                not self.person(key).minor)
+        return (
+            need.latest_end if need.latest_end is not None else 1 << 40,
+            not self.person(key).minor,
+        )
 
     @staticmethod
     def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Any, ...]:
@@ -367,14 +415,17 @@ class Planner:
 
     def _place_one(self, key: PersonKey, need: Need, now: Minute | None) -> list[Assignment]:
         earliest = need.earliest_start if now is None else max(need.earliest_start, now)
-        candidates = [room for room in self.rooms.values()
-                      if room.type is need.room_type and room.available
-                      and need.equipment <= room.equipment]
+        candidates = [
+            room
+            for room in self.rooms.values()
+            if room.type is need.room_type and room.available and need.equipment <= room.equipment
+        ]
         if not candidates:
-            raise CannotPlace("H3" if not any(r.type is need.room_type for r in
-                                              self.rooms.values()) else "H4",
-                              f"no {need.room_type} room in service with "
-                              f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}")
+            raise CannotPlace(
+                "H3" if not any(r.type is need.room_type for r in self.rooms.values()) else "H4",
+                f"no {need.room_type} room in service with "
+                f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}",
+            )
         cap = self.bookings[key[0]].officers // 2
         options: list[tuple[Minute, int, int, str]] = []
         for room in candidates:
@@ -388,8 +439,9 @@ class Planner:
         options.sort(key=lambda option: self._preference(*option))
         person = self.person(key)
         for start, _extras, _usage, room_id in options:
-            session = Assignment(key[0], key[1], AssignmentKind.SESSION, room_id, start,
-                                 start + need.duration)
+            session = Assignment(
+                key[0], key[1], AssignmentKind.SESSION, room_id, start, start + need.duration
+            )
             if not need.waits_in_holding or start <= need.holding_from:
                 return [session]
             hold_from = need.holding_from if now is None else max(need.holding_from, now)
@@ -397,34 +449,49 @@ class Planner:
                 return [session]
             holding = self._holding_room(person, key, hold_from, start)
             if holding is not None:
-                return [Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from,
-                                   start), session]
-        raise CannotPlace("H2", "no waiting room keeps this person apart from co-suspects, the "
-                                "other sex and the other age group until the session")
+                return [
+                    Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, start),
+                    session,
+                ]
+        raise CannotPlace(
+            "H2",
+            "no waiting room keeps this person apart from co-suspects, the "
+            "other sex and the other age group until the session",
+        )
 
-    def _earliest_in_room(self, room: PlanRoom, booking_id: str, cap: int, earliest: Minute,
-                          duration: int) -> Minute:
+    def _earliest_in_room(
+        self, room: PlanRoom, booking_id: str, cap: int, earliest: Minute, duration: int
+    ) -> Minute:
         busy = self._busy.get(room.id, [])
         mine = self._booking_sessions.get(booking_id, [])
         occupied = duration + self.policy.cleaning(room.type)
-        times = sorted({earliest, *(end for _s, end, _k in busy if end > earliest),
-                        *(end for _s, end in mine if end > earliest)})
+        times = sorted(
+            {
+                earliest,
+                *(end for _s, end, _k in busy if end > earliest),
+                *(end for _s, end in mine if end > earliest),
+            }
+        )
         for start in times:
-            if self._room_free(busy, start, start + occupied) and sum(
-                    1 for s, e in mine if s < start + duration and start < e) < cap:
+            if (
+                self._room_free(busy, start, start + occupied)
+                and sum(1 for s, e in mine if s < start + duration and start < e) < cap
+            ):
                 return start
         raise AssertionError("the last busy end is always free")  # pragma: no cover
 
     @staticmethod
-    def _room_free(busy: list[tuple[Minute, Minute, PersonKey]], start: Minute,
-                   end: Minute) -> bool:
+    def _room_free(
+        busy: list[tuple[Minute, Minute, PersonKey]], start: Minute, end: Minute
+    ) -> bool:
         index = bisect.bisect_left(busy, (end,))
         # Intervals starting before ``end`` may overlap; they are sorted by start, and few
         # sessions per room per day keep this scan short.
         return all(busy_end <= start for _s, busy_end, _k in busy[:index])
 
-    def _holding_room(self, person: Person, key: PersonKey, start: Minute,
-                      end: Minute) -> str | None:
+    def _holding_room(
+        self, person: Person, key: PersonKey, start: Minute, end: Minute
+    ) -> str | None:
         """A waiting room that keeps H2 over ``[start, end)``; of those, the one already
         holding the most people the person may share with (best fit), so that the rooms left
         empty stay free for the other sex, the other age group and co-suspects."""
@@ -433,8 +500,11 @@ class Planner:
         for room in self.rooms.values():
             if room.type is not RoomType.WAITING or not room.available:
                 continue
-            overlapping = [held for held in self._held.get(room.id, [])
-                           if held.start < end and start < held.end]
+            overlapping = [
+                held
+                for held in self._held.get(room.id, [])
+                if held.start < end and start < held.end
+            ]
             if any(not self._may_share(person, booking, held.key) for held in overlapping):
                 continue
             if _peak(overlapping, start, end) + 1 <= room.capacity:
@@ -448,9 +518,11 @@ class Planner:
         other = other_booking.person(other_key[1])
         if other.sex is not person.sex or other.minor != person.minor:
             return False
-        return not (person.co_suspect_group is not None
-                    and other_booking.case_id == booking.case_id
-                    and other.co_suspect_group == person.co_suspect_group)
+        return not (
+            person.co_suspect_group is not None
+            and other_booking.case_id == booking.case_id
+            and other.co_suspect_group == person.co_suspect_group
+        )
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -461,12 +533,12 @@ class Planner:
             room = self.rooms[assignment.room]
             if assignment.kind is AssignmentKind.WAITING:
                 self._held.setdefault(room.id, []).append(
-                    _Held(assignment.start, assignment.end, key))
+                    _Held(assignment.start, assignment.end, key)
+                )
                 continue
             entry = (assignment.start, assignment.end + self.policy.cleaning(room.type), key)
             bisect.insort(self._busy.setdefault(room.id, []), entry)
-            self._booking_sessions.setdefault(key[0], []).append(
-                (assignment.start, assignment.end))
+            self._booking_sessions.setdefault(key[0], []).append((assignment.start, assignment.end))
             self._usage[room.id] = self._usage.get(room.id, 0) + assignment.end - assignment.start
 
     def _release(self, key: PersonKey) -> None:
@@ -481,8 +553,9 @@ class Planner:
             sessions = self._booking_sessions.get(key[0], [])
             if (assignment.start, assignment.end) in sessions:
                 sessions.remove((assignment.start, assignment.end))
-            self._usage[assignment.room] = (self._usage.get(assignment.room, 0)
-                                            - (assignment.end - assignment.start))
+            self._usage[assignment.room] = self._usage.get(assignment.room, 0) - (
+                assignment.end - assignment.start
+            )
 
 
 def _peak(intervals: list[_Held], start: Minute, end: Minute) -> int:

@@ -26,8 +26,12 @@ from scheduling.model import (
 from scheduling.policy import Policy
 from scheduling.rooms import Equipment, RoomType
 
-_QUESTIONING = {RoomType.INTERROGATION: "suspect", RoomType.INQUIRY: "witness or victim",
-                RoomType.MINORS: "minor", RoomType.ONE_STOP: "minor victim of sexual abuse"}
+_QUESTIONING = {
+    RoomType.INTERROGATION: "suspect",
+    RoomType.INQUIRY: "witness or victim",
+    RoomType.MINORS: "minor",
+    RoomType.ONE_STOP: "minor victim of sexual abuse",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +40,14 @@ class Violation:
     message: str
 
 
-def check_plan(rooms: Mapping[str, PlanRoom], bookings: Mapping[str, Booking],
-               assignments: Iterable[Assignment], policy: Policy,
-               fixed: Iterable[PersonKey] = (), now: Minute | None = None) -> list[Violation]:
+def check_plan(
+    rooms: Mapping[str, PlanRoom],
+    bookings: Mapping[str, Booking],
+    assignments: Iterable[Assignment],
+    policy: Policy,
+    fixed: Iterable[PersonKey] = (),
+    now: Minute | None = None,
+) -> list[Violation]:
     """Every hard-rule violation in the plan (empty when the plan is lawful).
 
     What has started is judged as it was planned, not as it turned out: for ``fixed`` persons
@@ -49,7 +58,8 @@ def check_plan(rooms: Mapping[str, PlanRoom], bookings: Mapping[str, Booking],
     items = list(assignments)
     started = set(fixed)
     persons: dict[PersonKey, tuple[Booking, Person]] = {
-        (b.id, p.id): (b, p) for b in bookings.values() for p in b.persons}
+        (b.id, p.id): (b, p) for b in bookings.values() for p in b.persons
+    }
 
     def bad(rule: str, message: str) -> None:
         found.append(Violation(rule, message))
@@ -78,8 +88,9 @@ def check_plan(rooms: Mapping[str, PlanRoom], bookings: Mapping[str, Booking],
         if len(sessions) > 1:
             bad("plan", f"{key} has {len(sessions)} sessions")
         for session in sessions:
-            _check_session(found, rooms[session.room], booking, person, session, policy, key,
-                           key in started)
+            _check_session(
+                found, rooms[session.room], booking, person, session, policy, key, key in started
+            )
 
     _check_rooms(found, rooms, items, policy)
     _check_holding(found, rooms, persons, items)
@@ -88,8 +99,16 @@ def check_plan(rooms: Mapping[str, PlanRoom], bookings: Mapping[str, Booking],
     return found
 
 
-def _check_session(found: list[Violation], room: PlanRoom, booking: Booking, person: Person,
-                   session: Assignment, policy: Policy, key: PersonKey, started: bool) -> None:
+def _check_session(
+    found: list[Violation],
+    room: PlanRoom,
+    booking: Booking,
+    person: Person,
+    session: Assignment,
+    policy: Policy,
+    key: PersonKey,
+    started: bool,
+) -> None:
     # H3, written from the table in domain.md rather than from the allocator's helper.
     if person.minor and person.role is PersonRole.VICTIM and person.sexual_abuse_victim:
         wanted = RoomType.ONE_STOP
@@ -100,9 +119,14 @@ def _check_session(found: list[Violation], room: PlanRoom, booking: Booking, per
     else:
         wanted = RoomType.INQUIRY
     if room.type is not wanted:
-        found.append(Violation("H3", f"{key} ({person.role}, minor={person.minor}) is questioned "
-                                     f"in {room.id}, a {room.type} room; a {wanted} room is "
-                                     f"for a {_QUESTIONING[wanted]}"))
+        found.append(
+            Violation(
+                "H3",
+                f"{key} ({person.role}, minor={person.minor}) is questioned "
+                f"in {room.id}, a {room.type} room; a {wanted} room is "
+                f"for a {_QUESTIONING[wanted]}",
+            )
+        )
     serious = booking.case_type in policy.serious_case_types
     if (booking.recording or serious) and Equipment.RECORDING not in room.equipment:
         found.append(Violation("H4", f"{key}: {room.id} has no audio-video recording"))
@@ -112,29 +136,43 @@ def _check_session(found: list[Violation], room: PlanRoom, booking: Booking, per
     if hours is not None and not started:
         deadline = person.brought_in_at + int(hours * 60)
         if session.end + policy.exit_minutes > deadline:
-            found.append(Violation("H5", f"{key}: session and exit end at "
-                                         f"{session.end + policy.exit_minutes}, "
-                                         f"after the limit {deadline}"))
+            found.append(
+                Violation(
+                    "H5",
+                    f"{key}: session and exit end at "
+                    f"{session.end + policy.exit_minutes}, "
+                    f"after the limit {deadline}",
+                )
+            )
     if booking.officers < 2:
         found.append(Violation("H6", f"{key}: {booking.officers} officer(s) cannot question"))
     if person.minor:
         if person.guardian_at is None or session.start < person.guardian_at:
-            found.append(Violation("H7", f"{key}: a minor's session before the guardian is "
-                                         "there"))
-        if (person.role is PersonRole.SUSPECT and person.sex is Sex.FEMALE
-                and not booking.female_staff):
+            found.append(Violation("H7", f"{key}: a minor's session before the guardian is there"))
+        if (
+            person.role is PersonRole.SUSPECT
+            and person.sex is Sex.FEMALE
+            and not booking.female_staff
+        ):
             found.append(Violation("H7", f"{key}: female minor suspect without female staff"))
     steps = policy.entry_minutes_walk_in if booking.walk_in else policy.entry_minutes_booked
-    ready = booking.expected_arrival + steps + (policy.sobering_minutes if person.intoxicated
-                                                else 0)
+    ready = (
+        booking.expected_arrival + steps + (policy.sobering_minutes if person.intoxicated else 0)
+    )
     if session.start < ready:
-        found.append(Violation("H8", f"{key}: questioned at {session.start}, before entry "
-                                     f"steps{' and sobering' if person.intoxicated else ''} "
-                                     f"are done at {ready}"))
+        found.append(
+            Violation(
+                "H8",
+                f"{key}: questioned at {session.start}, before entry "
+                f"steps{' and sobering' if person.intoxicated else ''} "
+                f"are done at {ready}",
+            )
+        )
 
 
-def _check_rooms(found: list[Violation], rooms: Mapping[str, PlanRoom],
-                 items: list[Assignment], policy: Policy) -> None:
+def _check_rooms(
+    found: list[Violation], rooms: Mapping[str, PlanRoom], items: list[Assignment], policy: Policy
+) -> None:
     """H1: one session per questioning room at a time, cleaning buffer included."""
     by_room: dict[str, list[Assignment]] = {}
     for item in items:
@@ -144,13 +182,21 @@ def _check_rooms(found: list[Violation], rooms: Mapping[str, PlanRoom],
         buffer = policy.cleaning_minutes.get(rooms[room_id].type, 0)
         for first, second in combinations(sessions, 2):
             if first.start < second.end + buffer and second.start < first.end + buffer:
-                found.append(Violation("H1", f"{room_id}: {first.key} and {second.key} overlap "
-                                             f"(cleaning buffer {buffer} min)"))
+                found.append(
+                    Violation(
+                        "H1",
+                        f"{room_id}: {first.key} and {second.key} overlap "
+                        f"(cleaning buffer {buffer} min)",
+                    )
+                )
 
 
-def _check_holding(found: list[Violation], rooms: Mapping[str, PlanRoom],
-                   persons: Mapping[PersonKey, tuple[Booking, Person]],
-                   items: list[Assignment]) -> None:
+def _check_holding(
+    found: list[Violation],
+    rooms: Mapping[str, PlanRoom],
+    persons: Mapping[PersonKey, tuple[Booking, Person]],
+    items: list[Assignment],
+) -> None:
     """H2 in waiting rooms: apart from co-suspects, the other sex, the other age group; and
     never more people than the room holds."""
     by_room: dict[str, list[Assignment]] = {}
@@ -163,26 +209,45 @@ def _check_holding(found: list[Violation], rooms: Mapping[str, PlanRoom],
                 continue
             (b1, p1), (b2, p2) = persons[first.key], persons[second.key]
             if p1.sex is not p2.sex:
-                found.append(Violation("H2", f"{room_id}: {first.key} and {second.key}, men and "
-                                             "women held together"))
+                found.append(
+                    Violation(
+                        "H2",
+                        f"{room_id}: {first.key} and {second.key}, men and women held together",
+                    )
+                )
             if p1.minor != p2.minor:
-                found.append(Violation("H2", f"{room_id}: {first.key} and {second.key}, an "
-                                             "adult and a minor held together"))
-            if (p1.co_suspect_group is not None and b1.case_id == b2.case_id
-                    and p1.co_suspect_group == p2.co_suspect_group):
-                found.append(Violation("H2", f"{room_id}: co-suspects {first.key} and "
-                                             f"{second.key} held together"))
+                found.append(
+                    Violation(
+                        "H2",
+                        f"{room_id}: {first.key} and {second.key}, an "
+                        "adult and a minor held together",
+                    )
+                )
+            if (
+                p1.co_suspect_group is not None
+                and b1.case_id == b2.case_id
+                and p1.co_suspect_group == p2.co_suspect_group
+            ):
+                found.append(
+                    Violation(
+                        "H2", f"{room_id}: co-suspects {first.key} and {second.key} held together"
+                    )
+                )
         capacity = rooms[room_id].capacity
         for item in held:
             # Occupancy only rises at a start, so checking at every start finds the peak.
             present = sum(1 for other in held if other.start <= item.start < other.end)
             if present > capacity:
-                found.append(Violation("H2", f"{room_id}: {present} held at {item.start}, "
-                                             f"capacity {capacity}"))
+                found.append(
+                    Violation(
+                        "H2", f"{room_id}: {present} held at {item.start}, capacity {capacity}"
+                    )
+                )
 
 
-def _check_parallel(found: list[Violation], bookings: Mapping[str, Booking],
-                    items: list[Assignment]) -> None:
+def _check_parallel(
+    found: list[Violation], bookings: Mapping[str, Booking], items: list[Assignment]
+) -> None:
     """H6: parallel sessions of one booking at most officers // 2."""
     by_booking: dict[str, list[Assignment]] = {}
     for item in items:
@@ -193,8 +258,13 @@ def _check_parallel(found: list[Violation], bookings: Mapping[str, Booking],
         for item in sessions:
             running = sum(1 for other in sessions if other.start <= item.start < other.end)
             if running > cap:
-                found.append(Violation("H6", f"{booking_id}: {running} sessions at "
-                                             f"{item.start} with {cap * 2} officers' worth"))
+                found.append(
+                    Violation(
+                        "H6",
+                        f"{booking_id}: {running} sessions at "
+                        f"{item.start} with {cap * 2} officers' worth",
+                    )
+                )
 
 
 def _check_waiting_before_session(found: list[Violation], items: list[Assignment]) -> None:
@@ -203,5 +273,10 @@ def _check_waiting_before_session(found: list[Violation], items: list[Assignment
         if item.kind is AssignmentKind.WAITING:
             session = sessions.get(item.key)
             if session is None or item.end > session.start:
-                found.append(Violation("H2", f"{item.key}: held in {item.room} without a "
-                                             "session after it, or past its start"))
+                found.append(
+                    Violation(
+                        "H2",
+                        f"{item.key}: held in {item.room} without a "
+                        "session after it, or past its start",
+                    )
+                )

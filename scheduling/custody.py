@@ -64,19 +64,26 @@ class Clock:
         return self.brought_in_at + self.limit_minutes
 
 
-def clock(now: Minute, brought_in_at: Minute, limit_minutes: int, projected_end: Minute | None,
-          thresholds: ClockThresholds) -> Clock:
+def clock(
+    now: Minute,
+    brought_in_at: Minute,
+    limit_minutes: int,
+    projected_end: Minute | None,
+    thresholds: ClockThresholds,
+) -> Clock:
     """The clock of one person; ``projected_end`` already includes exit processing."""
     elapsed = now - brought_in_at
     deadline = brought_in_at + limit_minutes
     if now >= deadline:
         level = Level.BLACK
-    elif (now >= deadline - thresholds.red_before_limit_minutes
-          or (projected_end is not None and projected_end > deadline)):
+    elif now >= deadline - thresholds.red_before_limit_minutes or (
+        projected_end is not None and projected_end > deadline
+    ):
         level = Level.RED
-    elif (elapsed >= limit_minutes * thresholds.orange_fraction
-          or (projected_end is not None
-              and projected_end > deadline - thresholds.orange_projected_within_minutes)):
+    elif elapsed >= limit_minutes * thresholds.orange_fraction or (
+        projected_end is not None
+        and projected_end > deadline - thresholds.orange_projected_within_minutes
+    ):
         level = Level.ORANGE
     elif elapsed >= limit_minutes * thresholds.yellow_fraction:
         level = Level.YELLOW

@@ -36,8 +36,18 @@ from scheduling.model import (
 )
 from scheduling.rooms import Equipment, RoomType
 
-CASE_TYPES = ("theft", "fraud", "assault", "traffic", "drugs", "public_order", "robbery",
-              "homicide", "rape", "kidnapping")
+CASE_TYPES = (
+    "theft",
+    "fraud",
+    "assault",
+    "traffic",
+    "drugs",
+    "public_order",
+    "robbery",
+    "homicide",
+    "rape",
+    "kidnapping",
+)
 _CASE_WEIGHTS = (25, 15, 15, 10, 10, 12, 6, 2, 3, 2)
 
 
@@ -60,17 +70,21 @@ def generate_rooms(count: int, rng: random.Random) -> list[PlanRoom]:
 
     def add(kind: RoomType, n: int, capacity: int) -> None:
         for index in range(n):
-            equipment = {Equipment.RECORDING} if kind in (
-                RoomType.INTERROGATION, RoomType.ONE_STOP, RoomType.MINORS) or rng.random() < 0.5 \
+            equipment = (
+                {Equipment.RECORDING}
+                if kind in (RoomType.INTERROGATION, RoomType.ONE_STOP, RoomType.MINORS)
+                or rng.random() < 0.5
                 else set()
+            )
             if kind is not RoomType.WAITING and rng.random() < 0.25:
                 equipment.add(Equipment.INTERPRETER)
             if kind is RoomType.INTERROGATION and rng.random() < 0.3:
                 equipment.add(Equipment.ONE_WAY_GLASS)
             if kind is RoomType.WAITING:
                 equipment = set()
-            rooms.append(PlanRoom(f"{kind.value}-{index + 1}", kind, capacity,
-                                  frozenset(equipment)))
+            rooms.append(
+                PlanRoom(f"{kind.value}-{index + 1}", kind, capacity, frozenset(equipment))
+            )
 
     add(RoomType.INTERROGATION, interrogation, 1)
     add(RoomType.INQUIRY, inquiry, 1)
@@ -91,8 +105,7 @@ def _arrival(rng: random.Random, day_start: Minute) -> Minute:
     return day_start + int(min(max(minute, 7 * 60), 21 * 60))
 
 
-def generate_day(persons: int, rooms: int, seed: int,
-                 day: date = date(2026, 3, 2)) -> Day:
+def generate_day(persons: int, rooms: int, seed: int, day: date = date(2026, 3, 2)) -> Day:
     rng = random.Random(seed)
     # Clock times of the generated day are taken as UTC: the plan only compares them.
     day_start = to_minute(datetime(day.year, day.month, day.day, tzinfo=UTC))
@@ -109,35 +122,60 @@ def generate_day(persons: int, rooms: int, seed: int,
         serious = case_type in ("robbery", "homicide", "rape", "kidnapping")
         members: list[Person] = []
         for index in range(size):
-            role = rng.choices((PersonRole.SUSPECT, PersonRole.WITNESS, PersonRole.VICTIM),
-                               (55, 30, 15))[0]
+            role = rng.choices(
+                (PersonRole.SUSPECT, PersonRole.WITNESS, PersonRole.VICTIM), (55, 30, 15)
+            )[0]
             minor = rng.random() < 0.08
             suspect = role is PersonRole.SUSPECT
             brought_in = arrival - rng.randint(20, 120)
             if suspect:
-                basis = (LegalBasis.CRIMINAL_SUMMONS_SERIOUS if serious else rng.choice(
-                    (LegalBasis.CRIMINAL_SUMMONS, LegalBasis.ADMINISTRATIVE,
-                     LegalBasis.CONTINUED_QUESTIONING)))
+                basis = (
+                    LegalBasis.CRIMINAL_SUMMONS_SERIOUS
+                    if serious
+                    else rng.choice(
+                        (
+                            LegalBasis.CRIMINAL_SUMMONS,
+                            LegalBasis.ADMINISTRATIVE,
+                            LegalBasis.CONTINUED_QUESTIONING,
+                        )
+                    )
+                )
                 if basis is not LegalBasis.ADMINISTRATIVE and rng.random() < 0.2:
                     brought_in -= rng.randint(120, 300)  # held overnight
             else:
                 basis = LegalBasis.VOLUNTARY
-            members.append(Person(
-                id=f"p{index + 1}", role=role, minor=minor,
-                sex=Sex.FEMALE if rng.random() < 0.25 else Sex.MALE,
-                brought_in_at=brought_in, legal_basis=basis,
-                co_suspect_group="g1" if suspect else None,
-                sexual_abuse_victim=minor and role is PersonRole.VICTIM and case_type == "rape",
-                intoxicated=suspect and rng.random() < 0.03,
-                guardian_at=arrival + rng.randint(0, 40) if minor else None,
-                session_minutes=rng.choice((45, 60, 90, 120)) if suspect
-                else rng.choice((20, 30, 45, 60))))
-        bookings.append(Booking(
-            id=f"b{number:04d}", station=f"station-{rng.randint(1, 12)}",
-            case_id=f"case-{seed}-{number}", case_type=case_type,
-            officers=rng.choice((2, 2, 4, 4, 6)) if size > 1 else 2,
-            expected_arrival=arrival, session_minutes=60, persons=tuple(members),
-            recording=serious or rng.random() < 0.2, interpreter=rng.random() < 0.05,
-            female_staff=rng.random() < 0.7, walk_in=False))
+            members.append(
+                Person(
+                    id=f"p{index + 1}",
+                    role=role,
+                    minor=minor,
+                    sex=Sex.FEMALE if rng.random() < 0.25 else Sex.MALE,
+                    brought_in_at=brought_in,
+                    legal_basis=basis,
+                    co_suspect_group="g1" if suspect else None,
+                    sexual_abuse_victim=minor and role is PersonRole.VICTIM and case_type == "rape",
+                    intoxicated=suspect and rng.random() < 0.03,
+                    guardian_at=arrival + rng.randint(0, 40) if minor else None,
+                    session_minutes=rng.choice((45, 60, 90, 120))
+                    if suspect
+                    else rng.choice((20, 30, 45, 60)),
+                )
+            )
+        bookings.append(
+            Booking(
+                id=f"b{number:04d}",
+                station=f"station-{rng.randint(1, 12)}",
+                case_id=f"case-{seed}-{number}",
+                case_type=case_type,
+                officers=rng.choice((2, 2, 4, 4, 6)) if size > 1 else 2,
+                expected_arrival=arrival,
+                session_minutes=60,
+                persons=tuple(members),
+                recording=serious or rng.random() < 0.2,
+                interpreter=rng.random() < 0.05,
+                female_staff=rng.random() < 0.7,
+                walk_in=False,
+            )
+        )
     rng.shuffle(bookings)
     return Day(plan_rooms, bookings, day_start)

@@ -46,8 +46,9 @@ class _Movable:
     unplaced_cost: int  # waiting until the window's end, weighted
 
 
-def charged_waiting(planner: Planner, horizon_end: Minute,
-                    keys: Iterable[PersonKey] | None = None) -> float:
+def charged_waiting(
+    planner: Planner, horizon_end: Minute, keys: Iterable[PersonKey] | None = None
+) -> float:
     """S1 as the improver counts it: weighted minutes from ready to session start; a person
     left unplaced waits until ``horizon_end`` (escalated, questioned outside the plan)."""
     total = 0.0
@@ -68,8 +69,9 @@ def charged_waiting(planner: Planner, horizon_end: Minute,
     return total
 
 
-def improve(planner: Planner, now: Minute, budget_seconds: float,
-            window_minutes: int = 12 * 60) -> Improvement | None:
+def improve(
+    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int = 12 * 60
+) -> Improvement | None:
     """Better sessions for the window ``[now, now + window_minutes)``, or None if none found.
 
     ``planner`` is not changed; apply ``changes`` (each person's new assignments) under the
@@ -123,8 +125,9 @@ def _cost(planner: Planner, movable: list[_Movable]) -> int:
 
 def _movable(planner: Planner, now: Minute, window_end: Minute) -> list[_Movable]:
     found = []
-    for key, booking in ((k, planner.bookings[k[0]]) for k in
-                         [*planner.assignments, *planner.unassigned]):
+    for key, booking in (
+        (k, planner.bookings[k[0]]) for k in [*planner.assignments, *planner.unassigned]
+    ):
         if key in planner.fixed:
             continue
         person = booking.person(key[1])
@@ -138,19 +141,31 @@ def _movable(planner: Planner, now: Minute, window_end: Minute) -> list[_Movable
         if session is None and need.earliest_start >= window_end:
             continue
         weight = int(planner.policy.weight(person) * WEIGHT_SCALE)
-        found.append(_Movable(key, need, session, weight,
-                              weight * max(0, window_end - need.earliest_start)))
+        found.append(
+            _Movable(key, need, session, weight, weight * max(0, window_end - need.earliest_start))
+        )
     return found
 
 
-def _solve_with_waiting_rooms(planner: Planner, room_type: RoomType, items: list[_Movable],
-                              now: Minute, deadline: float,
-                              ) -> dict[PersonKey, list[Assignment]] | None:
+def _solve_with_waiting_rooms(
+    planner: Planner,
+    room_type: RoomType,
+    items: list[_Movable],
+    now: Minute,
+    deadline: float,
+) -> dict[PersonKey, list[Assignment]] | None:
     """Solve with held persons free to move either way and find their waiting rooms again;
     whoever then has none may only move earlier in the next round (which keeps their current
     waiting room valid). The last round holds everyone that way, and cannot fail on H2."""
-    modeled = _solve_group(planner, room_type, items, now,
-                           (deadline - time.monotonic()) * 0.8, set(), model_waiting=True)
+    modeled = _solve_group(
+        planner,
+        room_type,
+        items,
+        now,
+        (deadline - time.monotonic()) * 0.8,
+        set(),
+        model_waiting=True,
+    )
     if modeled is not None:
         return modeled
     monotone: set[PersonKey] = set()
@@ -166,12 +181,14 @@ def _solve_with_waiting_rooms(planner: Planner, room_type: RoomType, items: list
             return held
         monotone.update(held)
     everyone = {item.key for item in items}
-    return _solve_group(planner, room_type, items, now,
-                        max(0.05, deadline - time.monotonic()), everyone)
+    return _solve_group(
+        planner, room_type, items, now, max(0.05, deadline - time.monotonic()), everyone
+    )
 
 
-def _rehold(planner: Planner, result: dict[PersonKey, list[Assignment]],
-            now: Minute) -> dict[PersonKey, list[Assignment]] | set[PersonKey]:
+def _rehold(
+    planner: Planner, result: dict[PersonKey, list[Assignment]], now: Minute
+) -> dict[PersonKey, list[Assignment]] | set[PersonKey]:
     """Waiting rooms for the moved persons, by the allocator's own rule; or the persons left
     without one."""
     trial = planner.copy()
@@ -192,24 +209,31 @@ def _rehold(planner: Planner, result: dict[PersonKey, list[Assignment]],
             if room is None:
                 homeless.add(key)
                 continue
-            items = [Assignment(key[0], key[1], AssignmentKind.WAITING, room, hold_from,
-                                session.start), session]
+            items = [
+                Assignment(key[0], key[1], AssignmentKind.WAITING, room, hold_from, session.start),
+                session,
+            ]
         trial.rebook(key, items)
         final[key] = items
     return homeless or final
 
 
-def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], now: Minute,
-                 budget: float, monotone: set[PersonKey], model_waiting: bool = False,
-                 ) -> dict[PersonKey, list[Assignment]] | None:
+def _solve_group(
+    planner: Planner,
+    room_type: RoomType,
+    items: list[_Movable],
+    now: Minute,
+    budget: float,
+    monotone: set[PersonKey],
+    model_waiting: bool = False,
+) -> dict[PersonKey, list[Assignment]] | None:
     rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
     if not rooms:
         return None
     moving = {item.key for item in items}
     clean = planner.policy.cleaning(room_type)
     model = cp_model.CpModel()
-    horizon = max([now + 3 * 24 * 60,
-                   *(a.end + clean for a in planner.all_assignments())]) - now
+    horizon = max([now + 3 * 24 * 60, *(a.end + clean for a in planner.all_assignments())]) - now
     per_room: dict[str, list[cp_model.IntervalVar]] = {room.id: [] for room in rooms}
     per_booking: dict[str, list[cp_model.IntervalVar]] = {}
     for assignment in planner.all_assignments():
@@ -217,11 +241,14 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
             continue
         offset = assignment.start - now
         if assignment.room in per_room:
-            per_room[assignment.room].append(model.new_fixed_size_interval_var(
-                offset, assignment.end - assignment.start + clean, "fixed"))
+            per_room[assignment.room].append(
+                model.new_fixed_size_interval_var(
+                    offset, assignment.end - assignment.start + clean, "fixed"
+                )
+            )
         per_booking.setdefault(assignment.booking, []).append(
-            model.new_fixed_size_interval_var(offset, assignment.end - assignment.start,
-                                              "fixed"))
+            model.new_fixed_size_interval_var(offset, assignment.end - assignment.start, "fixed")
+        )
     objective = []
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
     for item in items:
@@ -230,12 +257,18 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
         high = horizon - need.duration
         if need.latest_end is not None:
             high = min(high, need.latest_end - need.duration - now)
-        if need.waits_in_holding and not model_waiting and (
-                item.key in monotone or item.current is None):
+        if (
+            need.waits_in_holding
+            and not model_waiting
+            and (item.key in monotone or item.current is None)
+        ):
             # Held persons only move earlier (module doc); an unplaced one only where no
             # waiting is needed at all.
-            high = min(high, (item.current.start if item.current is not None
-                              else max(need.holding_from, now)) - now)
+            high = min(
+                high,
+                (item.current.start if item.current is not None else max(need.holding_from, now))
+                - now,
+            )
         fitting = [r for r in rooms if need.equipment <= r.equipment]
         if high < low or not fitting:
             if item.current is None:
@@ -246,11 +279,16 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
         for room in fitting:
             literal = model.new_bool_var(f"in{room.id}{item.key}")
             literals[room.id] = literal
-            per_room[room.id].append(model.new_optional_fixed_size_interval_var(
-                start, need.duration + clean, literal, f"room{item.key}"))
+            per_room[room.id].append(
+                model.new_optional_fixed_size_interval_var(
+                    start, need.duration + clean, literal, f"room{item.key}"
+                )
+            )
             per_booking.setdefault(item.key[0], []).append(
                 model.new_optional_fixed_size_interval_var(
-                    start, need.duration, literal, f"officers{item.key}"))
+                    start, need.duration, literal, f"officers{item.key}"
+                )
+            )
         placed = model.new_bool_var(f"placed{item.key}")
         model.add(sum(literals.values()) == placed)
         if item.current is not None:
@@ -295,20 +333,33 @@ def _solve_group(planner: Planner, room_type: RoomType, items: list[_Movable], n
             continue
         begin = solver.value(start_var) + now
         item = by_key[key]
-        session = Assignment(key[0], key[1], AssignmentKind.SESSION, picked, begin,
-                             begin + item.need.duration)
+        session = Assignment(
+            key[0], key[1], AssignmentKind.SESSION, picked, begin, begin + item.need.duration
+        )
         if model_waiting:
-            holding = next((w for w, lit in waiting_rooms.get(key, {}).items()
-                            if solver.boolean_value(lit)), None)
+            holding = next(
+                (w for w, lit in waiting_rooms.get(key, {}).items() if solver.boolean_value(lit)),
+                None,
+            )
             hold_from = max(item.need.holding_from, now)
-            planned = [session] if holding is None else [
-                Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, begin),
-                session]
+            planned = (
+                [session]
+                if holding is None
+                else [
+                    Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, begin),
+                    session,
+                ]
+            )
         else:
-            kept = [a for a in planner.assignments.get(key, [])
-                    if a.kind is AssignmentKind.WAITING and a.start < begin]
-            planned = [*(Assignment(a.booking, a.person, a.kind, a.room, a.start, begin)
-                         for a in kept), session]
+            kept = [
+                a
+                for a in planner.assignments.get(key, [])
+                if a.kind is AssignmentKind.WAITING and a.start < begin
+            ]
+            planned = [
+                *(Assignment(a.booking, a.person, a.kind, a.room, a.start, begin) for a in kept),
+                session,
+            ]
         # Only what changed goes back: an unchanged person is not a move (S5).
         if planned != planner.assignments.get(key):
             result[key] = planned
@@ -322,21 +373,35 @@ def _incompatible(planner: Planner, first: PersonKey, second: PersonKey) -> bool
     """H2 for a waiting room: the two may not be held there at the same time."""
     booking_a, booking_b = planner.bookings[first[0]], planner.bookings[second[0]]
     a, b = booking_a.person(first[1]), booking_b.person(second[1])
-    return (a.sex is not b.sex or a.minor != b.minor
-            or (a.co_suspect_group is not None and booking_a.case_id == booking_b.case_id
-                and a.co_suspect_group == b.co_suspect_group))
+    return (
+        a.sex is not b.sex
+        or a.minor != b.minor
+        or (
+            a.co_suspect_group is not None
+            and booking_a.case_id == booking_b.case_id
+            and a.co_suspect_group == b.co_suspect_group
+        )
+    )
 
 
-def _model_waiting(model: cp_model.CpModel, planner: Planner, items: list[_Movable],
-                   chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
-                   now: Minute, rooms_out: dict[PersonKey, dict[str, cp_model.IntVar]]) -> bool:
+def _model_waiting(
+    model: cp_model.CpModel,
+    planner: Planner,
+    items: list[_Movable],
+    chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
+    now: Minute,
+    rooms_out: dict[PersonKey, dict[str, cp_model.IntVar]],
+) -> bool:
     """Waiting rooms in the model: each held person in one waiting room from entry to session,
     capacity kept, incompatible persons never overlapping in one room. False if too large."""
     waiting = [r for r in planner.rooms.values() if r.type is RoomType.WAITING and r.available]
     held = [item for item in items if item.need.waits_in_holding and item.key in chosen]
     moving = {item.key for item in items}
-    fixed = [a for a in planner.all_assignments()
-             if a.kind is AssignmentKind.WAITING and a.key not in moving and a.end > now]
+    fixed = [
+        a
+        for a in planner.all_assignments()
+        if a.kind is AssignmentKind.WAITING and a.key not in moving and a.end > now
+    ]
     pairs = len(held) * (len(held) + len(fixed)) * max(1, len(waiting))
     if pairs > MAX_WAITING_PAIRS:
         return False
@@ -354,25 +419,37 @@ def _model_waiting(model: cp_model.CpModel, planner: Planner, items: list[_Movab
             size = model.new_int_var(0, 7 * 24 * 60, f"wait{room.id}{item.key}")
             model.add(size == start - hold_from).only_enforce_if(literal)
             intervals[(room.id, item.key)] = model.new_optional_interval_var(
-                hold_from, size, hold_from + size, literal, f"hold{room.id}{item.key}")
+                hold_from, size, hold_from + size, literal, f"hold{room.id}{item.key}"
+            )
         model.add(sum(literals.values()) == waits)
         if item.current is not None:
-            current = next((a.room for a in planner.assignments.get(item.key, [])
-                            if a.kind is AssignmentKind.WAITING), None)
+            current = next(
+                (
+                    a.room
+                    for a in planner.assignments.get(item.key, [])
+                    if a.kind is AssignmentKind.WAITING
+                ),
+                None,
+            )
             for room_id, literal in literals.items():
                 model.add_hint(literal, int(room_id == current))
         rooms_out[item.key] = literals
     for room in waiting:
         here = [intervals[(room.id, item.key)] for item in held]
-        constants = [(a.key, model.new_fixed_size_interval_var(a.start - now, a.end - a.start,
-                                                               "fixedhold"))
-                     for a in fixed if a.room == room.id]
+        constants = [
+            (a.key, model.new_fixed_size_interval_var(a.start - now, a.end - a.start, "fixedhold"))
+            for a in fixed
+            if a.room == room.id
+        ]
         if here:
-            model.add_cumulative([*here, *(iv for _k, iv in constants)],
-                                 [1] * (len(here) + len(constants)), room.capacity)
+            model.add_cumulative(
+                [*here, *(iv for _k, iv in constants)],
+                [1] * (len(here) + len(constants)),
+                room.capacity,
+            )
         for index, item in enumerate(held):
             mine = intervals[(room.id, item.key)]
-            for other in held[index + 1:]:
+            for other in held[index + 1 :]:
                 if _incompatible(planner, item.key, other.key):
                     model.add_no_overlap([mine, intervals[(room.id, other.key)]])
             for key, interval in constants:

@@ -47,10 +47,17 @@ def need_for(booking: Booking, person: Person, policy: Policy) -> Need:
     if booking.officers // 2 < 1:
         raise CannotPlace("H6", f"{booking.officers} officer(s) present: a session needs two")
     if person.minor and person.guardian_at is None:
-        raise CannotPlace("H7", "a minor is questioned only with a guardian or appropriate "
-                                "adult present: give guardian_at")
-    if (person.minor and person.role is PersonRole.SUSPECT and person.sex is Sex.FEMALE
-            and not booking.female_staff):
+        raise CannotPlace(
+            "H7",
+            "a minor is questioned only with a guardian or appropriate "
+            "adult present: give guardian_at",
+        )
+    if (
+        person.minor
+        and person.role is PersonRole.SUSPECT
+        and person.sex is Sex.FEMALE
+        and not booking.female_staff
+    ):
         raise CannotPlace("H7", "a female minor suspect needs a female staff member present")
     equipment: set[Equipment] = set()
     if booking.recording or booking.case_type in policy.serious_case_types:
@@ -67,7 +74,15 @@ def need_for(booking: Booking, person: Person, policy: Policy) -> Need:
     limit = policy.limit_minutes(person.legal_basis)
     latest_end = None if limit is None else person.brought_in_at + limit - policy.exit_minutes
     if latest_end is not None and earliest + duration > latest_end:
-        raise CannotPlace("H5", "even a session at the earliest possible time would end past "
-                                "the legal limit")
-    return Need(room_type_for(person), frozenset(equipment),
-                person.role is PersonRole.SUSPECT, holding_from, earliest, duration, latest_end)
+        raise CannotPlace(
+            "H5", "even a session at the earliest possible time would end past the legal limit"
+        )
+    return Need(
+        room_type_for(person),
+        frozenset(equipment),
+        person.role is PersonRole.SUSPECT,
+        holding_from,
+        earliest,
+        duration,
+        latest_end,
+    )

@@ -13,25 +13,37 @@ from types import MappingProxyType
 from scheduling.model import LegalBasis, Person, PersonRole
 from scheduling.rooms import RoomType
 
-DEFAULT_LIMIT_HOURS: Mapping[LegalBasis, float] = MappingProxyType({
-    LegalBasis.CRIMINAL_SUMMONS: 12,
-    LegalBasis.CRIMINAL_SUMMONS_SERIOUS: 24,
-    LegalBasis.ADMINISTRATIVE: 8,
-    LegalBasis.ADMINISTRATIVE_DETENTION_LIKELY: 24,
-    LegalBasis.CONTINUED_QUESTIONING: 24,
-    LegalBasis.CONTINUED_QUESTIONING_APPROVED: 48,
-    LegalBasis.CRIMINAL_DETENTION: 24,
-})
+DEFAULT_LIMIT_HOURS: Mapping[LegalBasis, float] = MappingProxyType(
+    {
+        LegalBasis.CRIMINAL_SUMMONS: 12,
+        LegalBasis.CRIMINAL_SUMMONS_SERIOUS: 24,
+        LegalBasis.ADMINISTRATIVE: 8,
+        LegalBasis.ADMINISTRATIVE_DETENTION_LIKELY: 24,
+        LegalBasis.CONTINUED_QUESTIONING: 24,
+        LegalBasis.CONTINUED_QUESTIONING_APPROVED: 48,
+        LegalBasis.CRIMINAL_DETENTION: 24,
+    }
+)
 
-DEFAULT_CLEANING_MINUTES: Mapping[RoomType, int] = MappingProxyType({
-    RoomType.ONE_STOP: 15,
-    RoomType.MINORS: 10,
-    RoomType.SOBERING: 30,
-})
+DEFAULT_CLEANING_MINUTES: Mapping[RoomType, int] = MappingProxyType(
+    {
+        RoomType.ONE_STOP: 15,
+        RoomType.MINORS: 10,
+        RoomType.SOBERING: 30,
+    }
+)
 
-DEFAULT_SERIOUS_CASE_TYPES = frozenset({
-    "homicide", "robbery", "rape", "kidnapping", "drug_trafficking", "arson", "terrorism",
-})
+DEFAULT_SERIOUS_CASE_TYPES = frozenset(
+    {
+        "homicide",
+        "robbery",
+        "rape",
+        "kidnapping",
+        "drug_trafficking",
+        "arson",
+        "terrorism",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +54,8 @@ class Policy:
     sobering_minutes: int = 240
     exit_minutes: int = 30  # release or hand-over paperwork after the last session
     cleaning_minutes: Mapping[RoomType, int] = field(
-        default_factory=lambda: DEFAULT_CLEANING_MINUTES)
+        default_factory=lambda: DEFAULT_CLEANING_MINUTES
+    )
     serious_case_types: frozenset[str] = DEFAULT_SERIOUS_CASE_TYPES
     # S1 weights: waiting minutes count this many times for these persons.
     weight_minor: float = 3.0

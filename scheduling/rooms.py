@@ -76,8 +76,9 @@ class StateChange:
     reason: str | None
 
 
-def change_state(room: Room, state: RoomState, *, at: datetime, by: str,
-                 reason: str | None = None) -> tuple[Room, StateChange | None]:
+def change_state(
+    room: Room, state: RoomState, *, at: datetime, by: str, reason: str | None = None
+) -> tuple[Room, StateChange | None]:
     """The room in ``state`` and the history entry; no entry when nothing changes."""
     if at.tzinfo is None:
         raise ValueError("naive datetime: state changes carry aware times")

@@ -15,8 +15,11 @@ from tests.support import Child, Mosquitto, free_port, http_get, wait_until
 # Agents in tests reconnect fast; the backoff policy itself is tested on its own.
 FAST_AGENT_ENV = {"PRECINCT_BACKOFF_INITIAL": "0.05", "PRECINCT_BACKOFF_MAX": "0.5"}
 # Gap repair on a test's time scale; the planner's timing is tested on its own.
-FAST_CENTRAL_ENV = {"PRECINCT_REPAIR_INTERVAL": "0.5", "PRECINCT_REPAIR_GRACE": "1.5",
-                    "PRECINCT_REPAIR_RETRY": "5"}
+FAST_CENTRAL_ENV = {
+    "PRECINCT_REPAIR_INTERVAL": "0.5",
+    "PRECINCT_REPAIR_GRACE": "1.5",
+    "PRECINCT_REPAIR_RETRY": "5",
+}
 
 
 @pytest.fixture
@@ -52,22 +55,45 @@ class Deployment:
 
     def start_central(self, env: dict[str, str] | None = None) -> Child:
         self.central = Child(
-            ["central", "--broker", self.broker.url, "--db", str(self.db),
-             "--listen", f"127.0.0.1:{self.http_port}"], self._log("central"),
-            {**FAST_CENTRAL_ENV, **(env or {})})
-        wait_until(lambda: http_get(f"{self.base}/readyz")[0] == 200, 20,
-                   "central to be ready")
+            [
+                "central",
+                "--broker",
+                self.broker.url,
+                "--db",
+                str(self.db),
+                "--listen",
+                f"127.0.0.1:{self.http_port}",
+            ],
+            self._log("central"),
+            {**FAST_CENTRAL_ENV, **(env or {})},
+        )
+        wait_until(lambda: http_get(f"{self.base}/readyz")[0] == 200, 20, "central to be ready")
         return self.central
 
     def agent_dir(self, agent_id: str) -> Path:
         return self.root / "agents" / agent_id
 
-    def start_agent(self, agent_id: str, *, station: str = "s1", synthetic: float = 0,
-                    extra: list[str] | None = None, env: dict[str, str] | None = None,
-                    broker_url: str | None = None) -> Child:
-        args = ["agent", "--id", agent_id, "--station", station,
-                "--broker", broker_url or self.broker.url,
-                "--data-dir", str(self.agent_dir(agent_id))]
+    def start_agent(
+        self,
+        agent_id: str,
+        *,
+        station: str = "s1",
+        synthetic: float = 0,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        broker_url: str | None = None,
+    ) -> Child:
+        args = [
+            "agent",
+            "--id",
+            agent_id,
+            "--station",
+            station,
+            "--broker",
+            broker_url or self.broker.url,
+            "--data-dir",
+            str(self.agent_dir(agent_id)),
+        ]
         self.metrics_ports[agent_id] = free_port()
         args += ["--metrics-listen", f"127.0.0.1:{self.metrics_ports[agent_id]}"]
         if synthetic:

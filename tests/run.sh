@@ -1,6 +1,7 @@
 #!/bin/sh
 # The test command: installs what the tests need (Mosquitto from Debian's packages when it is
-# missing, the package and its dev tools in .venv), then runs ruff, mypy and the whole suite.
+# missing, the package and its dev tools in .venv), then runs ruff (lint and format), mypy and the
+# whole suite.
 # Extra arguments go to pytest.
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,5 +17,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/pytest "$@"

@@ -21,6 +21,7 @@ __all__ = ["Child", "Mosquitto", "free_port", "port_open", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 class Child:
     """One ``precinct`` subcommand as a real child process, its output in a log file."""
 
@@ -31,8 +32,12 @@ class Child:
         full_env.update(env or {})
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", *args], stdout=self._log,
-            stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+            [sys.executable, "-m", "central.cli", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=ROOT,
+        )
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -80,8 +85,11 @@ def http_post(url: str, token: str | None, body: object) -> tuple[int, Any]:
 
 def http_request(method: str, url: str, token: str | None, body: object) -> tuple[int, Any]:
     request = urllib.request.Request(  # noqa: S310 - tests talk to their own http server
-        url, data=json.dumps(body).encode(), method=method,
-        headers={"Content-Type": "application/json"})
+        url,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -104,8 +112,10 @@ def agent_last_seq(data_dir: Path) -> int:
 def stored_seqs(db: Path, agent: str) -> list[int]:
     conn = sqlite3.connect(db)
     try:
-        return [int(r[0]) for r in conn.execute(
-            "SELECT seq FROM events WHERE agent = ? ORDER BY seq", (agent,))]
+        return [
+            int(r[0])
+            for r in conn.execute("SELECT seq FROM events WHERE agent = ? ORDER BY seq", (agent,))
+        ]
     finally:
         conn.close()
 

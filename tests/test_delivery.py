@@ -52,18 +52,20 @@ def test_agents_to_central_every_seq_stored_once(deployment: Deployment) -> None
     total = sum(_assert_all_stored_once(deployment, a, token) for a in ("a1", "a2"))
     assert total >= 2 * RATE  # the synthetic sources really ran for seconds
     _, metrics = http_get(f"{deployment.base}/metrics")
-    ingested = (metric_value(metrics, "precinct_ingest_messages_total", 'class="telemetry"')
-                + metric_value(metrics, "precinct_ingest_messages_total", 'class="event"'))
+    ingested = metric_value(
+        metrics, "precinct_ingest_messages_total", 'class="telemetry"'
+    ) + metric_value(metrics, "precinct_ingest_messages_total", 'class="event"')
     assert ingested == total
     # A clean stop says goodbye: the agents are offline, for the stated reason.
     status, agents = http_get(f"{deployment.base}/api/v1/agents", token)
     assert status == 200
     assert {(a["id"], a["online"], a["status_reason"]) for a in agents} == {
-        ("a1", False, "stopped"), ("a2", False, "stopped")}
+        ("a1", False, "stopped"),
+        ("a2", False, "stopped"),
+    }
 
 
-def test_central_killed_mid_stream_loses_and_duplicates_nothing(
-        deployment: Deployment) -> None:
+def test_central_killed_mid_stream_loses_and_duplicates_nothing(deployment: Deployment) -> None:
     central = deployment.start_central()
     token = deployment.token(Role.ADMIN)
     deployment.start_agent("a1", synthetic=RATE)
@@ -72,8 +74,11 @@ def test_central_killed_mid_stream_loses_and_duplicates_nothing(
     assert helpers  # the ingest store process (and multiprocessing's resource tracker)
     central.kill()
     # Its helper processes notice the closed pipes and go too: no orphan holds the store.
-    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 10,
-               "the central's helper processes to exit")
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers),
+        10,
+        "the central's helper processes to exit",
+    )
     time.sleep(1.0)  # the agent keeps publishing; the broker queues for the central's session
     deployment.start_central()
     time.sleep(1.0)
@@ -89,14 +94,16 @@ def test_broker_restart_mid_stream_loses_nothing(deployment: Deployment) -> None
     deployment.broker.stop()
     time.sleep(1.0)  # readings keep entering the outbox while the broker is away
     deployment.broker.start()
-    wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 20,
-               "central to reconnect")
+    wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 20, "central to reconnect")
     published_after_restart = agent_last_seq(deployment.agent_dir("a1"))
 
     def caught_up() -> bool:
         _, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
-        return (isinstance(body, dict) and body["missing"] == 0
-                and body["last_seq"] > published_after_restart)
+        return (
+            isinstance(body, dict)
+            and body["missing"] == 0
+            and body["last_seq"] > published_after_restart
+        )
 
     # Whatever the broker lost across the restart is asked for again while the agent is up.
     wait_until(caught_up, 30, "the central to hold everything published so far")
@@ -108,8 +115,7 @@ def test_broker_restart_mid_stream_loses_nothing(deployment: Deployment) -> None
     assert body["connection"] >= 2  # it really reconnected
 
 
-def test_agent_killed_with_unsent_outbox_delivers_everything_once(
-        deployment: Deployment) -> None:
+def test_agent_killed_with_unsent_outbox_delivers_everything_once(deployment: Deployment) -> None:
     deployment.start_central()
     token = deployment.token(Role.ADMIN)
     agent = deployment.start_agent("a1", synthetic=RATE)
@@ -119,8 +125,7 @@ def test_agent_killed_with_unsent_outbox_delivers_everything_once(
     agent.kill()  # SIGKILL with about a second of readings unsent
     unsent_at_kill = agent_last_seq(deployment.agent_dir("a1"))
     deployment.broker.start()
-    wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 20,
-               "central to reconnect")
+    wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 20, "central to reconnect")
     status, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
     assert status == 200
     assert body["received"] < unsent_at_kill  # there really was a backlog
@@ -139,8 +144,7 @@ def test_agent_killed_is_marked_offline_by_its_will(deployment: Deployment) -> N
 
     def state() -> tuple[bool, str | None]:
         status, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
-        return (bool(body["online"]), body["status_reason"]) if status == 200 else (
-            False, "absent")
+        return (bool(body["online"]), body["status_reason"]) if status == 200 else (False, "absent")
 
     wait_until(lambda: state() == (True, None), 10, "a1 online")
     agent.kill()
@@ -150,16 +154,30 @@ def test_agent_killed_is_marked_offline_by_its_will(deployment: Deployment) -> N
 
 
 def test_two_ingest_processes_share_the_load_and_store_each_message_once(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     first = deployment.start_central()
     second_port = free_port()
     second = Child(
-        ["central", "--broker", deployment.broker.url, "--db", str(deployment.db),
-         "--listen", f"127.0.0.1:{second_port}", "--client-id", "precinct-central-2"],
-        deployment.root / "central-2.log")
+        [
+            "central",
+            "--broker",
+            deployment.broker.url,
+            "--db",
+            str(deployment.db),
+            "--listen",
+            f"127.0.0.1:{second_port}",
+            "--client-id",
+            "precinct-central-2",
+        ],
+        deployment.root / "central-2.log",
+    )
     try:
-        wait_until(lambda: http_get(f"http://127.0.0.1:{second_port}/readyz")[0] == 200, 20,
-                   "the second ingest process")
+        wait_until(
+            lambda: http_get(f"http://127.0.0.1:{second_port}/readyz")[0] == 200,
+            20,
+            "the second ingest process",
+        )
         token = deployment.token(Role.ADMIN)
         for agent_id in ("a1", "a2", "a3"):
             deployment.start_agent(agent_id, synthetic=RATE)
@@ -171,27 +189,34 @@ def test_two_ingest_processes_share_the_load_and_store_each_message_once(
         counts = []
         for base in (deployment.base, f"http://127.0.0.1:{second_port}"):
             _, metrics = http_get(f"{base}/metrics")
-            counts.append(metric_value(metrics, "precinct_ingest_messages_total",
-                                       'class="telemetry"'))
+            counts.append(
+                metric_value(metrics, "precinct_ingest_messages_total", 'class="telemetry"')
+            )
         assert all(count > 0 for count in counts)  # both workers took a share
         assert first.alive()
     finally:
         second.kill()
 
 
-def test_agent_outbox_bound_drops_oldest_telemetry_and_counts_it(
-        deployment: Deployment) -> None:
+def test_agent_outbox_bound_drops_oldest_telemetry_and_counts_it(deployment: Deployment) -> None:
     dead_broker = f"mqtt://127.0.0.1:{free_port()}"
-    deployment.start_agent("a1", synthetic=500, broker_url=dead_broker,
-                           env={"PRECINCT_OUTBOX_MAX": "100"})
+    deployment.start_agent(
+        "a1", synthetic=500, broker_url=dead_broker, env={"PRECINCT_OUTBOX_MAX": "100"}
+    )
     port = deployment.metrics_ports["a1"]
 
     def dropping() -> bool:
         status, text = http_get(f"http://127.0.0.1:{port}/metrics")
-        return status == 200 and metric_value(
-            text, "precinct_agent_dropped_total",
-            'class="telemetry",reason="outbox_full_oldest"') > 100 and metric_value(
-            text, "precinct_agent_outbox_depth", 'class="event"') >= 2
+        return (
+            status == 200
+            and metric_value(
+                text,
+                "precinct_agent_dropped_total",
+                'class="telemetry",reason="outbox_full_oldest"',
+            )
+            > 100
+            and metric_value(text, "precinct_agent_outbox_depth", 'class="event"') >= 2
+        )
 
     wait_until(dropping, 15, "telemetry drops to be counted")
     _, text = http_get(f"http://127.0.0.1:{port}/metrics")
@@ -204,22 +229,35 @@ def test_agent_outbox_bound_drops_oldest_telemetry_and_counts_it(
 
 
 def test_an_outbox_full_of_events_refuses_telemetry_and_raises_an_alarm(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     deployment.start_central()
     token = deployment.token(Role.ADMIN)
     broker_url = deployment.broker.url
     deployment.broker.stop()
     # Every reading also an event: the outbox fills with events only.
-    agent = deployment.start_agent("a1", synthetic=200, broker_url=broker_url,
-                                   env={"PRECINCT_OUTBOX_MAX": "50",
-                                        "PRECINCT_SYNTHETIC_EVENT_EVERY": "1"})
+    agent = deployment.start_agent(
+        "a1",
+        synthetic=200,
+        broker_url=broker_url,
+        env={"PRECINCT_OUTBOX_MAX": "50", "PRECINCT_SYNTHETIC_EVENT_EVERY": "1"},
+    )
     port = deployment.metrics_ports["a1"]
 
     def full() -> bool:
         status, text = http_get(f"http://127.0.0.1:{port}/metrics")
-        return status == 200 and metric_value(text, "precinct_agent_outbox_full") == 1 and (
-            metric_value(text, "precinct_agent_dropped_total",
-                         'class="telemetry",reason="outbox_full_refused"') > 0)
+        return (
+            status == 200
+            and metric_value(text, "precinct_agent_outbox_full") == 1
+            and (
+                metric_value(
+                    text,
+                    "precinct_agent_dropped_total",
+                    'class="telemetry",reason="outbox_full_refused"',
+                )
+                > 0
+            )
+        )
 
     wait_until(full, 15, "the outbox-full alarm")
     deployment.broker.start()
@@ -241,8 +279,12 @@ def test_an_outbox_full_of_events_refuses_telemetry_and_raises_an_alarm(
     def stored_events() -> list[int]:
         conn = sqlite3.connect(deployment.db)
         try:
-            return [r[0] for r in conn.execute(
-                "SELECT seq FROM events WHERE agent = 'a1' AND class = 'event' ORDER BY seq")]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT seq FROM events WHERE agent = 'a1' AND class = 'event' ORDER BY seq"
+                )
+            ]
         finally:
             conn.close()
 

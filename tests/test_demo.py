@@ -34,9 +34,12 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
     port = free_port()
     duration = ["--duration", "12"] if stop_by == "duration" else []
     demo = subprocess.Popen(
-        [sys.executable, "-m", "central.cli", "demo", "--listen", f"127.0.0.1:{port}",
-         *duration],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [sys.executable, "-m", "central.cli", "demo", "--listen", f"127.0.0.1:{port}", *duration],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_get(f"{base}/readyz")[0] == 200, 30, "the demo's central")
@@ -55,19 +58,30 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
         def devices_reporting() -> bool:
             status, devices = http_get(f"{base}/api/v1/devices", token.group(1))
             kinds = {(d["id"], kind) for d in devices for kind in d["state"]}
-            return status == 200 and {
-                ("cabinet-01", "slot_status"), ("cabinet-01", "inventory"),
-                ("van-07-gps", "fix"), ("band-001", "heart_rate"),
-                ("wristbands-01", "availability")} <= kinds
+            return (
+                status == 200
+                and {
+                    ("cabinet-01", "slot_status"),
+                    ("cabinet-01", "inventory"),
+                    ("van-07-gps", "fix"),
+                    ("band-001", "heart_rate"),
+                    ("wristbands-01", "availability"),
+                }
+                <= kinds
+            )
 
         wait_until(devices_reporting, 20, "the simulated devices at the centre")
         # The demo's rooms and bookings: planned, and the custody clocks running.
         today = datetime.now(UTC).date().isoformat()
         status, schedule = http_get(f"{base}/api/v1/schedule?date={today}", token.group(1))
         assert status == 200
-        assert {e["booking"] for e in schedule} | {e["booking"] for e in http_get(
-            f"{base}/api/v1/schedule?date={(datetime.now(UTC) + timedelta(days=1)).date()}",
-            token.group(1))[1]} >= set(re.findall(r"(bk-[0-9a-f]{12})", banner))
+        assert {e["booking"] for e in schedule} | {
+            e["booking"]
+            for e in http_get(
+                f"{base}/api/v1/schedule?date={(datetime.now(UTC) + timedelta(days=1)).date()}",
+                token.group(1),
+            )[1]
+        } >= set(re.findall(r"(bk-[0-9a-f]{12})", banner))
         status, clocks = http_get(f"{base}/api/v1/custody", token.group(1))
         assert status == 200
         assert {c["level"] for c in clocks if c["person"] == "S-1"} >= {"yellow"}

@@ -27,33 +27,43 @@ def secured_broker(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes
     passwd = tmp_path / "precinct.passwd"
     for index, (user, password) in enumerate(USERS.items()):
         create = ["-c"] if index == 0 else []
-        subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password],
-                       check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
-    conf = (conf.replace("listener 1883", f"listener {port} 127.0.0.1")
-            .replace("/etc/mosquitto/precinct.passwd", str(passwd))
-            .replace("/etc/mosquitto/precinct.acl", str(ROOT / "deploy" / "precinct.acl"))
-            .replace("/var/lib/mosquitto/", f"{tmp_path}/")
-            .replace("log_dest syslog", f"log_dest file {tmp_path}/mosquitto.log"))
+    conf = (
+        conf.replace("listener 1883", f"listener {port} 127.0.0.1")
+        .replace("/etc/mosquitto/precinct.passwd", str(passwd))
+        .replace("/etc/mosquitto/precinct.acl", str(ROOT / "deploy" / "precinct.acl"))
+        .replace("/var/lib/mosquitto/", f"{tmp_path}/")
+        .replace("log_dest syslog", f"log_dest file {tmp_path}/mosquitto.log")
+    )
     conf += f"\nuser {getpass.getuser()}\n"
     (tmp_path / "m.conf").write_text(conf)
-    process = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "m.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["mosquitto", "-c", str(tmp_path / "m.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_until(lambda: port_open(port), 10, "the secured broker")
     yield port, process
     process.kill()
     process.wait(10)
 
 
-def _client(port: int, user: str, password: str, received: list[str] | None = None
-            ) -> mqtt.Client:
+def _client(port: int, user: str, password: str, received: list[str] | None = None) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}")
     client.username_pw_set(user, password)
     lock = threading.Lock()
     if received is not None:
+
         def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
             with lock:
                 received.append(message.topic)
+
         client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -62,7 +72,8 @@ def _client(port: int, user: str, password: str, received: list[str] | None = No
 
 
 def test_shipped_acl_confines_each_agent_to_its_own_subtree(
-        secured_broker: tuple[int, subprocess.Popen[bytes]]) -> None:
+    secured_broker: tuple[int, subprocess.Popen[bytes]],
+) -> None:
     port, _ = secured_broker
     seen: list[str] = []
     central = _client(port, "precinct-central", USERS["precinct-central"], seen)
@@ -93,7 +104,8 @@ def test_shipped_acl_confines_each_agent_to_its_own_subtree(
 
 
 def test_shipped_config_refuses_anonymous_and_wrong_passwords(
-        secured_broker: tuple[int, subprocess.Popen[bytes]]) -> None:
+    secured_broker: tuple[int, subprocess.Popen[bytes]],
+) -> None:
     port, _ = secured_broker
     for user, password in ((None, None), ("a1", "wrong")):
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")

@@ -24,8 +24,12 @@ class CabinetSimulator:
     def __init__(self, slots: int = 4) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "central.cli", "cabinet", "simulate", "--slots", str(slots)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, cwd=ROOT)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
         assert self.process.stdout is not None
         self.port = self.process.stdout.readline().strip()
         assert self.port.startswith("/dev/"), self.port
@@ -51,7 +55,8 @@ def _agent_config(path: Path, state_dir: Path, port: str) -> Path:
     path.write_text(
         'id = "station-1-files"\nstation = "s1"\n'
         '[[devices]]\nkind = "cabinet"\nid = "cab-1"\n'
-        f'transport = "{port}"\nstate_dir = "{state_dir}"\npoll_interval = 0.2\n')
+        f'transport = "{port}"\nstate_dir = "{state_dir}"\npoll_interval = 0.2\n'
+    )
     return path
 
 
@@ -63,7 +68,8 @@ def _device(deployment: Deployment, token: str, device: str) -> dict[str, Any] |
 
 
 def test_cabinet_state_events_and_unlock_through_the_centre(
-        deployment: Deployment, cabinet_board: CabinetSimulator, tmp_path: Path) -> None:
+    deployment: Deployment, cabinet_board: CabinetSimulator, tmp_path: Path
+) -> None:
     deployment.start_central()
     admin = deployment.token(Role.ADMIN)
     centre = deployment.token(Role.CENTRE, name="duty officer")
@@ -80,12 +86,13 @@ def test_cabinet_state_events_and_unlock_through_the_centre(
     assert device is not None
     assert device["class"] == "cabinet"
     # The agent's own view of the device.
-    _, metrics = http_get(
-        f"http://127.0.0.1:{deployment.metrics_ports['station-1-files']}/metrics")
+    _, metrics = http_get(f"http://127.0.0.1:{deployment.metrics_ports['station-1-files']}/metrics")
     assert metric_value(metrics, "precinct_agent_device_frames_total", 'device="cab-1"') > 0
     assert metric_value(metrics, "precinct_agent_device_online", 'device="cab-1"') == 1
-    assert metric_value(metrics, "precinct_agent_device_last_seen_timestamp_seconds",
-                        'device="cab-1"') > time.time() - 60
+    assert (
+        metric_value(metrics, "precinct_agent_device_last_seen_timestamp_seconds", 'device="cab-1"')
+        > time.time() - 60
+    )
 
     cabinet_board.send("force 2")
 
@@ -105,32 +112,43 @@ def test_cabinet_state_events_and_unlock_through_the_centre(
     assert status == 200, outcome
     assert outcome["result"] == {"slot": 3, "unlocked": True}
     assert outcome["requested_by"] == "duty officer"
-    status, refused = http_post(f"{deployment.base}/api/v1/cabinets/cab-1/slots/99/unlock",
-                                centre, {})
+    status, refused = http_post(
+        f"{deployment.base}/api/v1/cabinets/cab-1/slots/99/unlock", centre, {}
+    )
     assert status == 409, refused
-    assert http_post(f"{deployment.base}/api/v1/cabinets/nope/slots/1/unlock", centre,
-                     {})[0] == 404
+    assert http_post(f"{deployment.base}/api/v1/cabinets/nope/slots/1/unlock", centre, {})[0] == 404
     # A board that stops answering is reported missing at the centre, then back.
     cabinet_board.send("silent")
-    wait_until(lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is False, 20,
-               "the silent cabinet to be offline at the centre")
+    wait_until(
+        lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is False,
+        20,
+        "the silent cabinet to be offline at the centre",
+    )
     cabinet_board.send("answer")
-    wait_until(lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is True, 20,
-               "the cabinet to be back")
+    wait_until(
+        lambda: (_device(deployment, admin, "cab-1") or {}).get("online") is True,
+        20,
+        "the cabinet to be back",
+    )
     # Every unlock is on record with who asked.
     conn = sqlite3.connect(deployment.db)
     try:
-        rows = conn.execute("SELECT name, requested_by, status, args FROM commands "
-                            "WHERE name = 'unlock' ORDER BY created_at").fetchall()
+        rows = conn.execute(
+            "SELECT name, requested_by, status, args FROM commands "
+            "WHERE name = 'unlock' ORDER BY created_at"
+        ).fetchall()
     finally:
         conn.close()
-    assert [(r[1], r[2]) for r in rows] == [("centre:duty officer", "ok"),
-                                            ("centre:duty officer", "error")]
+    assert [(r[1], r[2]) for r in rows] == [
+        ("centre:duty officer", "ok"),
+        ("centre:duty officer", "error"),
+    ]
     assert json.loads(rows[0][3])["slot"] == 3
 
 
 def test_unlock_answers_504_when_the_agent_does_not_answer(
-        deployment: Deployment, cabinet_board: CabinetSimulator, tmp_path: Path) -> None:
+    deployment: Deployment, cabinet_board: CabinetSimulator, tmp_path: Path
+) -> None:
     deployment.start_central()
     admin = deployment.token(Role.ADMIN)
     config = _agent_config(tmp_path / "agent.toml", tmp_path / "cabinets", cabinet_board.port)
@@ -138,8 +156,7 @@ def test_unlock_answers_504_when_the_agent_does_not_answer(
     wait_until(lambda: bool(_device(deployment, admin, "cab-1")), 20, "the cabinet")
     agent.kill()
     started = time.monotonic()
-    status, body = http_post(f"{deployment.base}/api/v1/cabinets/cab-1/slots/1/unlock", admin,
-                             {})
+    status, body = http_post(f"{deployment.base}/api/v1/cabinets/cab-1/slots/1/unlock", admin, {})
     assert status == 504, body
     assert time.monotonic() - started < 15
     # Restarted after the expiry, the agent answers the stale command without unlocking.
@@ -148,8 +165,9 @@ def test_unlock_answers_504_when_the_agent_does_not_answer(
     def answered_expired() -> bool:
         conn = sqlite3.connect(deployment.db)
         try:
-            row = conn.execute("SELECT status, error FROM commands WHERE name = 'unlock'"
-                               ).fetchone()
+            row = conn.execute(
+                "SELECT status, error FROM commands WHERE name = 'unlock'"
+            ).fetchone()
         finally:
             conn.close()
         return tuple(row) == ("error", "expired")

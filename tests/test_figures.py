@@ -22,8 +22,9 @@ def test_nearest_rank_of_ten_values() -> None:
 
 
 @given(st.lists(st.floats(allow_nan=False), min_size=1), st.floats(0.01, 1.0))
-def test_at_least_that_share_of_values_is_at_or_below_it(values: list[float],
-                                                         fraction: float) -> None:
+def test_at_least_that_share_of_values_is_at_or_below_it(
+    values: list[float], fraction: float
+) -> None:
     found = nearest_rank(values, fraction)
     assert found in values
     assert sum(1 for v in values if v <= found) >= math.ceil(fraction * len(values))

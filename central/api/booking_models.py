@@ -75,32 +75,51 @@ class BookingIn(BaseModel):
             raise ValueError("persons: each person id must appear once in a booking")
         for person in self.persons:
             if person.brought_in_at > self.expected_arrival:
-                raise ValueError(f"persons[{person.id}].brought_in_at: after expected_arrival; "
-                                 "the clock runs from 到案, which comes before arrival")
+                raise ValueError(
+                    f"persons[{person.id}].brought_in_at: after expected_arrival; "
+                    "the clock runs from 到案, which comes before arrival"
+                )
             if self.expected_arrival - person.brought_in_at > MAX_CUSTODY_BEFORE:
-                raise ValueError(f"persons[{person.id}].brought_in_at: more than 48 h before "
-                                 "arrival, past every legal limit")
+                raise ValueError(
+                    f"persons[{person.id}].brought_in_at: more than 48 h before "
+                    "arrival, past every legal limit"
+                )
             if person.co_suspect_group is not None and person.role is not PersonRole.SUSPECT:
-                raise ValueError(f"persons[{person.id}].co_suspect_group: only suspects are "
-                                 "co-suspects")
+                raise ValueError(
+                    f"persons[{person.id}].co_suspect_group: only suspects are co-suspects"
+                )
         return self
 
     @classmethod
     def from_booking(cls, booking: Booking) -> BookingIn:
         """The request that would create ``booking`` (generated days in benchmarks and tests)."""
         return cls(
-            station=booking.station, case_id=booking.case_id, case_type=booking.case_type,
-            officers=booking.officers, expected_arrival=from_minute(booking.expected_arrival),
+            station=booking.station,
+            case_id=booking.case_id,
+            case_type=booking.case_type,
+            officers=booking.officers,
+            expected_arrival=from_minute(booking.expected_arrival),
             session_minutes=booking.session_minutes,
             needs=Needs(recording=booking.recording, interpreter=booking.interpreter),
-            female_staff=booking.female_staff, walk_in=booking.walk_in,
-            persons=[PersonIn(
-                id=p.id, role=p.role, minor=p.minor, sex=p.sex,
-                brought_in_at=from_minute(p.brought_in_at), legal_basis=p.legal_basis,
-                co_suspect_group=p.co_suspect_group, sexual_abuse_victim=p.sexual_abuse_victim,
-                intoxicated=p.intoxicated,
-                guardian_at=None if p.guardian_at is None else from_minute(p.guardian_at),
-                session_minutes=p.session_minutes) for p in booking.persons])
+            female_staff=booking.female_staff,
+            walk_in=booking.walk_in,
+            persons=[
+                PersonIn(
+                    id=p.id,
+                    role=p.role,
+                    minor=p.minor,
+                    sex=p.sex,
+                    brought_in_at=from_minute(p.brought_in_at),
+                    legal_basis=p.legal_basis,
+                    co_suspect_group=p.co_suspect_group,
+                    sexual_abuse_victim=p.sexual_abuse_victim,
+                    intoxicated=p.intoxicated,
+                    guardian_at=None if p.guardian_at is None else from_minute(p.guardian_at),
+                    session_minutes=p.session_minutes,
+                )
+                for p in booking.persons
+            ],
+        )
 
     def check_horizon(self, now: datetime) -> None:
         if self.expected_arrival - now > MAX_AHEAD:
@@ -112,19 +131,35 @@ class BookingIn(BaseModel):
             guardian_at = person.guardian_at
             if guardian_at is None and person.minor and self.needs.guardian:
                 guardian_at = self.expected_arrival
-            persons.append(Person(
-                id=person.id, role=person.role, minor=person.minor, sex=person.sex,
-                brought_in_at=to_minute(person.brought_in_at), legal_basis=person.legal_basis,
-                co_suspect_group=person.co_suspect_group,
-                sexual_abuse_victim=person.sexual_abuse_victim, intoxicated=person.intoxicated,
-                guardian_at=None if guardian_at is None else to_minute(guardian_at),
-                session_minutes=person.session_minutes))
+            persons.append(
+                Person(
+                    id=person.id,
+                    role=person.role,
+                    minor=person.minor,
+                    sex=person.sex,
+                    brought_in_at=to_minute(person.brought_in_at),
+                    legal_basis=person.legal_basis,
+                    co_suspect_group=person.co_suspect_group,
+                    sexual_abuse_victim=person.sexual_abuse_victim,
+                    intoxicated=person.intoxicated,
+                    guardian_at=None if guardian_at is None else to_minute(guardian_at),
+                    session_minutes=person.session_minutes,
+                )
+            )
         return Booking(
-            id=booking_id, station=station, case_id=self.case_id, case_type=self.case_type,
-            officers=self.officers, expected_arrival=to_minute(self.expected_arrival),
-            session_minutes=self.session_minutes, persons=tuple(persons),
-            recording=self.needs.recording, interpreter=self.needs.interpreter,
-            female_staff=self.female_staff, walk_in=self.walk_in)
+            id=booking_id,
+            station=station,
+            case_id=self.case_id,
+            case_type=self.case_type,
+            officers=self.officers,
+            expected_arrival=to_minute(self.expected_arrival),
+            session_minutes=self.session_minutes,
+            persons=tuple(persons),
+            recording=self.needs.recording,
+            interpreter=self.needs.interpreter,
+            female_staff=self.female_staff,
+            walk_in=self.walk_in,
+        )
 
 
 class BookingPatch(BaseModel):

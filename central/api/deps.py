@@ -51,12 +51,18 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "bearer token required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = authenticate(db, credentials.credentials)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 
@@ -66,7 +72,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require_roles(*roles: Role) -> Any:
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role} may not use this resource")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role {principal.role} may not use this resource"
+            )
         return principal
+
     return Depends(check)

@@ -46,16 +46,29 @@ def build_driver(transport: str, options: CabinetOptions) -> CabinetDriver:
 
         if options.slots is None:
             raise DeviceConfigError("slots", "a Modbus lock board needs its slot count")
-        return ModbusDriver(transport, options.address, slots=options.slots,
-                            baudrate=options.baudrate, request_timeout=options.request_timeout,
-                            retries=options.retries, busy_retries=options.busy_retries,
-                            busy_delay=options.busy_delay, open_timeout=options.open_timeout)
+        return ModbusDriver(
+            transport,
+            options.address,
+            slots=options.slots,
+            baudrate=options.baudrate,
+            request_timeout=options.request_timeout,
+            retries=options.retries,
+            busy_retries=options.busy_retries,
+            busy_delay=options.busy_delay,
+            open_timeout=options.open_timeout,
+        )
     from devices.cabinet.scp1_driver import Scp1Driver
 
-    return Scp1Driver(transport, options.address, baudrate=options.baudrate,
-                      request_timeout=options.request_timeout, retries=options.retries,
-                      busy_retries=options.busy_retries, busy_delay=options.busy_delay,
-                      open_timeout=options.open_timeout)
+    return Scp1Driver(
+        transport,
+        options.address,
+        baudrate=options.baudrate,
+        request_timeout=options.request_timeout,
+        retries=options.retries,
+        busy_retries=options.busy_retries,
+        busy_delay=options.busy_delay,
+        open_timeout=options.open_timeout,
+    )
 
 
 def create_device(config: DeviceConfig) -> CabinetDevice:

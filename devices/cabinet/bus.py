@@ -102,7 +102,8 @@ class SerialBus:
         try:
             async with asyncio.timeout(self.open_timeout):
                 transport, _ = await serial_asyncio_fast.create_serial_connection(
-                    loop, lambda: protocol, self.port, baudrate=self.baudrate)
+                    loop, lambda: protocol, self.port, baudrate=self.baudrate
+                )
                 # connection_made runs only after create_serial_connection has returned.
                 await protocol.made
         except TimeoutError:
@@ -116,8 +117,17 @@ class SerialBus:
         self._protocol = protocol
         return protocol
 
-    async def transact(self, data: bytes, *, address: int, cmd: int, seq: int,
-                       attempt_seconds: float, attempts: int, health: DeviceHealth) -> Frame:
+    async def transact(
+        self,
+        data: bytes,
+        *,
+        address: int,
+        cmd: int,
+        seq: int,
+        attempt_seconds: float,
+        attempts: int,
+        health: DeviceHealth,
+    ) -> Frame:
         """Send ``data`` and return the reply from ``address`` with ``cmd`` and ``seq``.
 
         The same bytes (same SEQ) are sent again after each silent deadline, up to ``attempts``
@@ -169,8 +179,7 @@ class BusRegistry:
         if bus is None:
             bus = self._buses[port] = SerialBus(port, baudrate, open_timeout)
         elif bus.baudrate != baudrate:
-            raise TransportError(port, f"already in use at {bus.baudrate} baud, "
-                                       f"not {baudrate}")
+            raise TransportError(port, f"already in use at {bus.baudrate} baud, not {baudrate}")
         bus.users += 1
         return bus
 

@@ -62,50 +62,98 @@ def _rate(text: str) -> float:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``cabinet`` and its subcommands to the ``precinct`` parser."""
     cabinet = commands.add_parser(
-        "cabinet", help="smart file cabinets: simulate a lock board, probe one",
-        description="Smart file cabinets (SCP/1 or Modbus RTU lock boards).")
+        "cabinet",
+        help="smart file cabinets: simulate a lock board, probe one",
+        description="Smart file cabinets (SCP/1 or Modbus RTU lock boards).",
+    )
     sub = cabinet.add_subparsers(dest="cabinet_command", required=True, metavar="COMMAND")
 
     simulate = sub.add_parser(
-        "simulate", help="run a simulated lock board on a pty",
+        "simulate",
+        help="run a simulated lock board on a pty",
         description="Run a behavioural lock board on a pseudo-terminal (SCP/1) or on a\n"
-                    "socket (Modbus RTU) until Ctrl-C, injecting faults on request.",
-        epilog=RUNTIME_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "socket (Modbus RTU) until Ctrl-C, injecting faults on request.",
+        epilog=RUNTIME_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     simulate.add_argument("--slots", type=int, default=8, help="slots (default %(default)s)")
-    simulate.add_argument("--addr", type=int, default=1,
-                          help="board address 1..247 (default %(default)s)")
-    simulate.add_argument("--protocol", choices=("scp1", "modbus"), default="scp1",
-                          help="wire protocol (default %(default)s)")
-    simulate.add_argument("--drop-rate", type=_rate, default=0.0, metavar="P",
-                          help="probability that a reply is lost")
-    simulate.add_argument("--corrupt-rate", type=_rate, default=0.0, metavar="P",
-                          help="probability that a reply is corrupted (SCP/1)")
-    simulate.add_argument("--busy-rate", type=_rate, default=0.0, metavar="P",
-                          help='probability that a request (Modbus: a lock write) is '
-                               'answered "busy"')
+    simulate.add_argument(
+        "--addr", type=int, default=1, help="board address 1..247 (default %(default)s)"
+    )
+    simulate.add_argument(
+        "--protocol",
+        choices=("scp1", "modbus"),
+        default="scp1",
+        help="wire protocol (default %(default)s)",
+    )
+    simulate.add_argument(
+        "--drop-rate", type=_rate, default=0.0, metavar="P", help="probability that a reply is lost"
+    )
+    simulate.add_argument(
+        "--corrupt-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="probability that a reply is corrupted (SCP/1)",
+    )
+    simulate.add_argument(
+        "--busy-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help='probability that a request (Modbus: a lock write) is answered "busy"',
+    )
     simulate.add_argument("--seed", type=int, help="seed of the fault injection")
-    simulate.add_argument("--empty", action="store_true",
-                          help="start with empty slots (default: one tagged item per slot)")
-    simulate.add_argument("--tcp-port", type=int, default=0, metavar="PORT",
-                          help="Modbus only: listen on this TCP port (default: a free one)")
+    simulate.add_argument(
+        "--empty",
+        action="store_true",
+        help="start with empty slots (default: one tagged item per slot)",
+    )
+    simulate.add_argument(
+        "--tcp-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="Modbus only: listen on this TCP port (default: a free one)",
+    )
     simulate.set_defaults(handler=_simulate)
 
     probe = sub.add_parser(
-        "probe", help="print a board's info, slot status and inventory",
+        "probe",
+        help="print a board's info, slot status and inventory",
         description="Ask one lock board for its info, slot status and RFID inventory: the "
-                    "check a technician runs on site. Exit 1 if the board does not answer.")
-    probe.add_argument("--port", required=True, metavar="URL",
-                       help="serial port path or pyserial URL (/dev/ttyUSB0, socket://h:p)")
-    probe.add_argument("--addr", type=int, default=1,
-                       help="board address 1..247 (default %(default)s)")
-    probe.add_argument("--protocol", choices=("scp1", "modbus"), default="scp1",
-                       help="wire protocol (default %(default)s)")
+        "check a technician runs on site. Exit 1 if the board does not answer.",
+    )
+    probe.add_argument(
+        "--port",
+        required=True,
+        metavar="URL",
+        help="serial port path or pyserial URL (/dev/ttyUSB0, socket://h:p)",
+    )
+    probe.add_argument(
+        "--addr", type=int, default=1, help="board address 1..247 (default %(default)s)"
+    )
+    probe.add_argument(
+        "--protocol",
+        choices=("scp1", "modbus"),
+        default="scp1",
+        help="wire protocol (default %(default)s)",
+    )
     probe.add_argument("--slots", type=int, help="slot count (required for modbus)")
     probe.add_argument("--baudrate", type=int, default=9600, help="(default %(default)s)")
-    probe.add_argument("--timeout", type=float, default=0.5, metavar="SECONDS",
-                       help="deadline of one attempt (default %(default)s)")
-    probe.add_argument("--retries", type=int, default=2,
-                       help="further attempts after silence (default %(default)s)")
+    probe.add_argument(
+        "--timeout",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="deadline of one attempt (default %(default)s)",
+    )
+    probe.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="further attempts after silence (default %(default)s)",
+    )
     probe.add_argument("--json", action="store_true", help="print JSON instead of tables")
     probe.add_argument("--verbose", action="store_true", help="log every exchange")
     probe.set_defaults(handler=_probe)
@@ -154,17 +202,24 @@ async def _simulate_scp1(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
     from devices.cabinet.simulator import BoardModel, Faults, PtyBus
 
-    faults = Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
-                    busy_rate=args.busy_rate, rng=random.Random(args.seed))
+    faults = Faults(
+        drop_rate=args.drop_rate,
+        corrupt_rate=args.corrupt_rate,
+        busy_rate=args.busy_rate,
+        rng=random.Random(args.seed),
+    )
     board = BoardModel(args.addr, args.slots, faults=faults)
     if not args.empty:
         board.stock()
     async with PtyBus([board]) as bus:
         print(bus.path, flush=True)
-        _say(f"SCP/1 board {args.addr} ({args.slots} slots) on {bus.path}; "
-             "commands on stdin (see --help), Ctrl-C stops")
-        await _serve(stop, lambda line: _scp1_command(board, line),
-                     lambda: _force_first_closed(board))
+        _say(
+            f"SCP/1 board {args.addr} ({args.slots} slots) on {bus.path}; "
+            "commands on stdin (see --help), Ctrl-C stops"
+        )
+        await _serve(
+            stop, lambda line: _scp1_command(board, line), lambda: _force_first_closed(board)
+        )
 
 
 async def _simulate_modbus(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -176,14 +231,20 @@ async def _simulate_modbus(args: argparse.Namespace, stop: asyncio.Event) -> Non
         board.rng.seed(args.seed)
     async with ModbusBoardServer([board], port=args.tcp_port) as server:
         print(server.url, flush=True)
-        _say(f"Modbus RTU lock board {args.addr} ({args.slots} slots) on {server.url}; "
-             "commands on stdin (see --help), Ctrl-C stops")
-        await _serve(stop, lambda line: _modbus_command(board, line),
-                     lambda: _force_first_closed_modbus(board))
+        _say(
+            f"Modbus RTU lock board {args.addr} ({args.slots} slots) on {server.url}; "
+            "commands on stdin (see --help), Ctrl-C stops"
+        )
+        await _serve(
+            stop,
+            lambda line: _modbus_command(board, line),
+            lambda: _force_first_closed_modbus(board),
+        )
 
 
-async def _serve(stop: asyncio.Event, on_line: Callable[[str], str],
-                 on_usr1: Callable[[], str]) -> None:
+async def _serve(
+    stop: asyncio.Event, on_line: Callable[[str], str], on_usr1: Callable[[], str]
+) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, lambda: _say(on_usr1()))
     pending = bytearray()
@@ -240,8 +301,11 @@ def _scp1_command(board: BoardModel, line: str) -> str:
     try:
         if verb in ("force", "open", "close") and len(rest) == 1:
             slot = int(rest[0])
-            action = {"force": board.force_door, "open": board.open_door,
-                      "close": board.close_door}[verb]
+            action = {
+                "force": board.force_door,
+                "open": board.open_door,
+                "close": board.close_door,
+            }[verb]
             event = action(slot)
             return f"{verb} {slot}: " + (f"event {event.seq}" if event else "no change")
         if verb == "tamper" and not rest:
@@ -250,10 +314,10 @@ def _scp1_command(board: BoardModel, line: str) -> str:
             return f"power fail: event {board.power_fail().seq}"
         if verb in ("add", "remove") and len(rest) == 2:
             slot, epc = int(rest[0]), bytes.fromhex(rest[1])
-            event = (board.add_tag(slot, epc) if verb == "add"
-                     else board.remove_tag(slot, epc))
-            return f"{verb} {slot} {epc.hex().upper()}: " + \
-                (f"event {event.seq}" if event else "no such tag")
+            event = board.add_tag(slot, epc) if verb == "add" else board.remove_tag(slot, epc)
+            return f"{verb} {slot} {epc.hex().upper()}: " + (
+                f"event {event.seq}" if event else "no such tag"
+            )
         if verb in ("drop", "corrupt", "busy") and len(rest) <= 1:
             count = int(rest[0]) if rest else 1
             setattr(board.faults, f"{verb}_next", count)
@@ -269,14 +333,18 @@ def _scp1_command(board: BoardModel, line: str) -> str:
 
 
 def _scp1_state(board: BoardModel) -> str:
-    lines = [f"board {board.address}: {len(board.events)} events buffered, "
-             f"{sum(board.unlocks.values())} unlocks"]
+    lines = [
+        f"board {board.address}: {len(board.events)} events buffered, "
+        f"{sum(board.unlocks.values())} unlocks"
+    ]
     for slot in board.slots:
         state = board.state(slot)
         tags = ",".join(epc.hex().upper() for epc in board.slots[slot].tags) or "-"
-        lines.append(f"  {slot:3d} door {'open' if state.door_open else 'closed'}"
-                     f"{' FORCED' if state.forced else ''}"
-                     f", {'unlocked' if state.unlocked else 'locked'}, tags {tags}")
+        lines.append(
+            f"  {slot:3d} door {'open' if state.door_open else 'closed'}"
+            f"{' FORCED' if state.forced else ''}"
+            f", {'unlocked' if state.unlocked else 'locked'}, tags {tags}"
+        )
     return "\n".join(lines)
 
 
@@ -288,8 +356,9 @@ def _modbus_command(board: ModbusBoardModel, line: str) -> str:
             slot = int(rest[0])
             if not 1 <= slot <= board.slot_count:
                 return f"no slot {slot}"
-            {"force": board.force_door, "open": board.open_door,
-             "close": board.close_door}[verb](slot)
+            {"force": board.force_door, "open": board.open_door, "close": board.close_door}[verb](
+                slot
+            )
             return f"{verb} {slot}"
         if verb in ("drop", "busy") and len(rest) <= 1:
             count = int(rest[0]) if rest else 1
@@ -302,7 +371,9 @@ def _modbus_command(board: ModbusBoardModel, line: str) -> str:
             return "\n".join(
                 f"  {n:3d} door {'open' if board.doors[n - 1] else 'closed'}, "
                 f"{'unlocked' if board.unlocked(n) else 'locked'}, "
-                f"{board.unlocks[n - 1]} unlocks" for n in range(1, board.slot_count + 1))
+                f"{board.unlocks[n - 1]} unlocks"
+                for n in range(1, board.slot_count + 1)
+            )
     except ValueError as exc:
         return f"{line!r}: {exc}"
     return f"{line!r}: unknown command (see --help)"
@@ -320,8 +391,10 @@ def _probe(args: argparse.Namespace) -> int:
         return _fail(f"--slots {args.slots} is outside 1..254")
     if not 0.01 <= args.timeout <= 30 or not 0 <= args.retries <= 10:
         return _fail("--timeout must be 0.01..30 s and --retries 0..10")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         # pymodbus logs every unanswered request at ERROR; the summary below says it once.
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -338,9 +411,15 @@ async def _probe_async(args: argparse.Namespace) -> int:
         TransportError,
     )
 
-    options = CabinetOptions(protocol=args.protocol, address=args.addr, slots=args.slots,
-                             baudrate=args.baudrate, request_timeout=args.timeout,
-                             retries=args.retries, busy_retries=2)
+    options = CabinetOptions(
+        protocol=args.protocol,
+        address=args.addr,
+        slots=args.slots,
+        baudrate=args.baudrate,
+        request_timeout=args.timeout,
+        retries=args.retries,
+        busy_retries=2,
+    )
     driver = build_driver(args.port, options)
     try:
         async with driver:
@@ -348,15 +427,13 @@ async def _probe_async(args: argparse.Namespace) -> int:
             slots = await driver.slot_status()
             tags = await driver.inventory() if driver.has_rfid else None
     except BoardSilentError as exc:
-        return _fail(f"{exc}; check the address, baud rate and wiring (A/B swapped?)",
-                     EXIT_FAILURE)
+        return _fail(f"{exc}; check the address, baud rate and wiring (A/B swapped?)", EXIT_FAILURE)
     except TransportError as exc:
         return _fail(str(exc), EXIT_FAILURE)
     except BoardStatusError as exc:
         return _fail(str(exc), EXIT_FAILURE)
     except CabinetProtocolError as exc:
-        return _fail(f"board {args.addr} answers, but not in {args.protocol}: {exc}",
-                     EXIT_FAILURE)
+        return _fail(f"board {args.addr} answers, but not in {args.protocol}: {exc}", EXIT_FAILURE)
     if args.json:
         print(json.dumps(_report(args, info, slots, tags), indent=2))
     else:
@@ -364,32 +441,50 @@ async def _probe_async(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(args: argparse.Namespace, info: BoardInfo, slots: tuple[SlotState, ...],
-            tags: tuple[TagRead, ...] | None) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace,
+    info: BoardInfo,
+    slots: tuple[SlotState, ...],
+    tags: tuple[TagRead, ...] | None,
+) -> dict[str, Any]:
     from devices.cabinet.device import slot_body, tag_body
 
-    return {"port": args.port, "address": args.addr, "protocol": info.protocol,
-            "version": info.version, "model": info.model, "slot_count": info.slot_count,
-            "slots": [slot_body(state) for state in slots],
-            "tags": None if tags is None else [tag_body(tag) for tag in tags]}
+    return {
+        "port": args.port,
+        "address": args.addr,
+        "protocol": info.protocol,
+        "version": info.version,
+        "model": info.model,
+        "slot_count": info.slot_count,
+        "slots": [slot_body(state) for state in slots],
+        "tags": None if tags is None else [tag_body(tag) for tag in tags],
+    }
 
 
 def _yes(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
 
-def _render(args: argparse.Namespace, info: BoardInfo, slots: tuple[SlotState, ...],
-            tags: tuple[TagRead, ...] | None) -> str:
+def _render(
+    args: argparse.Namespace,
+    info: BoardInfo,
+    slots: tuple[SlotState, ...],
+    tags: tuple[TagRead, ...] | None,
+) -> str:
     version = f" v{info.version}" if info.version else ""
-    lines = [f"board {args.addr} on {args.port}: {info.protocol}{version}, "
-             f"model {info.model}, {info.slot_count} slots",
-             "",
-             "slot  door    lock      item  fault  forced"]
+    lines = [
+        f"board {args.addr} on {args.port}: {info.protocol}{version}, "
+        f"model {info.model}, {info.slot_count} slots",
+        "",
+        "slot  door    lock      item  fault  forced",
+    ]
     for state in slots:
-        lines.append(f"{state.slot:4d}  {'open' if state.door_open else 'closed':6s}  "
-                     f"{'unlocked' if state.unlocked else 'locked':8s}  "
-                     f"{_yes(state.item_present):4s}  {_yes(state.fault):5s}  "
-                     f"{_yes(state.forced)}")
+        lines.append(
+            f"{state.slot:4d}  {'open' if state.door_open else 'closed':6s}  "
+            f"{'unlocked' if state.unlocked else 'locked':8s}  "
+            f"{_yes(state.item_present):4s}  {_yes(state.fault):5s}  "
+            f"{_yes(state.forced)}"
+        )
     lines.append("")
     if tags is None:
         lines.append("RFID inventory: not supported by this board")
@@ -397,6 +492,5 @@ def _render(args: argparse.Namespace, info: BoardInfo, slots: tuple[SlotState, .
         lines.append(f"RFID inventory: {len(tags)} tag{'s' if len(tags) != 1 else ''}")
         if tags:
             lines.append("slot  rssi  epc")
-            lines.extend(f"{tag.slot:4d}  {tag.rssi:4d}  {tag.epc.hex().upper()}"
-                         for tag in tags)
+            lines.extend(f"{tag.slot:4d}  {tag.rssi:4d}  {tag.epc.hex().upper()}" for tag in tags)
     return "\n".join(lines)

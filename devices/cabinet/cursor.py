@@ -27,8 +27,12 @@ def _parse(raw: bytes) -> int:
         version = document.get("version")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a cursor document: {exc}") from exc
-    if version != _VERSION or not isinstance(seq, int) or isinstance(seq, bool) \
-            or not 0 <= seq <= 0xFFFF:
+    if (
+        version != _VERSION
+        or not isinstance(seq, int)
+        or isinstance(seq, bool)
+        or not 0 <= seq <= 0xFFFF
+    ):
         raise ValueError(f"unexpected content {document!r}")
     return seq
 

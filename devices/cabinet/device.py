@@ -108,8 +108,14 @@ class _HealthRelay:
 
 def slot_body(state: SlotState) -> dict[str, Any]:
     """One slot as it appears in a ``slot_status`` reading."""
-    return {"slot": state.slot, "door_open": state.door_open, "unlocked": state.unlocked,
-            "item_present": state.item_present, "fault": state.fault, "forced": state.forced}
+    return {
+        "slot": state.slot,
+        "door_open": state.door_open,
+        "unlocked": state.unlocked,
+        "item_present": state.item_present,
+        "fault": state.fault,
+        "forced": state.forced,
+    }
 
 
 def tag_body(tag: TagRead) -> dict[str, Any]:
@@ -120,9 +126,16 @@ def tag_body(tag: TagRead) -> dict[str, Any]:
 class CabinetDevice:
     """One cabinet board, run by the agent's device supervisor (a :class:`devices.base.Device`)."""
 
-    def __init__(self, device_id: str, options: CabinetOptions, driver: CabinetDriver,
-                 cursor: EventCursor | None, *, now: Callable[[], datetime] = _utc_now,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        options: CabinetOptions,
+        driver: CabinetDriver,
+        cursor: EventCursor | None,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
         self._id = device_id
         self.options = options
         self.driver = driver
@@ -184,11 +197,20 @@ class CabinetDevice:
             self._renumber_check = True  # it may have been rebooted meanwhile
         self.online = online
         if online:
-            log.info("cabinet %s: board %d on %s answers", self._id, self.driver.address,
-                     self.driver.port)
+            log.info(
+                "cabinet %s: board %d on %s answers",
+                self._id,
+                self.driver.address,
+                self.driver.port,
+            )
         else:
-            log.warning("cabinet %s: board %d on %s is missing: %s", self._id,
-                        self.driver.address, self.driver.port, reason)
+            log.warning(
+                "cabinet %s: board %d on %s is missing: %s",
+                self._id,
+                self.driver.address,
+                self.driver.port,
+                reason,
+            )
         self._relay.available(online)
 
     async def poll_once(self, sink: ReadingSink) -> bool:
@@ -196,9 +218,14 @@ class CabinetDevice:
         try:
             if self.info is None:
                 self.info = await self.driver.info()
-                log.info("cabinet %s: %s board %d, %s, %d slots", self._id,
-                         self.info.protocol, self.driver.address, self.info.model,
-                         self.info.slot_count)
+                log.info(
+                    "cabinet %s: %s board %d, %s, %d slots",
+                    self._id,
+                    self.info.protocol,
+                    self.driver.address,
+                    self.info.model,
+                    self.info.slot_count,
+                )
             await self._poll_events(sink)
             await self._poll_status(sink)
             if self.driver.has_rfid and time.monotonic() >= self._inventory_due:
@@ -225,8 +252,9 @@ class CabinetDevice:
             if not self.driver.buffered_events:
                 # The driver numbers the events it derives after whatever cursor it is given.
                 self._cursor = 0
-            elif self._cursor_store is not None and (saved := self._cursor_store.load()) \
-                    is not None:
+            elif (
+                self._cursor_store is not None and (saved := self._cursor_store.load()) is not None
+            ):
                 self._cursor = saved
             else:
                 self._cursor = await self._find_oldest_event()
@@ -242,8 +270,9 @@ class CabinetDevice:
         2**16. Asking after 0 and after 32768 sees both halves; the oldest event is the one
         every other follows within half the sequence space. None while the board holds none.
         """
-        seen = {e.seq for since in (0, SEQ_MODULUS // 2)
-                for e in await self.driver.events_since(since)}
+        seen = {
+            e.seq for since in (0, SEQ_MODULUS // 2) for e in await self.driver.events_since(since)
+        }
         for start in sorted(seen):
             if all((seq - start) % SEQ_MODULUS < SEQ_MODULUS // 2 for seq in seen):
                 return (start - 1) % SEQ_MODULUS
@@ -257,8 +286,9 @@ class CabinetDevice:
             # A previous acknowledgement did not get through: repeat it.
             await self.driver.ack_events(cursor)
             self._acked = cursor
-        if self.driver.buffered_events \
-                and (self._renumber_check or time.monotonic() >= self._renumber_due):
+        if self.driver.buffered_events and (
+            self._renumber_check or time.monotonic() >= self._renumber_due
+        ):
             # Before reading after the cursor: acknowledging newer events would make the board
             # forget renumbered ones behind the cursor.
             cursor = await self._check_renumbered(cursor)
@@ -271,8 +301,12 @@ class CabinetDevice:
                 break
             if fresh[0].seq != (cursor + 1) % SEQ_MODULUS:
                 # The board overwrote events it could not keep: tell, then carry on.
-                log.warning("cabinet %s: board events %d..%d are missing", self._id,
-                            (cursor + 1) % SEQ_MODULUS, (fresh[0].seq - 1) % SEQ_MODULUS)
+                log.warning(
+                    "cabinet %s: board events %d..%d are missing",
+                    self._id,
+                    (cursor + 1) % SEQ_MODULUS,
+                    (fresh[0].seq - 1) % SEQ_MODULUS,
+                )
                 self._relay.error("event_gap")
             cursor = self._deliver(sink, fresh)
             if self.driver.buffered_events:
@@ -297,9 +331,15 @@ class CabinetDevice:
         if not behind:
             return cursor
         restart = (behind[0].seq - 1) % SEQ_MODULUS
-        log.warning("cabinet %s: board %d numbers its events again (holds %d behind the "
-                    "cursor %d); reading them from %d", self._id, self.driver.address,
-                    len(behind), cursor, behind[0].seq)
+        log.warning(
+            "cabinet %s: board %d numbers its events again (holds %d behind the "
+            "cursor %d); reading them from %d",
+            self._id,
+            self.driver.address,
+            len(behind),
+            cursor,
+            behind[0].seq,
+        )
         self._relay.error("event_renumbered")
         # Not saved until the sink has the events: a crash now repeats the check, loses nothing.
         self._cursor = self._acked = restart
@@ -331,7 +371,9 @@ class CabinetDevice:
     def _event_reading(self, event: BoardEvent) -> DeviceReading:
         kind = EVENT_KINDS.get(event.type, UNKNOWN_EVENT_KIND)
         body: dict[str, Any] = {
-            "board": self.driver.address, "seq": event.seq, "slot": event.slot,
+            "board": self.driver.address,
+            "seq": event.seq,
+            "slot": event.slot,
             "board_time": datetime.fromtimestamp(event.ts, UTC).isoformat(),
         }
         if kind == UNKNOWN_EVENT_KIND:
@@ -349,8 +391,11 @@ class CabinetDevice:
         now = time.monotonic()
         if slots == self._last_status and now - self._status_sent < self.options.status_interval:
             return
-        sink(DeviceReading(self._id, "slot_status", self._now(),
-                           {"board": self.driver.address, "slots": slots}))
+        sink(
+            DeviceReading(
+                self._id, "slot_status", self._now(), {"board": self.driver.address, "slots": slots}
+            )
+        )
         self._last_status = slots
         self._status_sent = now
 
@@ -359,11 +404,19 @@ class CabinetDevice:
         now = time.monotonic()
         self._inventory_due = now + self.options.inventory_interval
         placement = [(tag.slot, tag.epc.hex().upper()) for tag in tags]
-        if placement == self._last_inventory \
-                and now - self._inventory_sent < self.options.status_interval:
+        if (
+            placement == self._last_inventory
+            and now - self._inventory_sent < self.options.status_interval
+        ):
             return
-        sink(DeviceReading(self._id, "inventory", self._now(),
-                           {"board": self.driver.address, "tags": [tag_body(t) for t in tags]}))
+        sink(
+            DeviceReading(
+                self._id,
+                "inventory",
+                self._now(),
+                {"board": self.driver.address, "tags": [tag_body(t) for t in tags]},
+            )
+        )
         self._last_inventory = placement
         self._inventory_sent = now
 
@@ -380,24 +433,36 @@ class CabinetDevice:
         slot = args.get("slot")
         pulse_ms = args.get("pulse_ms", self.options.pulse_ms)
         slots = self.options.slots or (self.info.slot_count if self.info else None)
-        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 1 \
-                or (slots is not None and slot > slots) or slot > 254:
-            raise CommandRejected(f"no slot {slot!r} in cabinet {self._id}"
-                                  + (f" (1..{slots})" if slots else ""))
-        if not isinstance(pulse_ms, int) or isinstance(pulse_ms, bool) \
-                or not PULSE_MS_MIN <= pulse_ms <= PULSE_MS_MAX:
-            raise CommandRejected(f"pulse_ms {pulse_ms!r} is outside "
-                                  f"{PULSE_MS_MIN}..{PULSE_MS_MAX}")
+        if (
+            not isinstance(slot, int)
+            or isinstance(slot, bool)
+            or slot < 1
+            or (slots is not None and slot > slots)
+            or slot > 254
+        ):
+            raise CommandRejected(
+                f"no slot {slot!r} in cabinet {self._id}" + (f" (1..{slots})" if slots else "")
+            )
+        if (
+            not isinstance(pulse_ms, int)
+            or isinstance(pulse_ms, bool)
+            or not PULSE_MS_MIN <= pulse_ms <= PULSE_MS_MAX
+        ):
+            raise CommandRejected(
+                f"pulse_ms {pulse_ms!r} is outside {PULSE_MS_MIN}..{PULSE_MS_MAX}"
+            )
         try:
             # Joins the port the polling loop holds, or opens it if the device is not running.
             async with self.driver:
                 await self.driver.unlock(slot, pulse_ms)
         except BoardStatusError as exc:
-            raise CommandRejected(f"cabinet {self._id} refused to unlock slot {slot}: "
-                                  f"{exc.status.label}") from exc
+            raise CommandRejected(
+                f"cabinet {self._id} refused to unlock slot {slot}: {exc.status.label}"
+            ) from exc
         except BoardSilentError as exc:
-            raise CommandRejected(f"cabinet {self._id} did not answer; slot {slot} may or "
-                                  "may not be unlocked") from exc
+            raise CommandRejected(
+                f"cabinet {self._id} did not answer; slot {slot} may or may not be unlocked"
+            ) from exc
         except TransportError as exc:
             raise CommandRejected(f"cabinet {self._id} is not reachable: {exc}") from exc
         except CabinetProtocolError as exc:

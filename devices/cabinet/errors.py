@@ -105,9 +105,11 @@ class BoardSilentError(CabinetError):
     """No valid answer from the board after every attempt: it is missing, off or miswired."""
 
     def __init__(self, port: str, address: int, attempts: int, timeout: float) -> None:
-        super().__init__(f"board {address} on {port} did not answer "
-                         f"({attempts} attempt{'s' if attempts != 1 else ''}, "
-                         f"{timeout:g} s each)")
+        super().__init__(
+            f"board {address} on {port} did not answer "
+            f"({attempts} attempt{'s' if attempts != 1 else ''}, "
+            f"{timeout:g} s each)"
+        )
         self.port = port
         self.address = address
         self.attempts = attempts

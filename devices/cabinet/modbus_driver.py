@@ -81,9 +81,14 @@ class _ModbusLink:
         self.drop()
         # retries=0: retrying is this driver's decision (a write coil must not be resent
         # blindly); reconnect_delay=0: reconnecting too, on the next request.
-        client = AsyncModbusSerialClient(self.port, framer=FramerType.RTU,
-                                         baudrate=self.baudrate, timeout=self.timeout,
-                                         retries=0, reconnect_delay=0)
+        client = AsyncModbusSerialClient(
+            self.port,
+            framer=FramerType.RTU,
+            baudrate=self.baudrate,
+            timeout=self.timeout,
+            retries=0,
+            reconnect_delay=0,
+        )
         try:
             async with asyncio.timeout(open_timeout + _DEADLINE_MARGIN):
                 connected = await client.connect()
@@ -144,11 +149,22 @@ class ModbusDriver(CabinetDriver):
     buffered_events = False
     has_rfid = False
 
-    def __init__(self, port: str, address: int, *, slots: int, baudrate: int = 9600,
-                 request_timeout: float = 0.5, retries: int = 2, busy_retries: int = 2,
-                 busy_delay: float = 0.1, open_timeout: float = 5.0,
-                 health: DeviceHealth | None = None, links: ModbusLinkRegistry | None = None,
-                 model: str = "Modbus RTU lock board") -> None:
+    def __init__(
+        self,
+        port: str,
+        address: int,
+        *,
+        slots: int,
+        baudrate: int = 9600,
+        request_timeout: float = 0.5,
+        retries: int = 2,
+        busy_retries: int = 2,
+        busy_delay: float = 0.1,
+        open_timeout: float = 5.0,
+        health: DeviceHealth | None = None,
+        links: ModbusLinkRegistry | None = None,
+        model: str = "Modbus RTU lock board",
+    ) -> None:
         super().__init__(port, address, health)
         self.slots = slots
         self.baudrate = baudrate
@@ -175,8 +191,9 @@ class ModbusDriver(CabinetDriver):
         if link is not None:
             self._links.release(link)
 
-    async def _once(self, what: str, call: ModbusCall,
-                    check: Callable[[ModbusPDU], bool]) -> ModbusPDU:
+    async def _once(
+        self, what: str, call: ModbusCall, check: Callable[[ModbusPDU], bool]
+    ) -> ModbusPDU:
         link = self._link
         if link is None:
             raise TransportError(self.port, "driver is not open")
@@ -206,8 +223,9 @@ class ModbusDriver(CabinetDriver):
         self.health.frame()
         return response
 
-    async def _exchange(self, what: str, call: ModbusCall, check: Callable[[ModbusPDU], bool],
-                        attempts: int) -> ModbusPDU:
+    async def _exchange(
+        self, what: str, call: ModbusCall, check: Callable[[ModbusPDU], bool], attempts: int
+    ) -> ModbusPDU:
         busy_left = self.busy_retries
         failed = 0
         while True:
@@ -217,8 +235,9 @@ class ModbusDriver(CabinetDriver):
                 self.health.error("timeout")
                 failed += 1
                 if failed >= attempts:
-                    raise BoardSilentError(self.port, self.address, attempts,
-                                           self.request_timeout) from None
+                    raise BoardSilentError(
+                        self.port, self.address, attempts, self.request_timeout
+                    ) from None
             except _BusyError:
                 if busy_left <= 0:
                     self.health.error("status")
@@ -235,8 +254,9 @@ class ModbusDriver(CabinetDriver):
                 return await client.read_coils(0, count=count, device_id=dev)
             return await client.read_discrete_inputs(0, count=count, device_id=dev)
 
-        response = await self._exchange(what, call, lambda r: len(r.bits) >= count,
-                                        self.retries + 1)
+        response = await self._exchange(
+            what, call, lambda r: len(r.bits) >= count, self.retries + 1
+        )
         return tuple(bool(bit) for bit in response.bits[:count])
 
     async def _counters(self, first: int = 0, count: int | None = None) -> tuple[int, ...]:
@@ -246,14 +266,17 @@ class ModbusDriver(CabinetDriver):
         async def call(client: AsyncModbusSerialClient) -> ModbusPDU:
             return await client.read_input_registers(first, count=count, device_id=dev)
 
-        response = await self._exchange("read unlock counters", call,
-                                        lambda r: len(r.registers) >= count, self.retries + 1)
+        response = await self._exchange(
+            "read unlock counters", call, lambda r: len(r.registers) >= count, self.retries + 1
+        )
         return tuple(int(value) for value in response.registers[:count])
 
     async def _snapshot(self) -> _Snapshot:
-        return _Snapshot(await self._bits("read door inputs", fc_coils=False),
-                         await self._bits("read lock coils", fc_coils=True),
-                         await self._counters())
+        return _Snapshot(
+            await self._bits("read door inputs", fc_coils=False),
+            await self._bits("read lock coils", fc_coils=True),
+            await self._counters(),
+        )
 
     async def info(self) -> BoardInfo:
         """No GET_INFO in Modbus: read the pulse register to see that the board answers."""
@@ -262,13 +285,16 @@ class ModbusDriver(CabinetDriver):
         async def call(client: AsyncModbusSerialClient) -> ModbusPDU:
             return await client.read_holding_registers(PULSE_REGISTER, count=1, device_id=dev)
 
-        await self._exchange("read pulse register", call, lambda r: len(r.registers) >= 1,
-                             self.retries + 1)
+        await self._exchange(
+            "read pulse register", call, lambda r: len(r.registers) >= 1, self.retries + 1
+        )
         return BoardInfo("modbus", 0, self.slots, self.model)
 
     def _states(self, snapshot: _Snapshot) -> tuple[SlotState, ...]:
-        return tuple(SlotState(n + 1, snapshot.doors[n], snapshot.coils[n], None,
-                               forced=self._forced[n]) for n in range(self.slots))
+        return tuple(
+            SlotState(n + 1, snapshot.doors[n], snapshot.coils[n], None, forced=self._forced[n])
+            for n in range(self.slots)
+        )
 
     async def slot_status(self) -> tuple[SlotState, ...]:
         """Doors and locks; a Modbus lock board has no item sensor (``item_present`` None)."""
@@ -310,12 +336,17 @@ class ModbusDriver(CabinetDriver):
             raise BoardStatusError(self.address, "write lock coil", Status.BAD_PARAMETER)
         dev, coil = self.address, slot - 1
         if pulse_ms != self._pulse_ms:
+
             async def set_pulse(client: AsyncModbusSerialClient) -> ModbusPDU:
                 return await client.write_register(PULSE_REGISTER, pulse_ms, device_id=dev)
 
             # Writing the same register value twice is harmless: this one may be retried.
-            await self._exchange("write pulse register", set_pulse,
-                                 lambda r: r.address == PULSE_REGISTER, self.retries + 1)
+            await self._exchange(
+                "write pulse register",
+                set_pulse,
+                lambda r: r.address == PULSE_REGISTER,
+                self.retries + 1,
+            )
             self._pulse_ms = pulse_ms
         before = (await self._counters(coil, 1))[0]
 

@@ -35,8 +35,9 @@ _WRITE_COIL, _WRITE_REGISTER, _WRITE_COILS, _WRITE_REGISTERS = 5, 6, 15, 16
 class ModbusBoardModel:
     """A lock board: doors, locks pulsed by coil writes, unlock counters, a pulse register."""
 
-    def __init__(self, address: int = 1, slots: int = 8, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, address: int = 1, slots: int = 8, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.address = address
         self.slot_count = slots
         self.clock = clock
@@ -94,22 +95,29 @@ class ModbusBoardModel:
         bits = 16 * math.ceil(self.slot_count / 16)
         return SimDevice(
             self.address,
-            simdata=([SimData(0, values=[False] * bits, datatype=DataType.BITS)],
-                     [SimData(0, values=[False] * bits, datatype=DataType.BITS)],
-                     [SimData(0, count=max(1, self.slot_count), values=0,
-                              datatype=DataType.REGISTERS)],
-                     [SimData(0, count=self.slot_count, values=0,
-                              datatype=DataType.REGISTERS)]),
-            action=self.action)
+            simdata=(
+                [SimData(0, values=[False] * bits, datatype=DataType.BITS)],
+                [SimData(0, values=[False] * bits, datatype=DataType.BITS)],
+                [SimData(0, count=max(1, self.slot_count), values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=self.slot_count, values=0, datatype=DataType.REGISTERS)],
+            ),
+            action=self.action,
+        )
 
     def _bit_registers(self, values: list[bool], registers: list[int]) -> None:
         padded = values + [False] * (-len(values) % 16)
         packed = SimUtils.bitsToRegisters(padded)
-        registers[:len(packed)] = packed
+        registers[: len(packed)] = packed
 
-    async def action(self, function_code: int, start_address: int, address: int, count: int,
-                     registers: list[int], set_values: list[int] | list[bool] | None,
-                     ) -> ExcCodes | None:
+    async def action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
         """pymodbus' hook, called on every access before it reads or writes ``registers``."""
         if function_code in (_WRITE_COIL, _WRITE_COILS) and set_values is not None:
             if not 0 <= address < self.slot_count:
@@ -129,12 +137,13 @@ class ModbusBoardModel:
             self.pulse_ms = value
             return None
         if function_code in (_READ_COILS, _WRITE_COIL, _WRITE_COILS):
-            self._bit_registers([self.unlocked(n) for n in range(1, self.slot_count + 1)],
-                                registers)
+            self._bit_registers(
+                [self.unlocked(n) for n in range(1, self.slot_count + 1)], registers
+            )
         elif function_code == _READ_INPUTS:
             self._bit_registers(list(self.doors), registers)
         elif function_code == _READ_INPUT_REGS:
-            registers[:self.slot_count] = self.unlocks
+            registers[: self.slot_count] = self.unlocks
         elif function_code in (_READ_HOLDING, _WRITE_REGISTER, _WRITE_REGISTERS):
             registers[PULSE_REGISTER] = self.pulse_ms
         return None
@@ -143,8 +152,9 @@ class ModbusBoardModel:
 class ModbusBoardServer:
     """Boards on a pymodbus RTU-over-TCP server; :attr:`url` is the driver's port."""
 
-    def __init__(self, boards: Iterable[ModbusBoardModel], host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, boards: Iterable[ModbusBoardModel], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.boards = {board.address: board for board in boards}
         self.host = host
         self.port = port
@@ -170,9 +180,12 @@ class ModbusBoardServer:
 
     async def start(self) -> None:
         """Listen (port 0 picks a free port)."""
-        server = ModbusTcpServer([board.sim_device() for board in self.boards.values()],
-                                 framer=FramerType.RTU, address=(self.host, self.port),
-                                 trace_packet=self._trace_packet)
+        server = ModbusTcpServer(
+            [board.sim_device() for board in self.boards.values()],
+            framer=FramerType.RTU,
+            address=(self.host, self.port),
+            trace_packet=self._trace_packet,
+        )
         async with asyncio.timeout(_START_STOP_TIMEOUT):
             await server.serve_forever(background=True)
         listener: Any = server.transport
@@ -190,6 +203,10 @@ class ModbusBoardServer:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()

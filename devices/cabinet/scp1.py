@@ -131,8 +131,11 @@ def encode_frame(frame: Frame) -> bytes:
     _check_byte("seq", frame.seq)
     if len(frame.payload) > MAX_PAYLOAD:
         raise EncodeError("payload", f"{len(frame.payload)} bytes, at most {MAX_PAYLOAD}")
-    body = bytes((frame.addr, frame.cmd, frame.seq)) + _U16.pack(len(frame.payload)) \
+    body = (
+        bytes((frame.addr, frame.cmd, frame.seq))
+        + _U16.pack(len(frame.payload))
         + bytes(frame.payload)
+    )
     return SOF + body + crc16_modbus(body).to_bytes(2, "little")
 
 
@@ -140,18 +143,22 @@ def decode_frame(data: bytes) -> Frame:
     """Exactly one frame from ``data``; anything else is a :class:`FrameError`."""
     data = bytes(data)
     if len(data) < HEADER_LEN + CRC_LEN:
-        raise FrameError("frame", f"{len(data)} bytes, a frame has at least "
-                                  f"{HEADER_LEN + CRC_LEN}", data)
+        raise FrameError(
+            "frame", f"{len(data)} bytes, a frame has at least {HEADER_LEN + CRC_LEN}", data
+        )
     sof, addr, cmd, seq, length = _HEADER.unpack_from(data)
     if sof != SOF:
         raise FrameError("frame", "does not start with SOF AA 55", data)
     if length > MAX_PAYLOAD:
         raise FrameError("frame", f"length {length} above the bound {MAX_PAYLOAD}", data)
     if len(data) != HEADER_LEN + length + CRC_LEN:
-        raise FrameError("frame", f"{len(data)} bytes where LEN {length} makes "
-                                  f"{HEADER_LEN + length + CRC_LEN}", data)
+        raise FrameError(
+            "frame",
+            f"{len(data)} bytes where LEN {length} makes {HEADER_LEN + length + CRC_LEN}",
+            data,
+        )
     _check_crc(data, length)
-    return Frame(addr, cmd, seq, data[HEADER_LEN:HEADER_LEN + length])
+    return Frame(addr, cmd, seq, data[HEADER_LEN : HEADER_LEN + length])
 
 
 def _check_crc(data: bytes | bytearray, length: int) -> None:
@@ -159,7 +166,7 @@ def _check_crc(data: bytes | bytearray, length: int) -> None:
     expected = crc16_modbus(memoryview(data)[2:end])
     received = data[end] | data[end + 1] << 8
     if expected != received:
-        raise CrcError(expected, received, bytes(data[:end + CRC_LEN]))
+        raise CrcError(expected, received, bytes(data[: end + CRC_LEN]))
 
 
 class FrameDecoder:
@@ -201,7 +208,7 @@ class FrameDecoder:
                 # Keep a trailing AA: it may be the first half of the next SOF.
                 keep = 1 if buffer[-1] == SOF[0] else 0
                 self.skipped_bytes += len(buffer) - keep
-                del buffer[:len(buffer) - keep]
+                del buffer[: len(buffer) - keep]
                 break
             if start:
                 self.skipped_bytes += start
@@ -306,15 +313,15 @@ def request_payload(request: Request) -> bytes:
 def encode_request(addr: int, seq: int, request: Request) -> bytes:
     """The wire bytes of ``request`` to board ``addr`` with sequence number ``seq``."""
     if not isinstance(addr, int) or not ADDRESS_MIN <= addr <= ADDRESS_MAX:
-        raise EncodeError("addr", f"{addr!r} is not a board address "
-                                  f"({ADDRESS_MIN}..{ADDRESS_MAX})")
+        raise EncodeError("addr", f"{addr!r} is not a board address ({ADDRESS_MIN}..{ADDRESS_MAX})")
     return encode_frame(Frame(addr, int(request.command), seq, request_payload(request)))
 
 
 def _expect_length(command: Command, payload: bytes, length: int) -> None:
     if len(payload) != length:
-        raise PayloadError(command.label, f"payload of {len(payload)} bytes, expected {length}",
-                           payload)
+        raise PayloadError(
+            command.label, f"payload of {len(payload)} bytes, expected {length}", payload
+        )
 
 
 def decode_request(frame: Frame) -> Request:
@@ -388,18 +395,25 @@ class SlotState:
     @property
     def flags(self) -> int:
         """The SCP/1 flags: bit0 door open, bit1 unlocked, bit2 item, bit3 fault, bit4 forced."""
-        return ((SLOT_DOOR_OPEN if self.door_open else 0)
-                | (SLOT_UNLOCKED if self.unlocked else 0)
-                | (SLOT_ITEM_PRESENT if self.item_present else 0)
-                | (SLOT_FAULT if self.fault else 0)
-                | (SLOT_FORCED if self.forced else 0))
+        return (
+            (SLOT_DOOR_OPEN if self.door_open else 0)
+            | (SLOT_UNLOCKED if self.unlocked else 0)
+            | (SLOT_ITEM_PRESENT if self.item_present else 0)
+            | (SLOT_FAULT if self.fault else 0)
+            | (SLOT_FORCED if self.forced else 0)
+        )
 
     @classmethod
     def from_flags(cls, slot: int, flags: int) -> SlotState:
         """Decode a flag byte; bits 5..7 are reserved and ignored."""
-        return cls(slot, bool(flags & SLOT_DOOR_OPEN), bool(flags & SLOT_UNLOCKED),
-                   bool(flags & SLOT_ITEM_PRESENT), bool(flags & SLOT_FAULT),
-                   bool(flags & SLOT_FORCED))
+        return cls(
+            slot,
+            bool(flags & SLOT_DOOR_OPEN),
+            bool(flags & SLOT_UNLOCKED),
+            bool(flags & SLOT_ITEM_PRESENT),
+            bool(flags & SLOT_FAULT),
+            bool(flags & SLOT_FORCED),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,20 +485,28 @@ class ErrorReply:
     status: Status
 
 
-Reply = (InfoReply | SlotStatusReply | UnlockReply | InventoryReply | EventsReply | AckReply
-         | ErrorReply)
+Reply = (
+    InfoReply | SlotStatusReply | UnlockReply | InventoryReply | EventsReply | AckReply | ErrorReply
+)
 
 
 def _reply_body(reply: Reply) -> bytes:
     match reply:
-        case InfoReply(proto_ver=proto_ver, slot_count=slot_count, model=model,
-                       reserved=reserved):
+        case InfoReply(proto_ver=proto_ver, slot_count=slot_count, model=model, reserved=reserved):
             try:
                 model_bytes = model.encode("ascii")
             except UnicodeEncodeError:
                 raise EncodeError("model", f"{model!r} is not ASCII") from None
-            return bytes((_check_byte("proto_ver", proto_ver), _check_byte("reserved", reserved),
-                          _check_byte("slot_count", slot_count))) + model_bytes
+            return (
+                bytes(
+                    (
+                        _check_byte("proto_ver", proto_ver),
+                        _check_byte("reserved", reserved),
+                        _check_byte("slot_count", slot_count),
+                    )
+                )
+                + model_bytes
+            )
         case SlotStatusReply(slots=slots):
             out = bytearray((_check_byte("n", len(slots)),))
             for state in slots:
@@ -493,13 +515,22 @@ def _reply_body(reply: Reply) -> bytes:
         case UnlockReply(slot=slot):
             return bytes((_check_byte("slot", slot),))
         case InventoryReply(page=page, more=more, tags=tags):
-            out = bytearray((_check_byte("page", page), 1 if more else 0,
-                             _check_byte("n", len(tags))))
+            out = bytearray(
+                (_check_byte("page", page), 1 if more else 0, _check_byte("n", len(tags)))
+            )
             for tag in tags:
                 if not -128 <= tag.rssi <= 127:
                     raise EncodeError("rssi", f"{tag.rssi} is not an int8")
-                out += bytes((_check_byte("slot", tag.slot), tag.rssi & 0xFF,
-                              _check_byte("epc_len", len(tag.epc)))) + tag.epc
+                out += (
+                    bytes(
+                        (
+                            _check_byte("slot", tag.slot),
+                            tag.rssi & 0xFF,
+                            _check_byte("epc_len", len(tag.epc)),
+                        )
+                    )
+                    + tag.epc
+                )
             return bytes(out)
         case EventsReply(events=events):
             if len(events) > MAX_EVENTS_PER_REPLY:
@@ -508,10 +539,16 @@ def _reply_body(reply: Reply) -> bytes:
             for event in events:
                 if not 0 <= event.ts <= 0xFFFFFFFF:
                     raise EncodeError("ts", f"{event.ts} is not a uint32")
-                out += _EVENT_HEAD.pack(_check_u16("ev_seq", event.seq),
-                                        _check_byte("type", event.type),
-                                        _check_byte("slot", event.slot), event.ts,
-                                        _check_byte("dlen", len(event.data))) + event.data
+                out += (
+                    _EVENT_HEAD.pack(
+                        _check_u16("ev_seq", event.seq),
+                        _check_byte("type", event.type),
+                        _check_byte("slot", event.slot),
+                        event.ts,
+                        _check_byte("dlen", len(event.data)),
+                    )
+                    + event.data
+                )
             return bytes(out)
         case AckReply():
             return b""
@@ -542,10 +579,13 @@ class _Reader:
     def take(self, size: int, field: str) -> bytes:
         end = self.offset + size
         if end > len(self.data):
-            raise PayloadError(self.what, f"{field} runs past the end of the payload "
-                                          f"(offset {self.offset}, {len(self.data)} bytes)",
-                               self.data)
-        chunk = self.data[self.offset:end]
+            raise PayloadError(
+                self.what,
+                f"{field} runs past the end of the payload "
+                f"(offset {self.offset}, {len(self.data)} bytes)",
+                self.data,
+            )
+        chunk = self.data[self.offset : end]
         self.offset = end
         return chunk
 
@@ -553,14 +593,17 @@ class _Reader:
         return self.take(1, field)[0]
 
     def rest(self) -> bytes:
-        chunk = self.data[self.offset:]
+        chunk = self.data[self.offset :]
         self.offset = len(self.data)
         return chunk
 
     def done(self) -> None:
         if self.offset != len(self.data):
-            raise PayloadError(self.what, f"{len(self.data) - self.offset} unexpected bytes "
-                                          "after the last field", self.data)
+            raise PayloadError(
+                self.what,
+                f"{len(self.data) - self.offset} unexpected bytes after the last field",
+                self.data,
+            )
 
 
 def decode_reply(frame: Frame) -> Reply:
@@ -576,8 +619,9 @@ def decode_reply(frame: Frame) -> Reply:
     try:
         status = Status(frame.payload[0])
     except ValueError:
-        raise PayloadError(command.label, f"unknown status 0x{frame.payload[0]:02X}",
-                           frame.payload) from None
+        raise PayloadError(
+            command.label, f"unknown status 0x{frame.payload[0]:02X}", frame.payload
+        ) from None
     if status is not Status.OK:
         return ErrorReply(command, status)
     reader = _Reader(command.label, frame.payload, 1)
@@ -607,12 +651,14 @@ def decode_reply(frame: Frame) -> Reply:
         case Command.GET_EVENTS:
             count = reader.u8("n")
             if count > MAX_EVENTS_PER_REPLY:
-                raise PayloadError(command.label, f"{count} events, at most "
-                                                  f"{MAX_EVENTS_PER_REPLY}", frame.payload)
+                raise PayloadError(
+                    command.label, f"{count} events, at most {MAX_EVENTS_PER_REPLY}", frame.payload
+                )
             events = []
             for _ in range(count):
                 seq, kind, slot, ts, dlen = _EVENT_HEAD.unpack(
-                    reader.take(_EVENT_HEAD.size, "event record"))
+                    reader.take(_EVENT_HEAD.size, "event record")
+                )
                 events.append(BoardEvent(seq, kind, slot, ts, reader.take(dlen, "event data")))
             reply = EventsReply(tuple(events))
         case Command.ACK_EVENTS:

@@ -65,11 +65,21 @@ class Scp1Driver(CabinetDriver):
     buffered_events = True
     has_rfid = True
 
-    def __init__(self, port: str, address: int, *, baudrate: int = 9600,
-                 request_timeout: float = 0.5, retries: int = 2, busy_retries: int = 2,
-                 busy_delay: float = 0.1, open_timeout: float = 5.0,
-                 health: DeviceHealth | None = None, buses: BusRegistry | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        port: str,
+        address: int,
+        *,
+        baudrate: int = 9600,
+        request_timeout: float = 0.5,
+        retries: int = 2,
+        busy_retries: int = 2,
+        busy_delay: float = 0.1,
+        open_timeout: float = 5.0,
+        health: DeviceHealth | None = None,
+        buses: BusRegistry | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         super().__init__(port, address, health)
         self.baudrate = baudrate
         self.request_timeout = request_timeout
@@ -104,9 +114,14 @@ class Scp1Driver(CabinetDriver):
         for busy_round in range(self.busy_retries + 1):
             seq = self._next_seq()
             frame = await self._bus.transact(
-                encode_request(self.address, seq, request), address=self.address,
-                cmd=command | RESPONSE_BIT, seq=seq, attempt_seconds=self.request_timeout,
-                attempts=self.retries + 1, health=self.health)
+                encode_request(self.address, seq, request),
+                address=self.address,
+                cmd=command | RESPONSE_BIT,
+                seq=seq,
+                attempt_seconds=self.request_timeout,
+                attempts=self.retries + 1,
+                health=self.health,
+            )
             self.health.frame()
             try:
                 reply = decode_reply(frame)

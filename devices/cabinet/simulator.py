@@ -122,10 +122,17 @@ class SlotModel:
 class BoardModel:
     """A behavioural SCP/1 board: it executes requests and keeps events until acknowledged."""
 
-    def __init__(self, address: int = 1, slots: int = 8, *, model: str | None = None,
-                 faults: Faults | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time,
-                 event_capacity: int = DEFAULT_EVENT_CAPACITY) -> None:
+    def __init__(
+        self,
+        address: int = 1,
+        slots: int = 8,
+        *,
+        model: str | None = None,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        event_capacity: int = DEFAULT_EVENT_CAPACITY,
+    ) -> None:
         if not 1 <= slots <= 254:
             raise ValueError("a board has 1..254 slots (0xFF means all)")
         self.address = address
@@ -165,11 +172,23 @@ class BoardModel:
         try:
             request = decode_request(frame)
         except UnknownCommandError:
-            return encode_frame(Frame(self.address, frame.cmd | RESPONSE_BIT, frame.seq,
-                                      bytes((Status.UNKNOWN_COMMAND,))))
+            return encode_frame(
+                Frame(
+                    self.address,
+                    frame.cmd | RESPONSE_BIT,
+                    frame.seq,
+                    bytes((Status.UNKNOWN_COMMAND,)),
+                )
+            )
         except PayloadError:
-            return encode_frame(Frame(self.address, frame.cmd | RESPONSE_BIT, frame.seq,
-                                      bytes((Status.BAD_PARAMETER,))))
+            return encode_frame(
+                Frame(
+                    self.address,
+                    frame.cmd | RESPONSE_BIT,
+                    frame.seq,
+                    bytes((Status.BAD_PARAMETER,)),
+                )
+            )
         if self.faults.busy():
             reply: Reply = ErrorReply(request.command, Status.BUSY)
         else:
@@ -213,7 +232,7 @@ class BoardModel:
         start = page * INVENTORY_PAGE_SIZE
         if start and start >= len(tags):
             return ErrorReply(RfidInventory.command, Status.BAD_PARAMETER)
-        chunk = tuple(tags[start:start + INVENTORY_PAGE_SIZE])
+        chunk = tuple(tags[start : start + INVENTORY_PAGE_SIZE])
         return InventoryReply(page, start + INVENTORY_PAGE_SIZE < len(tags), chunk)
 
     # -- what the board reports -----------------------------------------------------------------
@@ -221,8 +240,14 @@ class BoardModel:
     def state(self, slot: int) -> SlotState:
         """The slot's flags as GET_SLOT_STATUS reports them."""
         model = self.slots[slot]
-        return SlotState(slot, model.door_open, self.clock() < model.unlocked_until,
-                         bool(model.tags), model.fault, model.forced)
+        return SlotState(
+            slot,
+            model.door_open,
+            self.clock() < model.unlocked_until,
+            bool(model.tags),
+            model.fault,
+            model.forced,
+        )
 
     @staticmethod
     def rssi(slot: int) -> int:
@@ -231,8 +256,9 @@ class BoardModel:
 
     def push_event(self, kind: int, slot: int, data: bytes = b"") -> BoardEvent:
         """Buffer an event of any type (the physical actions below use this)."""
-        event = BoardEvent(self.next_event_seq, int(kind), slot,
-                           int(self.wall_clock()) & 0xFFFFFFFF, data)
+        event = BoardEvent(
+            self.next_event_seq, int(kind), slot, int(self.wall_clock()) & 0xFFFFFFFF, data
+        )
         self.next_event_seq = (self.next_event_seq + 1) % SEQ_MODULUS
         self.events.append(event)
         while len(self.events) > self.event_capacity:
@@ -302,8 +328,11 @@ class BoardModel:
         """Put items with made-up EPCs in every slot, without events (the board's boot state)."""
         for number, model in self.slots.items():
             for index in range(tags_per_slot):
-                model.tags.append(bytes.fromhex(f"E2801160{self.address:02X}{number:02X}"
-                                                f"{index:02X}00000000{number:02X}"))
+                model.tags.append(
+                    bytes.fromhex(
+                        f"E2801160{self.address:02X}{number:02X}{index:02X}00000000{number:02X}"
+                    )
+                )
 
 
 class PtyBus:
@@ -331,8 +360,12 @@ class PtyBus:
         self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def start(self) -> None:

@@ -25,35 +25,53 @@ _LINGER_SECONDS = 1.0
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``gps decode`` and ``gps simulate`` to the ``precinct`` command."""
     gps = commands.add_parser(
-        "gps", help="van GPS: decode recorded output, simulate a receiver",
-        description="Van GPS receivers: NMEA 0183 on a serial port, or gpsd's JSON.")
+        "gps",
+        help="van GPS: decode recorded output, simulate a receiver",
+        description="Van GPS receivers: NMEA 0183 on a serial port, or gpsd's JSON.",
+    )
     gps_commands = gps.add_subparsers(dest="gps_command", required=True, metavar="COMMAND")
 
     decode = gps_commands.add_parser(
-        "decode", help="print the fixes in a recorded log as JSON lines",
+        "decode",
+        help="print the fixes in a recorded log as JSON lines",
         description="Decode a recorded log and print one JSON object per fix (time in ISO 8601 "
-                    "UTC, lat, lon, speed_mps, course, mode). Void reports and malformed input "
-                    "are skipped and counted on stderr. Lines starting with '#' are comments. "
-                    "No outlier filter is applied.")
+        "UTC, lat, lon, speed_mps, course, mode). Void reports and malformed input "
+        "are skipped and counted on stderr. Lines starting with '#' are comments. "
+        "No outlier filter is applied.",
+    )
     decode.add_argument("file", metavar="FILE", help="the log ('-' for standard input)")
-    decode.add_argument("--format", choices=("nmea", "gpsd"), default="nmea",
-                        help="NMEA 0183 sentences or gpsd JSON lines (default %(default)s)")
+    decode.add_argument(
+        "--format",
+        choices=("nmea", "gpsd"),
+        default="nmea",
+        help="NMEA 0183 sentences or gpsd JSON lines (default %(default)s)",
+    )
     decode.set_defaults(handler=_decode)
 
     simulate = gps_commands.add_parser(
-        "simulate", help="replay a recorded track as a receiver on a pty",
+        "simulate",
+        help="replay a recorded track as a receiver on a pty",
         description="Replay an NMEA log over a pseudo-terminal, paced by its RMC times, and "
-                    "print the device path to open (like /dev/ttyUSB0). Times are moved so "
-                    "that the first fix is now. Runs until the end of the track or Ctrl-C.")
-    simulate.add_argument("--track", required=True, type=Path, metavar="FILE",
-                          help="NMEA log to replay")
-    simulate.add_argument("--speed", type=float, default=1.0, metavar="FACTOR",
-                          help="replay this many times faster than recorded (default "
-                               "%(default)s)")
+        "print the device path to open (like /dev/ttyUSB0). Times are moved so "
+        "that the first fix is now. Runs until the end of the track or Ctrl-C.",
+    )
+    simulate.add_argument(
+        "--track", required=True, type=Path, metavar="FILE", help="NMEA log to replay"
+    )
+    simulate.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="replay this many times faster than recorded (default %(default)s)",
+    )
     simulate.add_argument("--loop", action="store_true", help="start again at the end")
-    simulate.add_argument("--verbatim", action="store_true",
-                          help="send the recorded times as they are (old dates: a driver's "
-                               "time filters will reject the fixes)")
+    simulate.add_argument(
+        "--verbatim",
+        action="store_true",
+        help="send the recorded times as they are (old dates: a driver's "
+        "time filters will reject the fixes)",
+    )
     simulate.set_defaults(handler=_simulate)
 
 
@@ -86,8 +104,7 @@ def _decode(args: argparse.Namespace) -> int:
     from devices.gps.gpsd import GpsdDecoder
     from devices.gps.nmea import NmeaDecoder
 
-    decoder: NmeaDecoder | GpsdDecoder = GpsdDecoder() if args.format == "gpsd" \
-        else NmeaDecoder()
+    decoder: NmeaDecoder | GpsdDecoder = GpsdDecoder() if args.format == "gpsd" else NmeaDecoder()
     fixes = 0
     skipped: Counter[str] = Counter()
     no_fix: Counter[str] = Counter()
@@ -105,13 +122,17 @@ def _decode(args: argparse.Namespace) -> int:
                 no_fix[event.reason] += 1
 
     try:
-        with contextlib.nullcontext(sys.stdin.buffer) if args.file == "-" \
-                else Path(args.file).open("rb") as stream:
+        with (
+            contextlib.nullcontext(sys.stdin.buffer)
+            if args.file == "-"
+            else Path(args.file).open("rb") as stream
+        ):
             for piece in _pieces(stream, strip_comments=args.format == "nmea"):
                 decode(decoder.feed(piece))
     except OSError as exc:
-        print(f"precinct gps decode: cannot read {args.file}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"precinct gps decode: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
+        )
         return EXIT_FAILURE
     decode(decoder.flush())
     out.flush()
@@ -130,23 +151,26 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         data = args.track.read_bytes()
     except OSError as exc:
-        print(f"precinct gps simulate: cannot read {args.track}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"precinct gps simulate: cannot read {args.track}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     pty = open_pty()
     try:
         print(pty.path, flush=True)
-        fixes, dropped = asyncio.run(_replay(pty.master, data, args.speed, args.loop,
-                                             args.verbatim))
+        fixes, dropped = asyncio.run(
+            _replay(pty.master, data, args.speed, args.loop, args.verbatim)
+        )
     finally:
         pty.close()
-    print(f"gps simulate: sent {fixes} fixes, dropped {dropped} bytes nobody read",
-          file=sys.stderr)
+    print(f"gps simulate: sent {fixes} fixes, dropped {dropped} bytes nobody read", file=sys.stderr)
     return EXIT_OK
 
 
-async def _replay(fd: int, data: bytes, speed: float, loop: bool,
-                  verbatim: bool) -> tuple[int, int]:
+async def _replay(
+    fd: int, data: bytes, speed: float, loop: bool, verbatim: bool
+) -> tuple[int, int]:
     import asyncio
     from datetime import UTC, datetime
 

@@ -83,15 +83,15 @@ class _Decoder(Protocol):
     def feed(self, data: bytes) -> Sequence[_Event]: ...
 
 
-
 class GpsDevice:
     """A van's GPS receiver, as a :class:`devices.base.Device`.
 
     ``clock`` gives "now" for the time filters (aware); tests pass a fixed one.
     """
 
-    def __init__(self, device_id: str, settings: GpsSettings, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, device_id: str, settings: GpsSettings, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._id = device_id
         self._settings = settings
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -116,16 +116,19 @@ class GpsDevice:
         if name != "status":
             raise CommandRejected(f"a GPS device has no command {name!r} (only status)")
         last = self._filter.last
-        return {"online": bool(self._online), "sentences": self._sentences,
-                "accepted": self._filter.accepted,
-                "last_fix": None if last is None else last.to_json(),
-                "rejected": dict(self._filter.rejected), "skipped": dict(self._skipped)}
+        return {
+            "online": bool(self._online),
+            "sentences": self._sentences,
+            "accepted": self._filter.accepted,
+            "last_fix": None if last is None else last.to_json(),
+            "rejected": dict(self._filter.rejected),
+            "skipped": dict(self._skipped),
+        }
 
     async def run(self, sink: ReadingSink, health: DeviceHealth) -> None:
         """Read, decode and report fixes until cancelled; reconnect by itself."""
         settings = self._settings
-        backoff = Backoff(settings.backoff_initial, settings.backoff_max,
-                           settings.backoff_jitter)
+        backoff = Backoff(settings.backoff_initial, settings.backoff_max, settings.backoff_jitter)
         while True:
             try:
                 async with self._connect() as reader:
@@ -160,7 +163,8 @@ class GpsDevice:
             # has no finalizer). A leak of one descriptor per hung open, accepted.
             async with asyncio.timeout(settings.connect_timeout):
                 reader, writer = await open_serial_connection(
-                    url=settings.transport, baudrate=settings.baudrate)
+                    url=settings.transport, baudrate=settings.baudrate
+                )
         try:
             if settings.is_gpsd:
                 writer.write(WATCH)
@@ -207,8 +211,7 @@ class GpsDevice:
                     self._fix(event, sink, health)
                 elif isinstance(event, Skipped):
                     self._skipped[event.reason] += 1
-                    health.error(event.reason if event.reason in MALFORMED_REASONS
-                                 else "malformed")
+                    health.error(event.reason if event.reason in MALFORMED_REASONS else "malformed")
                 elif isinstance(event, NoFix):
                     self._skipped[event.reason] += 1
 
@@ -217,8 +220,11 @@ class GpsDevice:
         if reason is not None:
             health.error(f"rejected_{reason}")
             return
-        sink(DeviceReading(device=self._id, kind=READING_KIND, time=fix.time, body=fix.body(),
-                           event=False))
+        sink(
+            DeviceReading(
+                device=self._id, kind=READING_KIND, time=fix.time, body=fix.body(), event=False
+            )
+        )
 
     def _set_online(self, health: DeviceHealth, online: bool) -> None:
         if online != self._online:

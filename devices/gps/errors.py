@@ -29,7 +29,8 @@ BAD_FIELD: Final = "bad_field"
 BAD_JSON: Final = "bad_json"
 
 MALFORMED_REASONS: Final = frozenset(
-    {GARBAGE, TOO_LONG, NO_CHECKSUM, CHECKSUM, BAD_CHAR, BAD_FIELD, BAD_JSON})
+    {GARBAGE, TOO_LONG, NO_CHECKSUM, CHECKSUM, BAD_CHAR, BAD_FIELD, BAD_JSON}
+)
 
 
 class GpsProtocolError(ProtocolError):

@@ -33,18 +33,22 @@ from devices.gps.filters import FilterSettings
 
 # pyserial URL schemes that work with the asyncio wrapper (loop:// does not, see devices.md).
 _SERIAL_SCHEMES: Final = frozenset({"socket", "rfc2217"})
-_POSITIVE: Final = ("timeout", "reconnect_after", "connect_timeout", "backoff_initial",
-                     "backoff_max")
-_LIMITS: Final = ("future_tolerance", "max_age", "max_eph", "max_hdop", "min_period",
-                  "max_speed")
+_POSITIVE: Final = (
+    "timeout",
+    "reconnect_after",
+    "connect_timeout",
+    "backoff_initial",
+    "backoff_max",
+)
+_LIMITS: Final = ("future_tolerance", "max_age", "max_eph", "max_hdop", "min_period", "max_speed")
 _SWITCHES: Final = ("filter_zero", "filter_duplicate")
 KNOWN_OPTIONS: Final = frozenset(
-    {"baudrate", "backoff_jitter", "speed_reset_after", *_POSITIVE, *_LIMITS, *_SWITCHES})
+    {"baudrate", "backoff_jitter", "speed_reset_after", *_POSITIVE, *_LIMITS, *_SWITCHES}
+)
 
 
 def _number(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise DeviceConfigError(key, f"must be a number, not {value!r}")
     return float(value)
 
@@ -73,8 +77,9 @@ def _transport(transport: str) -> str:
         if not parts.hostname or port is None:
             raise DeviceConfigError("transport", f"{transport!r} needs host:port")
         return transport
-    raise DeviceConfigError("transport", f"{transport!r} is not a device path, "
-                                         "socket://, rfc2217:// or gpsd:// URL")
+    raise DeviceConfigError(
+        "transport", f"{transport!r} is not a device path, socket://, rfc2217:// or gpsd:// URL"
+    )
 
 
 def settings_from_options(transport: str, options: Mapping[str, Any]) -> GpsSettings:
@@ -105,8 +110,9 @@ def settings_from_options(transport: str, options: Mapping[str, Any]) -> GpsSett
                 raise DeviceConfigError(key, f"must be true or false, not {options[key]!r}")
             filters[key.removeprefix("filter_")] = options[key]
     if "speed_reset_after" in options:
-        filters["speed_reset_after"] = _integer("speed_reset_after",
-                                                options["speed_reset_after"], 1)
+        filters["speed_reset_after"] = _integer(
+            "speed_reset_after", options["speed_reset_after"], 1
+        )
     jitter = _number("backoff_jitter", options.get("backoff_jitter", 0.5))
     if jitter < 0:
         raise DeviceConfigError("backoff_jitter", "must be >= 0")
@@ -116,12 +122,16 @@ def settings_from_options(transport: str, options: Mapping[str, Any]) -> GpsSett
     if backoff_max < backoff_initial:
         raise DeviceConfigError("backoff_max", "must be >= backoff_initial")
     return GpsSettings(
-        transport=_transport(transport), baudrate=baudrate,
+        transport=_transport(transport),
+        baudrate=baudrate,
         offline_after=values.get("timeout", 10.0),
         reconnect_after=values.get("reconnect_after", 60.0),
         connect_timeout=values.get("connect_timeout", 5.0),
-        backoff_initial=backoff_initial, backoff_max=backoff_max, backoff_jitter=jitter,
-        filters=FilterSettings(**filters))
+        backoff_initial=backoff_initial,
+        backoff_max=backoff_max,
+        backoff_jitter=jitter,
+        filters=FilterSettings(**filters),
+    )
 
 
 def create_device(config: DeviceConfig) -> GpsDevice:

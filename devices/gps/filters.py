@@ -32,8 +32,17 @@ from typing import Final
 
 from devices.gps.fix import MODE_2D, Fix, distance_m
 
-REASONS: Final = ("invalid", "zero", "future", "past", "duplicate", "out_of_order", "accuracy",
-                  "period", "speed")
+REASONS: Final = (
+    "invalid",
+    "zero",
+    "future",
+    "past",
+    "duplicate",
+    "out_of_order",
+    "accuracy",
+    "period",
+    "speed",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +61,14 @@ class FilterSettings:
     speed_reset_after: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("future_tolerance", "max_age", "max_eph", "max_hdop", "min_period",
-                     "max_speed"):
+        for name in (
+            "future_tolerance",
+            "max_age",
+            "max_eph",
+            "max_hdop",
+            "min_period",
+            "max_speed",
+        ):
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0")
@@ -95,8 +110,9 @@ class FixFilter:
             return "invalid"
         if limits.zero and fix.lat == 0.0 and fix.lon == 0.0:
             return "zero"
-        if (limits.future_tolerance is not None
-                and fix.time - now > timedelta(seconds=limits.future_tolerance)):
+        if limits.future_tolerance is not None and fix.time - now > timedelta(
+            seconds=limits.future_tolerance
+        ):
             return "future"
         if limits.max_age is not None and now - fix.time > timedelta(seconds=limits.max_age):
             return "past"
@@ -116,8 +132,11 @@ class FixFilter:
         seconds = (fix.time - last.time).total_seconds()
         if limits.min_period is not None and seconds < limits.min_period:
             return "period"
-        if limits.max_speed is not None and seconds > 0 \
-                and distance_m(last, fix) / seconds > limits.max_speed:
+        if (
+            limits.max_speed is not None
+            and seconds > 0
+            and distance_m(last, fix) / seconds > limits.max_speed
+        ):
             self._speed_rejections += 1
             if self._speed_rejections < limits.speed_reset_after:
                 return "speed"

@@ -37,14 +37,23 @@ class Fix:
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("a fix needs an aware time")
-        if not (math.isfinite(self.lat) and math.isfinite(self.lon)
-                and -90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+        if not (
+            math.isfinite(self.lat)
+            and math.isfinite(self.lon)
+            and -90.0 <= self.lat <= 90.0
+            and -180.0 <= self.lon <= 180.0
+        ):
             raise ValueError(f"position out of range: {self.lat!r}, {self.lon!r}")
 
     def body(self) -> dict[str, Any]:
         """The reading body sent to the centre (JSON-safe, finite numbers only)."""
-        body: dict[str, Any] = {"lat": self.lat, "lon": self.lon, "speed_mps": self.speed_mps,
-                                "course": self.course, "mode": self.mode}
+        body: dict[str, Any] = {
+            "lat": self.lat,
+            "lon": self.lon,
+            "speed_mps": self.speed_mps,
+            "course": self.course,
+            "mode": self.mode,
+        }
         if self.hdop is not None:
             body["hdop"] = self.hdop
         if self.eph is not None:
@@ -54,8 +63,14 @@ class Fix:
     def to_json(self) -> dict[str, Any]:
         """The ``precinct gps decode`` record: ``time`` (ISO 8601 UTC), position, speed,
         course and mode."""
-        return {"time": format_time(self.time), "lat": self.lat, "lon": self.lon,
-                "speed_mps": self.speed_mps, "course": self.course, "mode": self.mode}
+        return {
+            "time": format_time(self.time),
+            "lat": self.lat,
+            "lon": self.lon,
+            "speed_mps": self.speed_mps,
+            "course": self.course,
+            "mode": self.mode,
+        }
 
 
 @dataclass(frozen=True, slots=True)

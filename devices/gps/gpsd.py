@@ -105,10 +105,15 @@ def decode_report(line: bytes) -> Report | Fix | NoFix:
     lon = _number(report, "lon", -180.0, 180.0)
     if lat is None or lon is None:
         raise GpsdError(BAD_FIELD, f"TPV mode {mode} without a position")
-    return Fix(time=moment.astimezone(UTC), lat=lat, lon=lon,
-               speed_mps=_number(report, "speed", 0.0, 1e6),
-               course=_number(report, "track", 0.0, 360.0),
-               mode=min(mode, 3), eph=_number(report, "eph", 0.0, 1e9))
+    return Fix(
+        time=moment.astimezone(UTC),
+        lat=lat,
+        lon=lon,
+        speed_mps=_number(report, "speed", 0.0, 1e6),
+        course=_number(report, "track", 0.0, 360.0),
+        mode=min(mode, 3),
+        eph=_number(report, "eph", 0.0, 1e9),
+    )
 
 
 class GpsdDecoder:
@@ -165,8 +170,14 @@ class GpsdDecoder:
 
 def encode_tpv(fix: Fix, device: str = "/dev/ttyUSB0") -> bytes:
     """A ``TPV`` line as gpsd writes it for ``fix`` (what a fake gpsd sends a watcher)."""
-    report: dict[str, Any] = {"class": "TPV", "device": device, "mode": fix.mode,
-                              "time": format_time(fix.time), "lat": fix.lat, "lon": fix.lon}
+    report: dict[str, Any] = {
+        "class": "TPV",
+        "device": device,
+        "mode": fix.mode,
+        "time": format_time(fix.time),
+        "lat": fix.lat,
+        "lon": fix.lon,
+    }
     if fix.speed_mps is not None:
         report["speed"] = fix.speed_mps
     if fix.course is not None:

@@ -156,7 +156,7 @@ class SentenceFramer:
         out: list[Sentence | Skipped] = []
         start = 0
         for match in _DELIMITERS.finditer(data):
-            self._take(data[start:match.start()], out)
+            self._take(data[start : match.start()], out)
             self._end(out)
             if match.group() == b"$":
                 self._state = "active"
@@ -205,8 +205,17 @@ def _message(sentence: Sentence) -> Any:
     try:
         message = NMEAReader.parse(sentence.raw, validate=VALCKSUM)
     # pynmeagps is not written for hostile input: these are what its parsers raise on it.
-    except (NMEAParseError, NMEATypeError, NMEAMessageError, NMEAStreamError, ValueError,
-            TypeError, IndexError, AttributeError, OverflowError) as exc:
+    except (
+        NMEAParseError,
+        NMEATypeError,
+        NMEAMessageError,
+        NMEAStreamError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
         raise NmeaError(BAD_FIELD, f"{sentence.kind}: {exc}") from exc
     if message is None:
         raise NmeaError(BAD_FIELD, f"{sentence.kind}: not understood")
@@ -217,14 +226,14 @@ def _field(sentence: Sentence, index: int) -> str:
     return sentence.fields[index] if index < len(sentence.fields) else ""
 
 
-def _decimal(sentence: Sentence, index: int, value: object, name: str, *,
-             signed: bool = False) -> float | None:
+def _decimal(
+    sentence: Sentence, index: int, value: object, name: str, *, signed: bool = False
+) -> float | None:
     raw = _field(sentence, index)
     if raw == "":
         return None
     pattern = _SIGNED_DECIMAL if signed else _DECIMAL
-    if pattern.fullmatch(raw) is None or not isinstance(value, float) \
-            or not math.isfinite(value):
+    if pattern.fullmatch(raw) is None or not isinstance(value, float) or not math.isfinite(value):
         raise NmeaError(BAD_FIELD, f"{sentence.kind} {name} {raw[:20]!r}")
     return value
 
@@ -238,13 +247,20 @@ def _integer(sentence: Sentence, index: int, value: object, name: str) -> int | 
     return value
 
 
-def _coordinate(sentence: Sentence, index: int, value: object, limit: float,
-                hemispheres: str) -> float:
+def _coordinate(
+    sentence: Sentence, index: int, value: object, limit: float, hemispheres: str
+) -> float:
     raw, hemisphere = _field(sentence, index), _field(sentence, index + 1)
     match = _DEGREES_MINUTES.fullmatch(raw)
-    if (match is None or float(match.group(2)) >= 60.0 or len(hemisphere) != 1
-            or hemisphere not in hemispheres or not isinstance(value, float)
-            or not math.isfinite(value) or abs(value) > limit):
+    if (
+        match is None
+        or float(match.group(2)) >= 60.0
+        or len(hemisphere) != 1
+        or hemisphere not in hemispheres
+        or not isinstance(value, float)
+        or not math.isfinite(value)
+        or abs(value) > limit
+    ):
         raise NmeaError(BAD_FIELD, f"{sentence.kind} position {raw[:20]!r} {hemisphere[:2]!r}")
     # pynmeagps signs the value from the hemisphere; sign it here from the checked field.
     return -abs(value) if hemisphere == hemispheres[1] else abs(value)
@@ -281,8 +297,9 @@ class Gsa:
     hdop: float | None
 
 
-def decode_rmc(sentence: Sentence, *, mode: int = MODE_2D,
-               hdop: float | None = None) -> Fix | NoFix:
+def decode_rmc(
+    sentence: Sentence, *, mode: int = MODE_2D, hdop: float | None = None
+) -> Fix | NoFix:
     """An RMC sentence as a fix, or why it holds none; raise :class:`NmeaError` if malformed."""
     message = _message(sentence)
     status = _field(sentence, 1)
@@ -308,9 +325,15 @@ def decode_rmc(sentence: Sentence, *, mode: int = MODE_2D,
     # Two-digit year: strptime's pivot would make 69-99 the 1900s. A van's receiver is not in
     # the last century; a receiver hit by a GPS week rollover is caught by the time filters.
     when = datetime.combine(day.replace(year=2000 + day.year % 100), moment, UTC)
-    return Fix(time=when, lat=lat, lon=lon,
-               speed_mps=None if knots is None else knots * KNOT_MPS,
-               course=course, mode=mode, hdop=hdop)
+    return Fix(
+        time=when,
+        lat=lat,
+        lon=lon,
+        speed_mps=None if knots is None else knots * KNOT_MPS,
+        course=course,
+        mode=mode,
+        hdop=hdop,
+    )
 
 
 def decode_gga(sentence: Sentence) -> Gga:
@@ -320,8 +343,12 @@ def decode_gga(sentence: Sentence) -> Gga:
     quality = _integer(sentence, 5, getattr(message, "quality", None), "quality")
     hdop = _decimal(sentence, 7, getattr(message, "HDOP", None), "HDOP")
     _decimal(sentence, 8, getattr(message, "alt", None), "altitude", signed=True)
-    return Gga(seconds=None if moment is None else _seconds(moment), quality=quality,
-               hdop=hdop, has_altitude=_field(sentence, 8) != "")
+    return Gga(
+        seconds=None if moment is None else _seconds(moment),
+        quality=quality,
+        hdop=hdop,
+        has_altitude=_field(sentence, 8) != "",
+    )
 
 
 def decode_gsa(sentence: Sentence) -> Gsa:
@@ -407,10 +434,20 @@ class NmeaDecoder:
             mode = self._gsa_mode
         elif gga is not None and gga.quality:
             mode = MODE_3D if gga.has_altitude else MODE_2D
-        hdop = gga.hdop if gga is not None and gga.hdop is not None else (
-            self._gsa_hdop if gsa_fresh else None)
-        return Fix(time=fix.time, lat=fix.lat, lon=fix.lon, speed_mps=fix.speed_mps,
-                   course=fix.course, mode=mode, hdop=hdop)
+        hdop = (
+            gga.hdop
+            if gga is not None and gga.hdop is not None
+            else (self._gsa_hdop if gsa_fresh else None)
+        )
+        return Fix(
+            time=fix.time,
+            lat=fix.lat,
+            lon=fix.lon,
+            speed_mps=fix.speed_mps,
+            course=fix.course,
+            mode=mode,
+            hdop=hdop,
+        )
 
 
 def _same_epoch(a: float, b: float) -> bool:
@@ -454,7 +491,8 @@ def encode_rmc(fix: Fix, talker: str = "GP") -> bytes:
         "" if fix.speed_mps is None else f"{fix.speed_mps / KNOT_MPS:.3f}",
         "" if fix.course is None else f"{fix.course:.2f}",
         moment.strftime("%d%m%y"),
-        "", "", "A",
+        "",
+        "",
+        "A",
     ]
     return encode_sentence(f"{talker}RMC", fields)
-

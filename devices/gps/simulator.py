@@ -57,8 +57,7 @@ class Track:
 
 def strip_comments(data: bytes) -> bytes:
     """Drop ``#`` comment lines, as gpsd's recorded logs carry a header of them."""
-    return b"".join(line for line in data.splitlines(keepends=True)
-                    if not line.startswith(b"#"))
+    return b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(b"#"))
 
 
 def _sentence(line: bytes) -> Sentence | None:
@@ -107,8 +106,10 @@ def restamp(sentence: Sentence, offset: int) -> bytes | None:
         moved = fix.time + timedelta(seconds=offset)
         if not 2000 <= moved.year <= 2099:
             return None
-        return encode_rmc(Fix(time=moved, lat=fix.lat, lon=fix.lon, speed_mps=fix.speed_mps,
-                              course=fix.course), sentence.talker)
+        return encode_rmc(
+            Fix(time=moved, lat=fix.lat, lon=fix.lon, speed_mps=fix.speed_mps, course=fix.course),
+            sentence.talker,
+        )
     if sentence.kind == "ZDA" and len(fields) >= 4:
         return _restamp_zda(sentence, fields, offset)
     index = _TIME_FIELD.get(sentence.kind)
@@ -126,8 +127,15 @@ def _restamp_zda(sentence: Sentence, fields: list[str], offset: int) -> bytes | 
     if match is None:
         return sentence.raw + b"\r\n"
     try:
-        moment = datetime(int(fields[3]), int(fields[2]), int(fields[1]), int(match.group(1)),
-                          int(match.group(2)), int(match.group(3)), tzinfo=UTC)
+        moment = datetime(
+            int(fields[3]),
+            int(fields[2]),
+            int(fields[1]),
+            int(match.group(1)),
+            int(match.group(2)),
+            int(match.group(3)),
+            tzinfo=UTC,
+        )
     except ValueError:
         return sentence.raw + b"\r\n"
     moved = moment + timedelta(seconds=offset)
@@ -148,8 +156,7 @@ def _first_fix(sentences: list[Sentence | None]) -> Fix | None:
     return None
 
 
-def plan(data: bytes, *, start: datetime | None = None,
-         max_gap: float = MAX_GAP_SECONDS) -> Track:
+def plan(data: bytes, *, start: datetime | None = None, max_gap: float = MAX_GAP_SECONDS) -> Track:
     """Cut a recorded track into timed steps; with ``start``, restamp it to begin then.
 
     A step begins at each RMC whose time differs from the previous one; the time between steps

@@ -71,7 +71,6 @@ class AlarmPolicy:
             raise ValueError("battery_low must be a percentage")
 
 
-
 def _flag_names(flags: CustodyFlags) -> list[str]:
     return [flag.name.lower() for flag in CustodyFlags if flag in flags and flag.name]
 
@@ -98,12 +97,18 @@ class BandMonitor:
     def heart_rate(self, measurement: HeartRateMeasurement, now: datetime) -> list[DeviceReading]:
         """A Heart Rate Measurement arrived."""
         require_aware(now)
-        out = [self._reading("heart_rate", now, {
-            "bpm": measurement.bpm,
-            "contact": measurement.contact,
-            "energy_kj": measurement.energy_kj,
-            "rr_s": list(measurement.rr_seconds),
-        })]
+        out = [
+            self._reading(
+                "heart_rate",
+                now,
+                {
+                    "bpm": measurement.bpm,
+                    "contact": measurement.contact,
+                    "energy_kj": measurement.energy_kj,
+                    "rr_s": list(measurement.rr_seconds),
+                },
+            )
+        ]
         if measurement.contact is not None:
             out += self._contact(measurement.contact, now, "heart_rate")
         if measurement.contact is False:
@@ -120,11 +125,19 @@ class BandMonitor:
         held = now - self._hr_out_since
         if not self._hr_alarmed and held >= self.policy.heart_rate_after:
             self._hr_alarmed = True
-            out.append(self._event("heart_rate_alarm", now, {
-                "bpm": measurement.bpm, "low": low, "high": high,
-                "since": self._hr_out_since.isoformat(),
-                "held_s": held.total_seconds(),
-            }))
+            out.append(
+                self._event(
+                    "heart_rate_alarm",
+                    now,
+                    {
+                        "bpm": measurement.bpm,
+                        "low": low,
+                        "high": high,
+                        "since": self._hr_out_since.isoformat(),
+                        "held_s": held.total_seconds(),
+                    },
+                )
+            )
         return out
 
     def battery_level(self, percent: int, now: datetime, source: str) -> list[DeviceReading]:
@@ -147,8 +160,9 @@ class BandMonitor:
 
     # --- custody --------------------------------------------------------------------------
 
-    def _custody(self, flags: CustodyFlags, seq: int, band_time: datetime | None, now: datetime,
-                 source: str) -> list[DeviceReading]:
+    def _custody(
+        self, flags: CustodyFlags, seq: int, band_time: datetime | None, now: datetime, source: str
+    ) -> list[DeviceReading]:
         require_aware(now)
         out: list[DeviceReading] = []
         if self.last_seq is not None:
@@ -157,25 +171,51 @@ class BandMonitor:
                 return out
             # Only an advertisement can lag behind what an indication or read already said;
             # GATT values arrive in order, and so do advertisements among themselves.
-            if (step >= SEQ_MODULUS - STALE_WINDOW and source == "advertisement"
-                    and self._last_from_gatt):
+            if (
+                step >= SEQ_MODULUS - STALE_WINDOW
+                and source == "advertisement"
+                and self._last_from_gatt
+            ):
                 return out
             if step >= SEQ_MODULUS // 2:
                 self.gaps += 1
-                out.append(self._event("custody_seq_gap", now, {
-                    "previous": self.last_seq, "seq": seq, "missing": None,
-                    "reason": "backwards", "source": source}))
+                out.append(
+                    self._event(
+                        "custody_seq_gap",
+                        now,
+                        {
+                            "previous": self.last_seq,
+                            "seq": seq,
+                            "missing": None,
+                            "reason": "backwards",
+                            "source": source,
+                        },
+                    )
+                )
             elif step > 1:
                 self.gaps += 1
-                out.append(self._event("custody_seq_gap", now, {
-                    "previous": self.last_seq, "seq": seq, "missing": step - 1,
-                    "reason": "skipped", "source": source}))
+                out.append(
+                    self._event(
+                        "custody_seq_gap",
+                        now,
+                        {
+                            "previous": self.last_seq,
+                            "seq": seq,
+                            "missing": step - 1,
+                            "reason": "skipped",
+                            "source": source,
+                        },
+                    )
+                )
         previous = self.flags
         self.last_seq = seq
         self._last_from_gatt = source != "advertisement"
         self.flags = flags
-        common = {"event_seq": seq, "source": source,
-                  "band_time": band_time.isoformat() if band_time else None}
+        common = {
+            "event_seq": seq,
+            "source": source,
+            "band_time": band_time.isoformat() if band_time else None,
+        }
         out.append(self._reading("custody", now, {**common, "flags": _flag_names(flags)}))
 
         def rose(flag: CustodyFlags) -> bool:
@@ -206,9 +246,18 @@ class BandMonitor:
         below = self.battery is not None and self.battery < threshold
         if (below or self._low_battery_flag) and not self._battery_alarmed:
             self._battery_alarmed = True
-            return [self._event("battery_low", now, {
-                "percent": self.battery, "threshold": threshold,
-                "band_flag": self._low_battery_flag, "source": source})]
+            return [
+                self._event(
+                    "battery_low",
+                    now,
+                    {
+                        "percent": self.battery,
+                        "threshold": threshold,
+                        "band_flag": self._low_battery_flag,
+                        "source": source,
+                    },
+                )
+            ]
         recovered = self.battery is None or self.battery >= threshold + self.policy.battery_rearm
         if self._battery_alarmed and recovered and not self._low_battery_flag:
             self._battery_alarmed = False

@@ -109,7 +109,8 @@ class EmulatedController(Controller):
     _scanning_passive = False
 
     def on_hci_le_set_scan_parameters_command(
-            self, command: hci.HCI_LE_Set_Scan_Parameters_Command,
+        self,
+        command: hci.HCI_LE_Set_Scan_Parameters_Command,
     ) -> hci.HCI_StatusReturnParameters:
         result = super().on_hci_le_set_scan_parameters_command(command)
         if result.status == hci.HCI_ErrorCode.SUCCESS:
@@ -117,12 +118,14 @@ class EmulatedController(Controller):
         return result
 
     def on_hci_le_set_extended_scan_parameters_command(
-            self, command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command,
+        self,
+        command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command,
     ) -> hci.HCI_StatusReturnParameters:
         result = super().on_hci_le_set_extended_scan_parameters_command(command)
         self._scanning_passive = all(
             scan_type == hci.HCI_LE_Set_Extended_Scan_Parameters_Command.PASSIVE_SCANNING
-            for scan_type in command.scan_types)
+            for scan_type in command.scan_types
+        )
         return result
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
@@ -131,7 +134,8 @@ class EmulatedController(Controller):
         super().send_hci_packet(packet)
 
     def on_hci_le_create_connection_cancel_command(
-            self, _command: hci.HCI_LE_Create_Connection_Cancel_Command,
+        self,
+        _command: hci.HCI_LE_Create_Connection_Cancel_Command,
     ) -> hci.HCI_StatusReturnParameters:
         pending = self.pending_le_connection
         if pending is None:
@@ -139,10 +143,15 @@ class EmulatedController(Controller):
         self.pending_le_connection = None
         event = hci.HCI_LE_Connection_Complete_Event(
             status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
-            connection_handle=0, role=hci.Role.CENTRAL,
-            peer_address_type=pending.peer_address_type, peer_address=pending.peer_address,
-            connection_interval=0, peripheral_latency=0, supervision_timeout=0,
-            central_clock_accuracy=0)
+            connection_handle=0,
+            role=hci.Role.CENTRAL,
+            peer_address_type=pending.peer_address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
         # The caller sends the Command Complete for our return value; the event goes after it.
         asyncio.get_running_loop().call_soon(self.send_hci_packet, event)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
@@ -192,11 +201,13 @@ def _only_scan_responses(packet: hci.HCI_Packet) -> bool:
     if isinstance(packet, hci.HCI_LE_Advertising_Report_Event):
         return bool(packet.reports) and all(
             report.event_type == hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP
-            for report in packet.reports)
+            for report in packet.reports
+        )
     if isinstance(packet, hci.HCI_LE_Extended_Advertising_Report_Event):
         scan_response = hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE
         return bool(packet.reports) and all(
-            report.event_type & scan_response for report in packet.reports)
+            report.event_type & scan_response for report in packet.reports
+        )
     return False
 
 
@@ -231,8 +242,12 @@ def _bleak_error(exc: Exception) -> Exception:
 class BumbleRadio(Radio):
     """A bumble host used as this process's Bluetooth adapter."""
 
-    def __init__(self, name: str, make_device: Callable[[BumbleRadio], Device],
-                 transport_spec: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        make_device: Callable[[BumbleRadio], Device],
+        transport_spec: str | None = None,
+    ) -> None:
         self.name = name
         self._make_device = make_device
         self._transport_spec = transport_spec
@@ -257,9 +272,13 @@ class BumbleRadio(Radio):
         self._client_backend: type[BumbleClientBackend] = _Client
 
     @classmethod
-    def on_link(cls, link: LocalLink, address: str = CENTRAL_ADDRESS,
-                name: str = "bumble-local",
-                controller_class: type[Controller] = EmulatedController) -> BumbleRadio:
+    def on_link(
+        cls,
+        link: LocalLink,
+        address: str = CENTRAL_ADDRESS,
+        name: str = "bumble-local",
+        controller_class: type[Controller] = EmulatedController,
+    ) -> BumbleRadio:
         """A radio whose controller sits on ``link`` in this process.
 
         ``controller_class`` lets a test put a misbehaving controller under the host; each
@@ -288,8 +307,7 @@ class BumbleRadio(Radio):
             transport = radio._transport
             if transport is None:
                 raise BleakError("bumble transport is not open")
-            return Device(name=spec, address=own,
-                          host=QuietHost(transport.source, transport.sink))
+            return Device(name=spec, address=own, host=QuietHost(transport.source, transport.sink))
 
         return cls(f"bumble:{spec}", make_device, spec)
 
@@ -373,8 +391,9 @@ class BumbleRadio(Radio):
                 if self._scanners and not device.is_scanning:
                     active = any(not scanner.passive for scanner in self._scanners)
                     self._fields.clear()
-                    await device.start_scanning(active=active, scan_interval=_SCAN_INTERVAL_MS,
-                                                scan_window=_SCAN_WINDOW_MS)
+                    await device.start_scanning(
+                        active=active, scan_interval=_SCAN_INTERVAL_MS, scan_window=_SCAN_WINDOW_MS
+                    )
                 elif not self._scanners and device.is_scanning:
                     await device.stop_scanning()
             except (core.BaseBumbleError, hci.HCI_Error) as exc:
@@ -408,10 +427,13 @@ class BumbleScannerBackend(BaseBleakScanner):
 
     _radio: ClassVar[BumbleRadio]
 
-    def __init__(self, detection_callback: AdvertisementDataCallback | None,
-                 service_uuids: list[str] | None,
-                 scanning_mode: Literal["active", "passive"] = "active",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        detection_callback: AdvertisementDataCallback | None,
+        service_uuids: list[str] | None,
+        scanning_mode: Literal["active", "passive"] = "active",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(detection_callback, service_uuids)
         self.passive = scanning_mode == "passive"
 
@@ -427,8 +449,9 @@ class BumbleScannerBackend(BaseBleakScanner):
         if not self.is_allowed_uuid(data.service_uuids):
             return
         text = address.to_string(False)
-        device = self.create_or_update_device(text, text, data.local_name or text,
-                                              BumbleDeviceDetails(address), data)
+        device = self.create_or_update_device(
+            text, text, data.local_name or text, BumbleDeviceDetails(address), data
+        )
         self.call_detection_callbacks(device, data)
 
 
@@ -437,13 +460,21 @@ class BumbleClientBackend(BaseBleakClient):
 
     _radio: ClassVar[BumbleRadio]
 
-    def __init__(self, address_or_ble_device: BLEDevice | str, *,
-                 disconnected_callback: Callable[[], None] | None, timeout: float,
-                 services: set[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(address_or_ble_device, disconnected_callback=disconnected_callback,
-                         timeout=timeout)
-        details = (address_or_ble_device.details
-                   if isinstance(address_or_ble_device, BLEDevice) else None)
+    def __init__(
+        self,
+        address_or_ble_device: BLEDevice | str,
+        *,
+        disconnected_callback: Callable[[], None] | None,
+        timeout: float,
+        services: set[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
+        )
+        details = (
+            address_or_ble_device.details if isinstance(address_or_ble_device, BLEDevice) else None
+        )
         if isinstance(details, BumbleDeviceDetails):
             self._peer_address = details.address
         else:
@@ -500,8 +531,9 @@ class BumbleClientBackend(BaseBleakClient):
 
     async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
         self._peer = peer
-        wanted = ([_bumble_uuid(text) for text in self._services_filter]
-                  if self._services_filter else [])
+        wanted = (
+            [_bumble_uuid(text) for text in self._services_filter] if self._services_filter else []
+        )
         collection = BleakGATTServiceCollection()
         services: list[ServiceProxy] = await peer.discover_services(wanted)
         for service in services:
@@ -509,29 +541,38 @@ class BumbleClientBackend(BaseBleakClient):
             collection.add_service(bleak_service)
             characteristics = await service.discover_characteristics()
             for characteristic in characteristics:
-                collection.add_characteristic(self._characteristic(characteristic,
-                                                                   bleak_service))
+                collection.add_characteristic(self._characteristic(characteristic, bleak_service))
             for characteristic in characteristics:
                 descriptors: list[DescriptorProxy] = await characteristic.discover_descriptors()
                 bleak_char = collection.get_characteristic(characteristic.handle)
                 if bleak_char is None:
                     continue
                 for descriptor in descriptors:
-                    collection.add_descriptor(BleakGATTDescriptor(
-                        descriptor, descriptor.handle, _uuid_text(descriptor.type), bleak_char))
+                    collection.add_descriptor(
+                        BleakGATTDescriptor(
+                            descriptor, descriptor.handle, _uuid_text(descriptor.type), bleak_char
+                        )
+                    )
         return collection
 
-    def _characteristic(self, characteristic: CharacteristicProxy[bytes],
-                        service: BleakGATTService) -> BleakGATTCharacteristic:
+    def _characteristic(
+        self, characteristic: CharacteristicProxy[bytes], service: BleakGATTService
+    ) -> BleakGATTCharacteristic:
         properties: list[CharacteristicPropertyName] = sorted(
-            gatt_char_props_to_strs(int(characteristic.properties)))
+            gatt_char_props_to_strs(int(characteristic.properties))
+        )
 
         def max_write_without_response() -> int:
             return self.mtu_size - 3 if self._peer is not None else 20
 
-        return BleakGATTCharacteristic(characteristic, characteristic.handle,
-                                       _uuid_text(characteristic.uuid), properties,
-                                       max_write_without_response, service)
+        return BleakGATTCharacteristic(
+            characteristic,
+            characteristic.handle,
+            _uuid_text(characteristic.uuid),
+            properties,
+            max_write_without_response,
+            service,
+        )
 
     def _on_disconnection(self, reason: int) -> None:
         log.debug("%s disconnected, reason 0x%02X", self.address, reason)
@@ -573,40 +614,45 @@ class BumbleClientBackend(BaseBleakClient):
             raise BleakError("Not connected")
         return self._peer
 
-    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
-                             use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         peer = self._require_peer()
         try:
             return bytearray(await peer.read_value(characteristic.handle))
         except (core.BaseBumbleError, ATT_Error) as exc:
             raise _bleak_error(exc) from exc
 
-    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *,
-                                   use_cached: bool = False, **kwargs: Any) -> bytearray:
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
         peer = self._require_peer()
         try:
             return bytearray(await peer.read_value(descriptor.handle))
         except (core.BaseBumbleError, ATT_Error) as exc:
             raise _bleak_error(exc) from exc
 
-    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: SizedBuffer,
-                              response: bool) -> None:
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
+    ) -> None:
         peer = self._require_peer()
         try:
             await peer.write_value(characteristic.handle, bytes(data), with_response=response)
         except (core.BaseBumbleError, ATT_Error) as exc:
             raise _bleak_error(exc) from exc
 
-    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
-                                    data: SizedBuffer) -> None:
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
         peer = self._require_peer()
         try:
             await peer.write_value(descriptor.handle, bytes(data), with_response=True)
         except (core.BaseBumbleError, ATT_Error) as exc:
             raise _bleak_error(exc) from exc
 
-    async def start_notify(self, characteristic: BleakGATTCharacteristic,
-                           callback: NotifyCallback, **kwargs: Any) -> None:
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
         peer = self._require_peer()
         proxy: CharacteristicProxy[bytes] = characteristic.obj
 

@@ -37,34 +37,74 @@ def _open_strap(text: str) -> tuple[int, float]:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``wristband`` and its subcommands to the ``precinct`` parser."""
-    wristband = commands.add_parser("wristband", help="BLE wristbands",
-                                    description="BLE wristbands: heart rate, strap, presence.")
+    wristband = commands.add_parser(
+        "wristband",
+        help="BLE wristbands",
+        description="BLE wristbands: heart rate, strap, presence.",
+    )
     sub = wristband.add_subparsers(dest="wristband_command", required=True, metavar="COMMAND")
     simulate = sub.add_parser(
-        "simulate", help="run emulated wristbands for the demo (no adapter needed)",
-        description=_SIMULATE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    simulate.add_argument("--bands", type=int, default=3, metavar="N",
-                          help="number of bands (default %(default)s)")
-    simulate.add_argument("--hci", action="append", metavar="TRANSPORT",
-                          help="bumble transport serving a controller to one agent; repeatable "
-                               "(default tcp-server:127.0.0.1:9110)")
+        "simulate",
+        help="run emulated wristbands for the demo (no adapter needed)",
+        description=_SIMULATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate.add_argument(
+        "--bands", type=int, default=3, metavar="N", help="number of bands (default %(default)s)"
+    )
+    simulate.add_argument(
+        "--hci",
+        action="append",
+        metavar="TRANSPORT",
+        help="bumble transport serving a controller to one agent; repeatable "
+        "(default tcp-server:127.0.0.1:9110)",
+    )
     simulate.add_argument("--seed", type=int, help="seed for heart rates and random openings")
-    simulate.add_argument("--heart-rate-period", type=float, default=1.0, metavar="SECONDS",
-                          help="seconds between heart rate notifications (default %(default)s)")
-    simulate.add_argument("--advertising-interval", type=float, default=500.0, metavar="MS",
-                          help="advertising interval in ms (default %(default)s)")
-    simulate.add_argument("--open-strap", type=_open_strap, action="append", default=[],
-                          metavar="BAND@SECONDS",
-                          help="open band BAND's strap (1-based) SECONDS after start; repeatable")
-    simulate.add_argument("--strap-open-every", type=float, default=0.0, metavar="SECONDS",
-                          help="mean seconds between random strap openings (default 0: never)")
-    simulate.add_argument("--reclose-after", type=float, default=20.0, metavar="SECONDS",
-                          help="an opened strap closes again after this long "
-                               "(default %(default)s)")
-    simulate.add_argument("--duration", type=float, metavar="SECONDS",
-                          help="stop after this long (default: until Ctrl-C)")
-    simulate.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                          default="warning")
+    simulate.add_argument(
+        "--heart-rate-period",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between heart rate notifications (default %(default)s)",
+    )
+    simulate.add_argument(
+        "--advertising-interval",
+        type=float,
+        default=500.0,
+        metavar="MS",
+        help="advertising interval in ms (default %(default)s)",
+    )
+    simulate.add_argument(
+        "--open-strap",
+        type=_open_strap,
+        action="append",
+        default=[],
+        metavar="BAND@SECONDS",
+        help="open band BAND's strap (1-based) SECONDS after start; repeatable",
+    )
+    simulate.add_argument(
+        "--strap-open-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="mean seconds between random strap openings (default 0: never)",
+    )
+    simulate.add_argument(
+        "--reclose-after",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="an opened strap closes again after this long (default %(default)s)",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C)",
+    )
+    simulate.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="warning"
+    )
     simulate.set_defaults(handler=_simulate)
 
 
@@ -77,16 +117,23 @@ def _simulate(args: argparse.Namespace) -> int:
 
     try:
         plan = SimulationPlan(
-            bands=args.bands, hci=tuple(args.hci or (DEFAULT_HCI,)), seed=args.seed,
+            bands=args.bands,
+            hci=tuple(args.hci or (DEFAULT_HCI,)),
+            seed=args.seed,
             heart_rate_period=args.heart_rate_period,
             advertising_interval_ms=args.advertising_interval,
-            strap_open_every=args.strap_open_every, reclose_after=args.reclose_after,
-            open_strap=tuple(args.open_strap), duration=args.duration)
+            strap_open_every=args.strap_open_every,
+            reclose_after=args.reclose_after,
+            open_strap=tuple(args.open_strap),
+            duration=args.duration,
+        )
     except ValueError as exc:
         print(f"precinct wristband simulate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
     def report(line: str) -> None:
         print(line, flush=True)

@@ -154,6 +154,7 @@ class AdvertMirror:
 
 # --- Heart Rate Measurement -------------------------------------------------------------------
 
+
 def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
     """Decode a Heart Rate Measurement value."""
     what = "heart rate measurement"
@@ -166,7 +167,7 @@ def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
     if uint16_format:
         if len(data) < offset + 2:
             raise FrameLengthError(what, data, "uint16 heart rate truncated")
-        bpm = int.from_bytes(data[offset:offset + 2], "little")
+        bpm = int.from_bytes(data[offset : offset + 2], "little")
         offset += 2
     else:
         if len(data) < offset + 1:
@@ -177,14 +178,14 @@ def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
     if flags & _HR_ENERGY:
         if len(data) < offset + 2:
             raise FrameLengthError(what, data, "energy expended truncated")
-        energy = int.from_bytes(data[offset:offset + 2], "little")
+        energy = int.from_bytes(data[offset : offset + 2], "little")
         offset += 2
     rr: tuple[int, ...] = ()
     if flags & _HR_RR:
         remaining = len(data) - offset
         if remaining % 2:
             raise FrameLengthError(what, data, "odd number of RR interval bytes")
-        rr = tuple(int.from_bytes(data[i:i + 2], "little") for i in range(offset, len(data), 2))
+        rr = tuple(int.from_bytes(data[i : i + 2], "little") for i in range(offset, len(data), 2))
         offset = len(data)
     if offset != len(data):
         raise FrameLengthError(what, data, f"{len(data) - offset} bytes after the last field")
@@ -222,6 +223,7 @@ def encode_heart_rate(measurement: HeartRateMeasurement) -> bytes:
 
 # --- Battery Level ----------------------------------------------------------------------------
 
+
 def decode_battery_level(data: bytes | bytearray) -> int:
     """Decode a Battery Level value: percent, 0-100."""
     what = "battery level"
@@ -242,13 +244,15 @@ def encode_battery_level(percent: int) -> bytes:
 
 # --- Custody status ---------------------------------------------------------------------------
 
+
 def decode_custody_status(data: bytes | bytearray) -> CustodyStatus:
     """Decode the 7-byte custody status."""
     what = "custody status"
     data = bytes(data)
     if len(data) != CUSTODY_STATUS_LENGTH:
-        raise FrameLengthError(what, data,
-                               f"expected {CUSTODY_STATUS_LENGTH} bytes, got {len(data)}")
+        raise FrameLengthError(
+            what, data, f"expected {CUSTODY_STATUS_LENGTH} bytes, got {len(data)}"
+        )
     flags, seq, timestamp = _CUSTODY.unpack(data)
     return CustodyStatus(CustodyFlags(flags), seq, timestamp)
 
@@ -264,13 +268,15 @@ def encode_custody_status(status: CustodyStatus) -> bytes:
 
 # --- Advertisement mirror ---------------------------------------------------------------------
 
+
 def decode_advert_mirror(data: bytes | bytearray) -> AdvertMirror:
     """Decode the manufacturer-specific data of an advertisement, company id included."""
     what = "advertisement mirror"
     data = bytes(data)
     if len(data) != ADVERT_MIRROR_LENGTH:
-        raise FrameLengthError(what, data,
-                               f"expected {ADVERT_MIRROR_LENGTH} bytes, got {len(data)}")
+        raise FrameLengthError(
+            what, data, f"expected {ADVERT_MIRROR_LENGTH} bytes, got {len(data)}"
+        )
     company, battery, flags, seq = _MIRROR.unpack(data)
     if company != COMPANY_ID:
         raise UnknownCompanyError(what, data, f"company id 0x{company:04X}")
@@ -297,6 +303,7 @@ def mirror_from_manufacturer_data(data: Mapping[int, bytes]) -> AdvertMirror | N
 
 
 # --- Control point ----------------------------------------------------------------------------
+
 
 def decode_control(data: bytes | bytearray) -> ControlOpcode:
     """Decode a write to the custody control point."""

@@ -90,12 +90,28 @@ class WristbandSettings:
         return next((band for band in self.bands if band.id == band_id), None)
 
 
-_KEYS = frozenset({
-    "bands", "backend", "adapter", "heart_rate_low", "heart_rate_high", "heart_rate_alarm_after",
-    "battery_low", "presence_interval", "presence_missed", "rssi_smoothing", "connect",
-    "connect_timeout", "connect_attempts", "gatt_timeout", "watchdog_timeout",
-    "watchdog_max_wait", "reconnect_initial", "reconnect_max",
-})
+_KEYS = frozenset(
+    {
+        "bands",
+        "backend",
+        "adapter",
+        "heart_rate_low",
+        "heart_rate_high",
+        "heart_rate_alarm_after",
+        "battery_low",
+        "presence_interval",
+        "presence_missed",
+        "rssi_smoothing",
+        "connect",
+        "connect_timeout",
+        "connect_attempts",
+        "gatt_timeout",
+        "watchdog_timeout",
+        "watchdog_max_wait",
+        "reconnect_initial",
+        "reconnect_max",
+    }
+)
 
 
 def parse_settings(config: DeviceConfig) -> WristbandSettings:
@@ -128,23 +144,33 @@ def parse_settings(config: DeviceConfig) -> WristbandSettings:
     alarms = AlarmPolicy(
         heart_rate_low=hr_low,
         heart_rate_high=hr_high,
-        heart_rate_after=timedelta(seconds=_float(
-            options, "heart_rate_alarm_after",
-            defaults.alarms.heart_rate_after.total_seconds(), 0.0)),
+        heart_rate_after=timedelta(
+            seconds=_float(
+                options,
+                "heart_rate_alarm_after",
+                defaults.alarms.heart_rate_after.total_seconds(),
+                0.0,
+            )
+        ),
         battery_low=battery_low,
     )
     smoothing = _float(options, "rssi_smoothing", defaults.presence.alpha, 0.0)
     if not 0.0 < smoothing <= 1.0:
         raise DeviceConfigError("rssi_smoothing", "must be in (0, 1]")
     presence = PresencePolicy(
-        interval=timedelta(seconds=_positive(options, "presence_interval",
-                                             defaults.presence.interval.total_seconds())),
+        interval=timedelta(
+            seconds=_positive(
+                options, "presence_interval", defaults.presence.interval.total_seconds()
+            )
+        ),
         missed=_int(options, "presence_missed", defaults.presence.missed, 1),
         alpha=smoothing,
     )
     minimum = MIN_HARDWARE_TIMEOUT if hardware else 0.0
-    timeouts = {key: _positive(options, key, getattr(defaults, key), minimum)
-                for key in ("connect_timeout", "gatt_timeout", "watchdog_timeout")}
+    timeouts = {
+        key: _positive(options, key, getattr(defaults, key), minimum)
+        for key in ("connect_timeout", "gatt_timeout", "watchdog_timeout")
+    }
     watchdog_max_wait = _positive(options, "watchdog_max_wait", defaults.watchdog_max_wait)
     if watchdog_max_wait < timeouts["watchdog_timeout"]:
         raise DeviceConfigError("watchdog_max_wait", "must be at least watchdog_timeout")
@@ -188,8 +214,9 @@ def _bands(value: Any) -> tuple[BandSpec, ...]:
         if not isinstance(band_id, str) or not _NAME.fullmatch(band_id):
             raise DeviceConfigError(f"{where}.id", "must be 1-64 letters, digits or _.:-")
         if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
-            raise DeviceConfigError(f"{where}.address", "must be a Bluetooth address "
-                                    "AA:BB:CC:DD:EE:FF")
+            raise DeviceConfigError(
+                f"{where}.address", "must be a Bluetooth address AA:BB:CC:DD:EE:FF"
+            )
         if any(band.id == band_id for band in bands):
             raise DeviceConfigError(f"{where}.id", f"duplicate band id {band_id!r}")
         if any(band.address == address.upper() for band in bands):

@@ -108,15 +108,20 @@ def make_radio(settings: WristbandSettings) -> Radio:
 class WristbandFleet:
     """A :class:`~devices.base.Device` for all the BLE wristbands of one agent."""
 
-    def __init__(self, settings: WristbandSettings, *, radio: Radio | None = None,
-                 clock: Clock = utc_now, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: WristbandSettings,
+        *,
+        radio: Radio | None = None,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self._radio_override = radio
         self._clock = clock
         self._rng = rng or random.Random()
         self._by_address = {band.address: band for band in settings.bands}
-        self._monitors = {band.id: BandMonitor(band.id, settings.alarms)
-                          for band in settings.bands}
+        self._monitors = {band.id: BandMonitor(band.id, settings.alarms) for band in settings.bands}
         self._present = {band.id: asyncio.Event() for band in settings.bands}
         self._devices: dict[str, BLEDevice] = {}
         self._clients: dict[str, BleakClientWithServiceCache] = {}
@@ -142,10 +147,12 @@ class WristbandFleet:
         """Scan, connect and report until cancelled; reopen the adapter after failures."""
         self._sink, self._health = sink, health
         started = self._clock()
-        self._tracker = PresenceTracker([band.id for band in self.settings.bands],
-                                        self.settings.presence, "", started)
-        backoff = Backoff(self.settings.reconnect_initial, self.settings.reconnect_max,
-                          rng=self._rng)
+        self._tracker = PresenceTracker(
+            [band.id for band in self.settings.bands], self.settings.presence, "", started
+        )
+        backoff = Backoff(
+            self.settings.reconnect_initial, self.settings.reconnect_max, rng=self._rng
+        )
         while True:
             radio = self._radio_override or make_radio(self.settings)
             self._tracker.scanner = radio.name
@@ -166,8 +173,13 @@ class WristbandFleet:
             else:
                 await asyncio.shield(self._close(radio))
             delay = backoff.next_delay()
-            log.warning("fleet %s: adapter %s failed (%s); reopening in %.1f s", self.id,
-                        radio.name, failure, delay)
+            log.warning(
+                "fleet %s: adapter %s failed (%s); reopening in %.1f s",
+                self.id,
+                radio.name,
+                failure,
+                delay,
+            )
             health.error("adapter")
             self._set_available(False)
             await asyncio.sleep(delay)
@@ -188,10 +200,13 @@ class WristbandFleet:
             async with asyncio.timeout(self.settings.gatt_timeout):
                 await client.write_gatt_char(
                     profile.CUSTODY_CONTROL_POINT,
-                    encode_control(profile.ControlOpcode.CLEAR_TAMPER), response=True)
+                    encode_control(profile.ControlOpcode.CLEAR_TAMPER),
+                    response=True,
+                )
         except RADIO_ERRORS as exc:
-            raise CommandRejected(f"band {band_id}: writing the control point failed: "
-                                  f"{exc or type(exc).__name__}") from exc
+            raise CommandRejected(
+                f"band {band_id}: writing the control point failed: {exc or type(exc).__name__}"
+            ) from exc
         return {"band": band_id, "written": True}
 
     def status(self) -> dict[str, Any]:
@@ -211,15 +226,21 @@ class WristbandFleet:
                 "battery": monitor.battery,
                 "custody_gaps": monitor.gaps,
             }
-        return {"fleet": self.id, "online": self._online, "bands": bands,
-                "recoveries": [recovery.value for recovery in self.recoveries]}
+        return {
+            "fleet": self.id,
+            "online": self._online,
+            "bands": bands,
+            "recoveries": [recovery.value for recovery in self.recoveries],
+        }
 
     # --- session --------------------------------------------------------------------------
 
     async def _session(self, radio: Radio) -> None:
         self._watchdog = ScanWatchdog(
             timedelta(seconds=self.settings.watchdog_timeout),
-            timedelta(seconds=self.settings.watchdog_max_wait), self._clock())
+            timedelta(seconds=self.settings.watchdog_max_wait),
+            self._clock(),
+        )
         async with asyncio.TaskGroup() as group:
             group.create_task(self._consume(), name=f"{self.id}-inbox")
             group.create_task(self._presence_loop(), name=f"{self.id}-presence")
@@ -243,8 +264,9 @@ class WristbandFleet:
     # --- scanning -------------------------------------------------------------------------
 
     async def _start_scanner(self, radio: Radio) -> None:
-        scanner = BleakScanner(self._on_advertisement, backend=radio.scanner_backend,
-                               **radio.scanner_kwargs())
+        scanner = BleakScanner(
+            self._on_advertisement, backend=radio.scanner_backend, **radio.scanner_kwargs()
+        )
         async with asyncio.timeout(self.settings.gatt_timeout):
             await scanner.start()
         self._scanner = scanner
@@ -268,8 +290,7 @@ class WristbandFleet:
             return
         self._devices[band.id] = device
         payload = data.manufacturer_data.get(profile.COMPANY_ID)
-        mirror = (profile.COMPANY_ID.to_bytes(2, "little") + payload
-                  if payload is not None else None)
+        mirror = profile.COMPANY_ID.to_bytes(2, "little") + payload if payload is not None else None
         self._post(_Input(band.id, "advert", mirror, "advertisement", data.rssi), now)
 
     def _post(self, item: _Input, now: datetime) -> None:
@@ -299,8 +320,7 @@ class WristbandFleet:
             elif item.kind == "heart_rate":
                 readings += monitor.heart_rate(decode_heart_rate(item.data), now)
             elif item.kind == "battery":
-                readings += monitor.battery_level(decode_battery_level(item.data), now,
-                                                  item.source)
+                readings += monitor.battery_level(decode_battery_level(item.data), now, item.source)
             else:
                 readings += monitor.custody(decode_custody_status(item.data), now, item.source)
         except WristbandProtocolError as exc:
@@ -362,8 +382,12 @@ class WristbandFleet:
             if recovery is Recovery.NONE:
                 await asyncio.sleep(max(0.01, (watchdog.next_due - now).total_seconds()))
                 continue
-            log.warning("fleet %s: no advertisement for %.1f s: %s", self.id,
-                        watchdog.silence(now).total_seconds(), recovery.value)
+            log.warning(
+                "fleet %s: no advertisement for %.1f s: %s",
+                self.id,
+                watchdog.silence(now).total_seconds(),
+                recovery.value,
+            )
             health.error(recovery.value)
             # The adapter lock: no connection attempt runs during a recovery, and since this
             # one task performs every recovery and awaits it, two can never overlap.
@@ -388,8 +412,9 @@ class WristbandFleet:
 
     async def _band_loop(self, radio: Radio, band: BandSpec) -> None:
         health = self._require_health()
-        backoff = Backoff(self.settings.reconnect_initial, self.settings.reconnect_max,
-                          rng=self._rng)
+        backoff = Backoff(
+            self.settings.reconnect_initial, self.settings.reconnect_max, rng=self._rng
+        )
         while True:
             await self._present[band.id].wait()
             device = self._devices.get(band.id)
@@ -422,34 +447,45 @@ class WristbandFleet:
                 await self._disconnect(client)
             await asyncio.sleep(backoff.next_delay())
 
-    async def _connect(self, radio: Radio, band: BandSpec, device: BLEDevice,
-                       lost: asyncio.Event) -> BleakClientWithServiceCache:
+    async def _connect(
+        self, radio: Radio, band: BandSpec, device: BLEDevice, lost: asyncio.Event
+    ) -> BleakClientWithServiceCache:
         attempts = self.settings.connect_attempts
-        async with self._adapter_lock, asyncio.timeout(
-                self.settings.connect_timeout * attempts + self.settings.gatt_timeout):
+        async with (
+            self._adapter_lock,
+            asyncio.timeout(self.settings.connect_timeout * attempts + self.settings.gatt_timeout),
+        ):
             return await establish_connection(
-                BleakClientWithServiceCache, device, band.id,
+                BleakClientWithServiceCache,
+                device,
+                band.id,
                 disconnected_callback=lambda _client: lost.set(),
                 max_attempts=attempts,
                 # Resolve only what the fleet uses (honoured where the OS stack can filter).
-                services=[profile.HEART_RATE_SERVICE, profile.BATTERY_SERVICE,
-                          profile.CUSTODY_SERVICE],
+                services=[
+                    profile.HEART_RATE_SERVICE,
+                    profile.BATTERY_SERVICE,
+                    profile.CUSTODY_SERVICE,
+                ],
                 backend=radio.client_backend,
                 timeout=self.settings.connect_timeout,
-                **radio.client_kwargs())
+                **radio.client_kwargs(),
+            )
 
     async def _subscribe(self, band: BandSpec, client: BleakClientWithServiceCache) -> None:
         def on_value(kind: _InputKind, source: str) -> Any:
             def callback(_characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
                 self._post(_Input(band.id, kind, bytes(data), source), self._clock())
+
             return callback
 
         async with asyncio.timeout(self.settings.gatt_timeout):
             # Subscribe before reading: an edge between the read and the subscription would
             # otherwise only show up as a sequence gap at the next event.
             await client.start_notify(profile.CUSTODY_STATUS, on_value("custody", "indication"))
-            await client.start_notify(profile.HEART_RATE_MEASUREMENT,
-                                      on_value("heart_rate", "notification"))
+            await client.start_notify(
+                profile.HEART_RATE_MEASUREMENT, on_value("heart_rate", "notification")
+            )
             battery = client.services.get_characteristic(profile.BATTERY_LEVEL)
             if battery is not None and "notify" in battery.properties:
                 await client.start_notify(battery, on_value("battery", "notification"))
@@ -470,7 +506,8 @@ class WristbandFleet:
         # Shielded: a cancelled run() still releases the connection slot, within the deadline,
         # before the cancellation goes on.
         task = asyncio.get_running_loop().create_task(
-            bounded(), name=f"disconnect-{client.address}")
+            bounded(), name=f"disconnect-{client.address}"
+        )
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:

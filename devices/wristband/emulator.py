@@ -80,9 +80,18 @@ def new_link() -> LocalLink:
 class EmulatedBand:
     """One emulated wristband on a bumble virtual link."""
 
-    def __init__(self, link: LocalLink, address: str, name: str, *, clock: Clock = utc_now,
-                 advertising_interval_ms: float = 100.0, heart_rate: int = 72,
-                 battery: int = 87, contact_supported: bool = True) -> None:
+    def __init__(
+        self,
+        link: LocalLink,
+        address: str,
+        name: str,
+        *,
+        clock: Clock = utc_now,
+        advertising_interval_ms: float = 100.0,
+        heart_rate: int = 72,
+        battery: int = 87,
+        contact_supported: bool = True,
+    ) -> None:
         self.link = link
         self.address = address.upper()
         self.name = name
@@ -104,16 +113,26 @@ class EmulatedBand:
         self._advertising_lock = asyncio.Lock()
         self._advertising_kind: AdvertisingType | None = None
         self._hr: Characteristic[bytes] = Characteristic(
-            profile.HEART_RATE_MEASUREMENT, Characteristic.NOTIFY, _NO_PERMISSIONS, b"")
+            profile.HEART_RATE_MEASUREMENT, Characteristic.NOTIFY, _NO_PERMISSIONS, b""
+        )
         self._battery: Characteristic[bytes] = Characteristic(
-            profile.BATTERY_LEVEL, Characteristic.READ | Characteristic.NOTIFY,
-            Characteristic.READABLE, CharacteristicValue(read=self._read_battery))
+            profile.BATTERY_LEVEL,
+            Characteristic.READ | Characteristic.NOTIFY,
+            Characteristic.READABLE,
+            CharacteristicValue(read=self._read_battery),
+        )
         self._status: Characteristic[bytes] = Characteristic(
-            profile.CUSTODY_STATUS, Characteristic.READ | Characteristic.INDICATE,
-            Characteristic.READABLE, CharacteristicValue(read=self._read_status))
+            profile.CUSTODY_STATUS,
+            Characteristic.READ | Characteristic.INDICATE,
+            Characteristic.READABLE,
+            CharacteristicValue(read=self._read_status),
+        )
         self._control: Characteristic[bytes] = Characteristic(
-            profile.CUSTODY_CONTROL_POINT, Characteristic.WRITE, Characteristic.WRITEABLE,
-            CharacteristicValue(write=self._write_control))
+            profile.CUSTODY_CONTROL_POINT,
+            Characteristic.WRITE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=self._write_control),
+        )
 
     # --- state ----------------------------------------------------------------------------
 
@@ -143,8 +162,11 @@ class EmulatedBand:
         """Power the band on and start advertising."""
         controller = Controller(self.name, link=self.link, public_address=self.address)
         self._controller = controller
-        device = Device(name=self.name, address=hci.Address(self.address),
-                        host=Host(controller, AsyncPipeSink(controller)))
+        device = Device(
+            name=self.name,
+            address=hci.Address(self.address),
+            host=Host(controller, AsyncPipeSink(controller)),
+        )
         device.add_service(Service(profile.HEART_RATE_SERVICE, [self._hr]))
         device.add_service(Service(profile.BATTERY_SERVICE, [self._battery]))
         device.add_service(Service(profile.CUSTODY_SERVICE, [self._status, self._control]))
@@ -206,8 +228,11 @@ class EmulatedBand:
 
     async def set_contact(self, contact: bool) -> None:
         """The band gains or loses skin contact."""
-        flags = self.flags | CustodyFlags.SKIN_CONTACT if contact else (
-            self.flags & ~CustodyFlags.SKIN_CONTACT)
+        flags = (
+            self.flags | CustodyFlags.SKIN_CONTACT
+            if contact
+            else (self.flags & ~CustodyFlags.SKIN_CONTACT)
+        )
         await self._change(flags)
 
     async def fall(self) -> None:
@@ -217,8 +242,11 @@ class EmulatedBand:
     async def set_battery(self, percent: int) -> None:
         """A new battery level: notified, mirrored, and the low-battery flag below 15 %."""
         self.battery = percent
-        flags = (self.flags | CustodyFlags.LOW_BATTERY if percent < 15
-                 else self.flags & ~CustodyFlags.LOW_BATTERY)
+        flags = (
+            self.flags | CustodyFlags.LOW_BATTERY
+            if percent < 15
+            else self.flags & ~CustodyFlags.LOW_BATTERY
+        )
         if flags != self.flags:
             await self._change(flags)
         else:
@@ -233,8 +261,11 @@ class EmulatedBand:
         contact = (CustodyFlags.SKIN_CONTACT in self.flags) if self.contact_supported else None
         # One RR interval consistent with the rate, as a chest strap would report it.
         rr = (round(60 * 1024 / self.heart_rate),) if self.heart_rate else ()
-        value = encode_heart_rate(HeartRateMeasurement(
-            self.heart_rate, contact, None, rr, uint16_format=self.heart_rate > 255))
+        value = encode_heart_rate(
+            HeartRateMeasurement(
+                self.heart_rate, contact, None, rr, uint16_format=self.heart_rate > 255
+            )
+        )
         await self.device.notify_subscribers(self._hr, value)
 
     async def notify_raw_heart_rate(self, value: bytes) -> None:
@@ -289,12 +320,14 @@ class EmulatedBand:
 
     def advertising_data(self) -> bytes:
         """The advertisement payload: flags, name, Heart Rate service, custody mirror."""
-        return build_advertising_data([
-            (AD_FLAGS, _AD_FLAGS_VALUE),
-            (AD_COMPLETE_NAME, self.name.encode()),
-            (AD_UUID16_COMPLETE, _HEART_RATE_UUID16),
-            (AD_MANUFACTURER, encode_advert_mirror(self.mirror)),
-        ])
+        return build_advertising_data(
+            [
+                (AD_FLAGS, _AD_FLAGS_VALUE),
+                (AD_COMPLETE_NAME, self.name.encode()),
+                (AD_UUID16_COMPLETE, _HEART_RATE_UUID16),
+                (AD_MANUFACTURER, encode_advert_mirror(self.mirror)),
+            ]
+        )
 
     async def _advertise(self) -> None:
         await self._guarded(self._advertise_now())
@@ -304,8 +337,11 @@ class EmulatedBand:
             if self._device is None or not self.in_range:
                 return
             # Connectable while free; non-connectable (still visible) while a central holds it.
-            kind = (AdvertisingType.UNDIRECTED if self.connections
-                    else AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE)
+            kind = (
+                AdvertisingType.UNDIRECTED
+                if self.connections
+                else AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE
+            )
             advertising_set = self.device.legacy_advertising_set
             if kind is self._advertising_kind and advertising_set and advertising_set.enabled:
                 # Same kind of advertising: new data from the next advertising event on, as a
@@ -314,14 +350,18 @@ class EmulatedBand:
                 return
             self._advertising_kind = kind
             await self.device.start_advertising(
-                advertising_type=kind, advertising_data=self.advertising_data(),
-                scan_response_data=b"", advertising_interval_min=self.advertising_interval_ms,
-                advertising_interval_max=self.advertising_interval_ms)
+                advertising_type=kind,
+                advertising_data=self.advertising_data(),
+                scan_response_data=b"",
+                advertising_interval_min=self.advertising_interval_ms,
+                advertising_interval_max=self.advertising_interval_ms,
+            )
 
     def _on_connection(self, connection: Connection) -> None:
         self.connections.append(connection)
-        connection.on(Connection.EVENT_DISCONNECTION,
-                      lambda _reason: self._on_disconnection(connection))
+        connection.on(
+            Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection)
+        )
         self._spawn(self._advertise_now())
 
     def _on_disconnection(self, connection: Connection) -> None:
@@ -332,4 +372,3 @@ class EmulatedBand:
     async def _drop(self, connection: Connection, reason: int) -> None:
         log.debug("band %s: dropping %s, reason 0x%02X", self.name, connection, reason)
         await connection.disconnect(reason)
-

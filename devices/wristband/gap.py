@@ -31,8 +31,14 @@ AD_SERVICE_DATA32 = 0x20
 AD_SERVICE_DATA128 = 0x21
 AD_MANUFACTURER = 0xFF
 
-_UUID_LISTS = {AD_UUID16_INCOMPLETE: 2, AD_UUID16_COMPLETE: 2, AD_UUID32_INCOMPLETE: 4,
-               AD_UUID32_COMPLETE: 4, AD_UUID128_INCOMPLETE: 16, AD_UUID128_COMPLETE: 16}
+_UUID_LISTS = {
+    AD_UUID16_INCOMPLETE: 2,
+    AD_UUID16_COMPLETE: 2,
+    AD_UUID32_INCOMPLETE: 4,
+    AD_UUID32_COMPLETE: 4,
+    AD_UUID128_INCOMPLETE: 16,
+    AD_UUID128_COMPLETE: 16,
+}
 _SERVICE_DATA = {AD_SERVICE_DATA16: 2, AD_SERVICE_DATA32: 4, AD_SERVICE_DATA128: 16}
 
 
@@ -81,7 +87,7 @@ def parse_advertising_data(data: bytes) -> AdvertisingFields:
             fields.malformed += 1
             break
         ad_type = data[offset + 1]
-        payload = data[offset + 2:offset + 1 + length]
+        payload = data[offset + 2 : offset + 1 + length]
         offset += 1 + length
         if not _apply(fields, ad_type, payload):
             fields.malformed += 1
@@ -104,7 +110,7 @@ def _apply(fields: AdvertisingFields, ad_type: int, payload: bytes) -> bool:
         if len(payload) % size:
             return False
         for i in range(0, len(payload), size):
-            text = uuid_from_le(payload[i:i + size])
+            text = uuid_from_le(payload[i : i + size])
             if text not in fields.service_uuids:
                 fields.service_uuids.append(text)
         return True

@@ -62,8 +62,9 @@ class BandPresence:
 class PresenceTracker:
     """Presence of a known set of bands as heard by one scanner."""
 
-    def __init__(self, bands: Iterable[str], policy: PresencePolicy, scanner: str,
-                 started: datetime) -> None:
+    def __init__(
+        self, bands: Iterable[str], policy: PresencePolicy, scanner: str, started: datetime
+    ) -> None:
         require_aware(started)
         self.policy = policy
         self.scanner = scanner
@@ -85,16 +86,26 @@ class PresenceTracker:
                 state.rssi += self.policy.alpha * (rssi - state.rssi)
         if state.present is False:
             state.present = True
-            return [DeviceReading(band, "band_present", now, {
-                "rssi": _rounded(state.rssi), "scanner": self.scanner}, event=True)]
+            return [
+                DeviceReading(
+                    band,
+                    "band_present",
+                    now,
+                    {"rssi": _rounded(state.rssi), "scanner": self.scanner},
+                    event=True,
+                )
+            ]
         state.present = True
         return []
 
     def is_present(self, band: str, now: datetime) -> bool:
         """Whether ``band`` was heard within the absence window."""
         state = self.bands.get(band)
-        return (state is not None and state.last_seen is not None
-                and now - state.last_seen <= self.policy.absent_after)
+        return (
+            state is not None
+            and state.last_seen is not None
+            and now - state.last_seen <= self.policy.absent_after
+        )
 
     def any_present(self, now: datetime) -> bool:
         """Whether any band was heard within the absence window."""
@@ -113,20 +124,36 @@ class PresenceTracker:
                 continue
             if not present and state.present is not False:
                 state.present = False
-                out.append(DeviceReading(band, "band_absent", now, {
-                    "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-                    "missed_intervals": self.policy.missed,
-                    "scanner": self.scanner}, event=True))
-            out.append(DeviceReading(band, "presence", now, {
-                "present": present,
-                "rssi": _rounded(state.rssi),
-                "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-                "adverts": state.adverts,
-                "scanner": self.scanner}))
+                out.append(
+                    DeviceReading(
+                        band,
+                        "band_absent",
+                        now,
+                        {
+                            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+                            "missed_intervals": self.policy.missed,
+                            "scanner": self.scanner,
+                        },
+                        event=True,
+                    )
+                )
+            out.append(
+                DeviceReading(
+                    band,
+                    "presence",
+                    now,
+                    {
+                        "present": present,
+                        "rssi": _rounded(state.rssi),
+                        "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+                        "adverts": state.adverts,
+                        "scanner": self.scanner,
+                    },
+                )
+            )
             state.adverts = 0
         return out
 
 
 def _rounded(rssi: float | None) -> float | None:
     return None if rssi is None else round(rssi, 1)
-

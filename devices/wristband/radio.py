@@ -94,10 +94,16 @@ class PlatformRadio(Radio):
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         try:
             for powered in (False, True):
-                reply = await bus.call(Message(
-                    destination=BLUEZ_SERVICE, path=path,
-                    interface="org.freedesktop.DBus.Properties", member="Set",
-                    signature="ssv", body=[ADAPTER_INTERFACE, "Powered", Variant("b", powered)]))
+                reply = await bus.call(
+                    Message(
+                        destination=BLUEZ_SERVICE,
+                        path=path,
+                        interface="org.freedesktop.DBus.Properties",
+                        member="Set",
+                        signature="ssv",
+                        body=[ADAPTER_INTERFACE, "Powered", Variant("b", powered)],
+                    )
+                )
                 if reply is None or reply.message_type == MessageType.ERROR:
                     detail = reply.body if reply is not None else "no reply"
                     raise OSError(f"setting {path} Powered={powered} failed: {detail}")

@@ -87,10 +87,13 @@ class SimulationPlan:
         """A ``[[devices]]`` table an agent can use to reach these bands (first transport)."""
         bands = ",\n             ".join(
             f'{{ id = "{band_id(i)}", address = "{band_address(i)}" }}'
-            for i in range(1, self.bands + 1))
+            for i in range(1, self.bands + 1)
+        )
         backend = f"bumble:{client_spec(self.hci[0])}" if self.hci else "bleak"
-        return (f'[[devices]]\nkind = "wristband"\nid = "{fleet}"\ntransport = "ble"\n'
-                f'[devices.options]\nbackend = "{backend}"\nbands = [{bands}]\n')
+        return (
+            f'[[devices]]\nkind = "wristband"\nid = "{fleet}"\ntransport = "ble"\n'
+            f'[devices.options]\nbackend = "{backend}"\nbands = [{bands}]\n'
+        )
 
 
 class Simulator:
@@ -116,16 +119,25 @@ class Simulator:
         for number, spec in enumerate(self.plan.hci, start=1):
             transport = await open_transport(spec)
             self._transports.append(transport)
-            EmulatedController(f"agent-{number}", host_source=transport.source,
-                       host_sink=transport.sink, link=self.link,
-                       public_address=f"F0:F0:F0:00:00:{number & 0xFF:02X}")
-            self.report(f"serving an HCI controller on {spec} "
-                        f"(agent backend: bumble:{client_spec(spec)})")
+            EmulatedController(
+                f"agent-{number}",
+                host_source=transport.source,
+                host_sink=transport.sink,
+                link=self.link,
+                public_address=f"F0:F0:F0:00:00:{number & 0xFF:02X}",
+            )
+            self.report(
+                f"serving an HCI controller on {spec} (agent backend: bumble:{client_spec(spec)})"
+            )
         for index in range(1, self.plan.bands + 1):
-            band = EmulatedBand(self.link, band_address(index), band_id(index),
-                                advertising_interval_ms=self.plan.advertising_interval_ms,
-                                heart_rate=self.rng.randint(*RESTING_RANGE),
-                                battery=self.rng.randint(40, 100))
+            band = EmulatedBand(
+                self.link,
+                band_address(index),
+                band_id(index),
+                advertising_interval_ms=self.plan.advertising_interval_ms,
+                heart_rate=self.rng.randint(*RESTING_RANGE),
+                battery=self.rng.randint(40, 100),
+            )
             await band.start()
             self.bands.append(band)
             self.report(f"{band.name} advertising as {band.address}")
@@ -143,12 +155,15 @@ class Simulator:
         await self.start()
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._heartbeat(band), name=f"sim-hr-{band.name}")
-                         for band in self.bands]
+                tasks = [
+                    group.create_task(self._heartbeat(band), name=f"sim-hr-{band.name}")
+                    for band in self.bands
+                ]
                 tasks.append(group.create_task(self._straps(), name="sim-straps"))
                 for index, at in self.plan.open_strap:
-                    tasks.append(group.create_task(self._open_later(index, at),
-                                                   name=f"sim-open-{index}"))
+                    tasks.append(
+                        group.create_task(self._open_later(index, at), name=f"sim-open-{index}")
+                    )
                 if self.plan.duration is not None:
                     try:
                         async with asyncio.timeout(self.plan.duration):

@@ -66,8 +66,9 @@ def test_events_pages_with_a_cursor_and_filters(deployment: Deployment) -> None:
     seen: list[int] = []
     cursor = ""
     for _ in range(3):
-        status, page = http_get(f"{base}/api/v1/events?agent=a1&class=telemetry&limit=50"
-                                f"{cursor}", admin)
+        status, page = http_get(
+            f"{base}/api/v1/events?agent=a1&class=telemetry&limit=50{cursor}", admin
+        )
         assert status == 200
         assert len(page["items"]) == 50
         assert all(e["class"] == "telemetry" and e["kind"] == "reading" for e in page["items"])

@@ -30,18 +30,39 @@ def at(moment: datetime) -> str:
 
 def booking_body(arrival: datetime, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "case_id": "C-2026-118", "case_type": "theft", "officers": 4,
-        "expected_arrival": at(arrival), "session_minutes": 60,
+        "case_id": "C-2026-118",
+        "case_type": "theft",
+        "officers": 4,
+        "expected_arrival": at(arrival),
+        "session_minutes": 60,
         "needs": {"recording": True},
         "persons": [
-            {"id": "S1", "role": "suspect", "minor": False, "sex": "male",
-             "brought_in_at": at(arrival - timedelta(minutes=50)),
-             "legal_basis": "criminal_summons", "co_suspect_group": "g1"},
-            {"id": "S2", "role": "suspect", "minor": False, "sex": "male",
-             "brought_in_at": at(arrival - timedelta(minutes=50)),
-             "legal_basis": "criminal_summons", "co_suspect_group": "g1"},
-            {"id": "W1", "role": "witness", "minor": False, "sex": "female",
-             "brought_in_at": at(arrival - timedelta(minutes=30)), "legal_basis": "voluntary"},
+            {
+                "id": "S1",
+                "role": "suspect",
+                "minor": False,
+                "sex": "male",
+                "brought_in_at": at(arrival - timedelta(minutes=50)),
+                "legal_basis": "criminal_summons",
+                "co_suspect_group": "g1",
+            },
+            {
+                "id": "S2",
+                "role": "suspect",
+                "minor": False,
+                "sex": "male",
+                "brought_in_at": at(arrival - timedelta(minutes=50)),
+                "legal_basis": "criminal_summons",
+                "co_suspect_group": "g1",
+            },
+            {
+                "id": "W1",
+                "role": "witness",
+                "minor": False,
+                "sex": "female",
+                "brought_in_at": at(arrival - timedelta(minutes=30)),
+                "legal_basis": "voluntary",
+            },
         ],
     }
     body.update(overrides)
@@ -49,8 +70,11 @@ def booking_body(arrival: datetime, **overrides: Any) -> dict[str, Any]:
 
 
 def sessions(booking: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
-    return {a["person"]: (a["room"], a["start"], a["end"]) for a in booking["assignments"]
-            if a["kind"] == "session"}
+    return {
+        a["person"]: (a["room"], a["start"], a["end"])
+        for a in booking["assignments"]
+        if a["kind"] == "session"
+    }
 
 
 def no_room_double_booked(entries: list[dict[str, Any]]) -> None:
@@ -89,15 +113,21 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
 
     # Operations watch figures, not persons.
     ops = deployment.token(Role.OPS)
-    for path in (f"bookings/{booking_id}", "bookings", f"schedule?date={arrival.date()}",
-                 "custody", "plan-events"):
+    for path in (
+        f"bookings/{booking_id}",
+        "bookings",
+        f"schedule?date={arrival.date()}",
+        "custody",
+        "plan-events",
+    ):
         assert http_get(f"{api}/{path}", ops)[0] == 403, path
     assert http_get(f"{api}/reports/fast-lane", ops)[0] == 200
 
     # Scope: another station neither sees nor books for s1.
     assert http_get(f"{api}/bookings/{booking_id}", s2)[0] == 403
-    assert http_request("POST", f"{api}/bookings", s2,
-                        booking_body(arrival, station="s1"))[0] == 403
+    assert (
+        http_request("POST", f"{api}/bookings", s2, booking_body(arrival, station="s1"))[0] == 403
+    )
     assert [b["id"] for b in http_get(f"{api}/bookings", s2)[1]] == []
 
     # Bad input: a clear 422, nothing stored.
@@ -106,15 +136,30 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     status, error = http_request("POST", f"{api}/bookings", s1, late_clock)
     assert status == 422
     assert "brought_in_at" in str(error)
-    assert http_request("POST", f"{api}/bookings", s1, {**booking_body(arrival),
-                                                        "persons": []})[0] == 422
-    assert http_request("POST", f"{api}/bookings", s1, {**booking_body(arrival),
-                                                        "priority": 1})[0] == 422
+    assert (
+        http_request("POST", f"{api}/bookings", s1, {**booking_body(arrival), "persons": []})[0]
+        == 422
+    )
+    assert (
+        http_request("POST", f"{api}/bookings", s1, {**booking_body(arrival), "priority": 1})[0]
+        == 422
+    )
 
     # A rule that cannot be met: 409 naming it; nothing stored.
-    minor = booking_body(arrival, case_id="C-2026-200", persons=[
-        {"id": "M1", "role": "witness", "minor": True, "sex": "female",
-         "brought_in_at": at(arrival - timedelta(minutes=20)), "legal_basis": "voluntary"}])
+    minor = booking_body(
+        arrival,
+        case_id="C-2026-200",
+        persons=[
+            {
+                "id": "M1",
+                "role": "witness",
+                "minor": True,
+                "sex": "female",
+                "brought_in_at": at(arrival - timedelta(minutes=20)),
+                "legal_basis": "voluntary",
+            }
+        ],
+    )
     status, refused = http_request("POST", f"{api}/bookings", s1, minor)
     assert status == 409
     assert refused["detail"]["persons"][0]["rule"] in ("H3", "H7")
@@ -125,12 +170,17 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     status, schedule = http_get(f"{api}/schedule?date={day}", s1)
     assert status == 200
     assert {(e["person"], e["room"]) for e in schedule if e["kind"] == "session"} == {
-        (p, r[0]) for p, r in placed.items()}
+        (p, r[0]) for p, r in placed.items()
+    }
 
     # The room of S1's session breaks: S1 moves, the others stay (S5); s1 is told.
     broken = placed["S1"][0]
-    status, _ = http_request("PATCH", f"{api}/rooms/{broken}", centre,
-                             {"state": "out_of_order", "reason": "recorder fault"})
+    status, _ = http_request(
+        "PATCH",
+        f"{api}/rooms/{broken}",
+        centre,
+        {"state": "out_of_order", "reason": "recorder fault"},
+    )
     assert status == 200
     status, moved = http_get(f"{api}/bookings/{booking_id}", s1)
     after = sessions(moved)
@@ -168,21 +218,24 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
 
     # The fast lane: arrival, a wrong code, the right one, entry.
     now = datetime.now(UTC)
-    assert http_request("POST", f"{api}/bookings/{booking_id}/arrived", s1,
-                        {"at": at(now)})[0] == 200
+    assert (
+        http_request("POST", f"{api}/bookings/{booking_id}/arrived", s1, {"at": at(now)})[0] == 200
+    )
     assert http_request("POST", f"{api}/bookings/{booking_id}/entered", s1, {})[0] == 409
-    assert http_request("POST", f"{api}/bookings/{booking_id}/verified", s1,
-                        {"code": "WRONG123"})[0] == 409
-    assert http_request("POST", f"{api}/bookings/verify", centre,
-                        {"code": "ZZZZ9999"})[0] == 404
-    assert http_request("POST", f"{api}/bookings/verify", s2,
-                        {"code": booking["code"]})[0] == 403
-    status, verified = http_request("POST", f"{api}/bookings/verify", centre,
-                                    {"code": booking["code"].lower()})
+    assert (
+        http_request("POST", f"{api}/bookings/{booking_id}/verified", s1, {"code": "WRONG123"})[0]
+        == 409
+    )
+    assert http_request("POST", f"{api}/bookings/verify", centre, {"code": "ZZZZ9999"})[0] == 404
+    assert http_request("POST", f"{api}/bookings/verify", s2, {"code": booking["code"]})[0] == 403
+    status, verified = http_request(
+        "POST", f"{api}/bookings/verify", centre, {"code": booking["code"].lower()}
+    )
     assert status == 200, verified
     assert verified["status"] == "verified"
-    status, entry = http_request("POST", f"{api}/bookings/{booking_id}/entered", s1,
-                                 {"at": at(now + timedelta(minutes=4))})
+    status, entry = http_request(
+        "POST", f"{api}/bookings/{booking_id}/entered", s1, {"at": at(now + timedelta(minutes=4))}
+    )
     assert status == 200
     assert entry["arrival_to_entry_seconds"] == 240
 
@@ -208,8 +261,10 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     assert report["booked"]["median_seconds"] == 240
     assert report["walk_in"]["count"] == 0
     _status, text = http_get(f"{deployment.base}/metrics")
-    assert metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count",
-                        'lane="booked"') == 1
+    assert (
+        metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count", 'lane="booked"')
+        == 1
+    )
     assert metric_value(text, "precinct_plan_violations_total") == 0
 
 
@@ -217,17 +272,41 @@ def test_cancelled_booking_frees_the_room_for_the_waitlist(deployment: Deploymen
     deployment.start_central()
     centre = deployment.token(Role.CENTRE)
     api = f"{deployment.base}/api/v1"
-    assert http_request("POST", f"{api}/rooms", centre, {
-        "id": "I-1", "type": RoomType.INTERROGATION, "capacity": 1,
-        "equipment": [Equipment.RECORDING]})[0] == 201
+    assert (
+        http_request(
+            "POST",
+            f"{api}/rooms",
+            centre,
+            {
+                "id": "I-1",
+                "type": RoomType.INTERROGATION,
+                "capacity": 1,
+                "equipment": [Equipment.RECORDING],
+            },
+        )[0]
+        == 201
+    )
     arrival = datetime.now(UTC) + timedelta(hours=1)
 
     def one_suspect(case: str, hours: float) -> dict[str, Any]:
-        return {"station": "s1", "case_id": case, "case_type": "theft", "officers": 2,
-                "expected_arrival": at(arrival), "session_minutes": 120,
-                "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": "male",
-                             "brought_in_at": at(arrival - timedelta(hours=hours)),
-                             "legal_basis": "administrative"}]}
+        return {
+            "station": "s1",
+            "case_id": case,
+            "case_type": "theft",
+            "officers": 2,
+            "expected_arrival": at(arrival),
+            "session_minutes": 120,
+            "persons": [
+                {
+                    "id": "X",
+                    "role": "suspect",
+                    "minor": False,
+                    "sex": "male",
+                    "brought_in_at": at(arrival - timedelta(hours=hours)),
+                    "legal_basis": "administrative",
+                }
+            ],
+        }
 
     status, first = http_request("POST", f"{api}/bookings", centre, one_suspect("A", 5))
     assert status == 201, first
@@ -235,8 +314,9 @@ def test_cancelled_booking_frees_the_room_for_the_waitlist(deployment: Deploymen
     status, refused = http_request("POST", f"{api}/bookings", centre, one_suspect("B", 5))
     assert status == 409
     assert refused["detail"]["persons"][0]["rule"] == "H5"
-    status, waiting = http_request("POST", f"{api}/bookings", centre,
-                                   {**one_suspect("B", 5), "waitlist": True})
+    status, waiting = http_request(
+        "POST", f"{api}/bookings", centre, {**one_suspect("B", 5), "waitlist": True}
+    )
     assert status == 201
     assert waiting["status"] == "waitlisted"
     assert waiting["unassigned"][0]["rule"] == "H5"
@@ -260,19 +340,37 @@ def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployme
     now = datetime.now(UTC)
 
     def suspect_booking(case: str, arrival: datetime, held: timedelta) -> dict[str, Any]:
-        return {"case_id": case, "case_type": "theft", "officers": 2,
-                "expected_arrival": at(arrival), "session_minutes": 60,
-                "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": "male",
-                             "brought_in_at": at(arrival - held),
-                             "legal_basis": "criminal_summons"}]}
+        return {
+            "case_id": case,
+            "case_type": "theft",
+            "officers": 2,
+            "expected_arrival": at(arrival),
+            "session_minutes": 60,
+            "persons": [
+                {
+                    "id": "X",
+                    "role": "suspect",
+                    "minor": False,
+                    "sex": "male",
+                    "brought_in_at": at(arrival - held),
+                    "legal_basis": "criminal_summons",
+                }
+            ],
+        }
 
-    status, missing = http_request("POST", f"{api}/bookings", s1,
-                                   suspect_booking("late", now - timedelta(minutes=40),
-                                                   timedelta(minutes=30)))
+    status, missing = http_request(
+        "POST",
+        f"{api}/bookings",
+        s1,
+        suspect_booking("late", now - timedelta(minutes=40), timedelta(minutes=30)),
+    )
     assert status == 201, missing
-    status, long_held = http_request("POST", f"{api}/bookings", s1,
-                                     suspect_booking("held", now + timedelta(minutes=5),
-                                                     timedelta(hours=7)))
+    status, long_held = http_request(
+        "POST",
+        f"{api}/bookings",
+        s1,
+        suspect_booking("held", now + timedelta(minutes=5), timedelta(hours=7)),
+    )
     assert status == 201, long_held
     assert deployment.central is not None
     time.sleep(1.5)
@@ -286,8 +384,13 @@ def test_planning_jobs_release_no_shows_and_escalate_clocks(deployment: Deployme
 
     wait_until(lambda: any(e["kind"] == "no_show" for e in events()), 10, "a no-show release")
     assert http_get(f"{api}/bookings/{missing['id']}", s1)[1]["status"] == "no_show"
-    wait_until(lambda: any(e["kind"] == "custody_level" and e["booking"] == long_held["id"]
-                           for e in events()), 10, "a custody level event")
+    wait_until(
+        lambda: any(
+            e["kind"] == "custody_level" and e["booking"] == long_held["id"] for e in events()
+        ),
+        10,
+        "a custody level event",
+    )
     level = next(e for e in events() if e["kind"] == "custody_level")
     assert level["body"]["level"] == "yellow"  # 7 h of 12
     assert level["person"] == "X"
@@ -312,20 +415,30 @@ def test_a_walk_in_enters_without_a_code_and_is_reported_apart(deployment: Deplo
     assert walk_in["walk_in"] is True
     booking = f"{api}/bookings/{walk_in['id']}"
     assert http_request("POST", f"{booking}/arrived", centre, {"at": at(now)})[0] == 200
-    status, entry = http_request("POST", f"{booking}/entered", centre,
-                                 {"at": at(now + timedelta(minutes=25))})
+    status, entry = http_request(
+        "POST", f"{booking}/entered", centre, {"at": at(now + timedelta(minutes=25))}
+    )
     assert status == 200, entry
     assert entry["arrival_to_entry_seconds"] == 1500
-    status, report = http_get(f"{api}/reports/fast-lane?from={at(now - timedelta(hours=1))}"
-                              f"&to={at(now + timedelta(hours=1))}".replace("+", "%2B"), centre)
+    status, report = http_get(
+        f"{api}/reports/fast-lane?from={at(now - timedelta(hours=1))}"
+        f"&to={at(now + timedelta(hours=1))}".replace("+", "%2B"),
+        centre,
+    )
     assert status == 200, report
     assert (report["walk_in"]["count"], report["walk_in"]["median_seconds"]) == (1, 1500)
     assert report["booked"]["count"] == 0
-    assert http_get(f"{api}/reports/fast-lane?from={at(now)}&to={at(now)}".replace("+", "%2B"),
-                    centre)[0] == 422
+    assert (
+        http_get(
+            f"{api}/reports/fast-lane?from={at(now)}&to={at(now)}".replace("+", "%2B"), centre
+        )[0]
+        == 422
+    )
     _status, text = http_get(f"{deployment.base}/metrics")
-    assert metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count",
-                        'lane="walk_in"') == 1
+    assert (
+        metric_value(text, "precinct_fast_lane_arrival_to_entry_seconds_count", 'lane="walk_in"')
+        == 1
+    )
 
 
 def test_a_changed_booking_is_planned_again(deployment: Deployment) -> None:
@@ -344,20 +457,19 @@ def test_a_changed_booking_is_planned_again(deployment: Deployment) -> None:
     status, changed = http_request("PATCH", url, s1, {"expected_arrival": at(later)})
     assert status == 200, changed
     assert changed["request"]["expected_arrival"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
-    starts = [datetime.fromisoformat(a["start"]) for a in changed["assignments"]
-              if a["kind"] == "session"]
+    starts = [
+        datetime.fromisoformat(a["start"]) for a in changed["assignments"] if a["kind"] == "session"
+    ]
     assert len(starts) == 3
     assert min(starts) >= later
     assert http_request("PATCH", url, s1, {"persons": []})[0] == 422
     assert http_request("PATCH", url, s1, {"officers": 0})[0] == 422
     assert http_request("PATCH", url, s2, {"officers": 6})[0] == 403
-    assert http_request("PATCH", f"{api}/bookings/bk-000000000000", s1,
-                        {"officers": 6})[0] == 404
+    assert http_request("PATCH", f"{api}/bookings/bk-000000000000", s1, {"officers": 6})[0] == 404
     # Two officers: the three sessions may no longer run two at a time (H6).
     status, fewer = http_request("PATCH", url, s1, {"officers": 2})
     assert status == 200, fewer
-    spans = sorted((a["start"], a["end"]) for a in fewer["assignments"]
-                   if a["kind"] == "session")
+    spans = sorted((a["start"], a["end"]) for a in fewer["assignments"] if a["kind"] == "session")
     for (_s, end), (start, _e) in itertools.pairwise(spans):
         assert end <= start
 
@@ -366,18 +478,32 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
     deployment.start_central()
     centre = deployment.token(Role.CENTRE)
     api = f"{deployment.base}/api/v1"
-    for room in ({"id": "I-1", "type": "interrogation", "capacity": 1,
-                  "equipment": ["recording"]},
-                 {"id": "W-1", "type": "waiting", "capacity": 1, "equipment": []}):
+    for room in (
+        {"id": "I-1", "type": "interrogation", "capacity": 1, "equipment": ["recording"]},
+        {"id": "W-1", "type": "waiting", "capacity": 1, "equipment": []},
+    ):
         assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
     arrival = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
 
     def suspect(case: str, sex: str) -> dict[str, Any]:
-        return {"station": "s1", "case_id": case, "case_type": "theft", "officers": 2,
-                "expected_arrival": at(arrival), "session_minutes": 120,
-                "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": sex,
-                             "brought_in_at": at(arrival - timedelta(minutes=30)),
-                             "legal_basis": "criminal_summons_serious"}]}
+        return {
+            "station": "s1",
+            "case_id": case,
+            "case_type": "theft",
+            "officers": 2,
+            "expected_arrival": at(arrival),
+            "session_minutes": 120,
+            "persons": [
+                {
+                    "id": "X",
+                    "role": "suspect",
+                    "minor": False,
+                    "sex": sex,
+                    "brought_in_at": at(arrival - timedelta(minutes=30)),
+                    "legal_basis": "criminal_summons_serious",
+                }
+            ],
+        }
 
     assert http_request("POST", f"{api}/bookings", centre, suspect("A", "male"))[0] == 201
     status, second = http_request("POST", f"{api}/bookings", centre, suspect("B", "female"))
@@ -390,8 +516,12 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
     assert refused["detail"]["persons"][0]["rule"] == "H2"
     suggested = datetime.fromisoformat(refused["detail"]["suggested_arrival"])
     assert suggested == arrival + timedelta(minutes=120)
-    status, taken = http_request("POST", f"{api}/bookings", centre,
-                                 {**suspect("C", "male"), "expected_arrival": at(suggested)})
+    status, taken = http_request(
+        "POST",
+        f"{api}/bookings",
+        centre,
+        {**suspect("C", "male"), "expected_arrival": at(suggested)},
+    )
     assert status == 201, taken
 
 
@@ -407,24 +537,55 @@ def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
     for room in ROOMS:
         assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
     valid = booking_body(datetime.now(UTC) + timedelta(hours=2), station="s1")
-    scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
-               | st.floats(allow_nan=False) | st.text(max_size=40)
-               | st.sampled_from(["2026-13-45T99:00:00+08:00", "suspect", "male", "-1",
-                                  "1970-01-01T00:00:00Z", "9999-12-31T23:59:59+14:00"]))
-    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                               | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                               max_leaves=12)
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(-(10**12), 10**12)
+        | st.floats(allow_nan=False)
+        | st.text(max_size=40)
+        | st.sampled_from(
+            [
+                "2026-13-45T99:00:00+08:00",
+                "suspect",
+                "male",
+                "-1",
+                "1970-01-01T00:00:00Z",
+                "9999-12-31T23:59:59+14:00",
+            ]
+        )
+    )
+    json_values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
 
     @st.composite
     def mutated(draw: st.DrawFn) -> Any:
         body = json.loads(json.dumps(valid))
         for _ in range(draw(st.integers(1, 3))):
             target = body
-            path = draw(st.sampled_from([
-                ("case_id",), ("officers",), ("expected_arrival",), ("session_minutes",),
-                ("needs",), ("persons",), ("persons", 0, "brought_in_at"),
-                ("persons", 0, "role"), ("persons", 0, "legal_basis"), ("persons", 1, "id"),
-                ("persons", 0, "guardian_at"), ("station",), ("extra",)]))
+            path = draw(
+                st.sampled_from(
+                    [
+                        ("case_id",),
+                        ("officers",),
+                        ("expected_arrival",),
+                        ("session_minutes",),
+                        ("needs",),
+                        ("persons",),
+                        ("persons", 0, "brought_in_at"),
+                        ("persons", 0, "role"),
+                        ("persons", 0, "legal_basis"),
+                        ("persons", 1, "id"),
+                        ("persons", 0, "guardian_at"),
+                        ("station",),
+                        ("extra",),
+                    ]
+                )
+            )
             value = draw(json_values)
             with contextlib.suppress(TypeError, IndexError, KeyError):
                 # An earlier mutation may have replaced the container this path goes through.
@@ -442,9 +603,11 @@ def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
 
     post()
     # NaN and Infinity are read by Python's JSON parser; the 422 must still be valid JSON.
-    for url, body in ((f"{api}/bookings", float("inf")),
-                      (f"{api}/rooms", {**ROOMS[0], "id": "X-1", "capacity": float("nan")}),
-                      (f"{api}/bookings", {**valid, "officers": float("-inf")})):
+    for url, body in (
+        (f"{api}/bookings", float("inf")),
+        (f"{api}/rooms", {**ROOMS[0], "id": "X-1", "capacity": float("nan")}),
+        (f"{api}/bookings", {**valid, "officers": float("-inf")}),
+    ):
         status, answer = http_request("POST", url, centre, body)
         assert status == 422, answer
         assert answer["detail"]

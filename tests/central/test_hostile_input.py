@@ -29,29 +29,47 @@ def test_hostile_payloads_are_quarantined_and_ingest_continues(deployment: Deplo
     deployment.start_central()
     token = deployment.token(Role.ADMIN)
     client = _publisher(deployment)
-    good = {"v": 1, "agent": "a1", "session": 1, "seq": 1, "time": NOW_TEXT, "device": "d",
-            "kind": "k", "class": "telemetry", "body": {}}
+    good = {
+        "v": 1,
+        "agent": "a1",
+        "session": 1,
+        "seq": 1,
+        "time": NOW_TEXT,
+        "device": "d",
+        "kind": "k",
+        "class": "telemetry",
+        "body": {},
+    }
     hostile: list[tuple[str, bytes, str]] = [
         ("precinct/v1/a1/telemetry", os.urandom(200), "bad_json"),
         ("precinct/v1/a1/telemetry", b"", "bad_json"),
-        ("precinct/v1/a1/telemetry", json.dumps({**good, "agent": "a2"}).encode(),
-         "agent_mismatch"),
-        ("precinct/v1/a1/telemetry",
-         json.dumps({k: v for k, v in good.items() if k != "seq"}).encode(), "missing_field"),
-        ("precinct/v1/a1/telemetry", b'{"v":1,"pad":"' + b"x" * 1_000_000 + b'"}',
-         "oversized"),
+        (
+            "precinct/v1/a1/telemetry",
+            json.dumps({**good, "agent": "a2"}).encode(),
+            "agent_mismatch",
+        ),
+        (
+            "precinct/v1/a1/telemetry",
+            json.dumps({k: v for k, v in good.items() if k != "seq"}).encode(),
+            "missing_field",
+        ),
+        ("precinct/v1/a1/telemetry", b'{"v":1,"pad":"' + b"x" * 1_000_000 + b'"}', "oversized"),
         ("precinct/v1/a1/telemetry", json.dumps({**good, "v": 99}).encode(), "bad_version"),
         ("precinct/v1/a1/event", json.dumps(good).encode(), "class_mismatch"),
         ("precinct/v1/a1/status", b'{"v":1,"agent":"a1","state":"maybe"}', "bad_field"),
-        ("precinct/v1/a1/ack", b'{"v":1,"id":"nope","ok":true,"time":"' + NOW_TEXT.encode()
-         + b'"}', "unknown_command"),
+        (
+            "precinct/v1/a1/ack",
+            b'{"v":1,"id":"nope","ok":true,"time":"' + NOW_TEXT.encode() + b'"}',
+            "unknown_command",
+        ),
     ]
     for topic_name, payload, _ in hostile:
         client.publish(topic_name, payload, qos=1).wait_for_publish(5)
     valid = Envelope("a1", 1, 1, datetime.now(UTC), "d", "k", MessageClass.TELEMETRY, {"x": 1})
     client.publish("precinct/v1/a1/telemetry", valid.encode(), qos=1).wait_for_publish(5)
-    client.publish("precinct/v1/a1/status", Status("a1", True, 1, 1, datetime.now(UTC), "s1")
-                   .encode(), qos=1).wait_for_publish(5)
+    client.publish(
+        "precinct/v1/a1/status", Status("a1", True, 1, 1, datetime.now(UTC), "s1").encode(), qos=1
+    ).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
 
@@ -65,8 +83,9 @@ def test_hostile_payloads_are_quarantined_and_ingest_continues(deployment: Deplo
     for _, _, reason in hostile:
         expected[reason] = expected.get(reason, 0) + 1
     for reason, count in expected.items():
-        assert metric_value(metrics, "precinct_ingest_rejected_total",
-                            f'reason="{reason}"') == count, reason
+        assert (
+            metric_value(metrics, "precinct_ingest_rejected_total", f'reason="{reason}"') == count
+        ), reason
     conn = sqlite3.connect(deployment.db)
     try:
         rows = conn.execute("SELECT reason, size, length(payload) FROM quarantine").fetchall()

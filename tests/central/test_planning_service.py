@@ -27,8 +27,18 @@ def service_with_rooms(db: Path, rooms: list) -> PlanningService:  # type: ignor
     conn.executemany(
         "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-        [(r.id, r.type.value, r.capacity, json.dumps(sorted(e.value for e in r.equipment)), now,
-          now) for r in rooms])
+        [
+            (
+                r.id,
+                r.type.value,
+                r.capacity,
+                json.dumps(sorted(e.value for e in r.equipment)),
+                now,
+                now,
+            )
+            for r in rooms
+        ],
+    )
     conn.close()
     service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
     service.load()
@@ -38,16 +48,21 @@ def service_with_rooms(db: Path, rooms: list) -> PlanningService:  # type: ignor
 def stored_plan(db: Path) -> set[tuple[str, str, str, str, str, str]]:
     conn = connect(db)
     try:
-        return {tuple(r) for r in conn.execute(
-            "SELECT booking, person, kind, room, start, end FROM assignments")}
+        return {
+            tuple(r)
+            for r in conn.execute("SELECT booking, person, kind, room, start, end FROM assignments")
+        }
     finally:
         conn.close()
 
 
 def memory_plan(service: PlanningService) -> set[tuple[str, str, str, str, str, str]]:
     from central.planning import iso
-    return {(a.booking, a.person, a.kind.value, a.room, iso(a.start), iso(a.end))
-            for a in service.planner.all_assignments()}
+
+    return {
+        (a.booking, a.person, a.kind.value, a.room, iso(a.start), iso(a.end))
+        for a in service.planner.all_assignments()
+    }
 
 
 def test_a_generated_day_through_the_service_survives_a_restart(tmp_path: Path) -> None:
@@ -59,15 +74,17 @@ def test_a_generated_day_through_the_service_survives_a_restart(tmp_path: Path) 
     for booking in day.bookings:
         request = BookingIn.from_booking(booking)
         try:
-            service.create(request.model_copy(update={"waitlist": True}), booking.station,
-                           "test", opening)
+            service.create(
+                request.model_copy(update={"waitlist": True}), booking.station, "test", opening
+            )
             created += 1
         except PlanningError:
             refused += 1
     assert created == len(day.bookings)
     planner = service.planner
-    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                      planner.policy) == []
+    assert (
+        check_plan(planner.rooms, planner.bookings, planner.all_assignments(), planner.policy) == []
+    )
     assert stored_plan(db) == memory_plan(service)
     unassigned = dict(planner.unassigned)
 
@@ -80,11 +97,16 @@ def test_a_generated_day_through_the_service_survives_a_restart(tmp_path: Path) 
     assert moved > 0
     assert stored_plan(db) == memory_plan(again)
     planner = again.planner
-    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                      planner.policy) == []
+    assert (
+        check_plan(planner.rooms, planner.bookings, planner.all_assignments(), planner.policy) == []
+    )
     conn = connect(db)
-    causes = [json.loads(r[0])["cause"] for r in conn.execute(
-        "SELECT body FROM plan_events WHERE kind IN ('plan_changed', 'unassigned')")]
+    causes = [
+        json.loads(r[0])["cause"]
+        for r in conn.execute(
+            "SELECT body FROM plan_events WHERE kind IN ('plan_changed', 'unassigned')"
+        )
+    ]
     conn.close()
     assert "improver" in causes
 
@@ -103,26 +125,41 @@ def test_a_refused_booking_leaves_no_trace(tmp_path: Path) -> None:
     assert service.planner.bookings == {}
 
 
-def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
-        tmp_path: Path) -> None:
+def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(tmp_path: Path) -> None:
     from datetime import timedelta
 
     from scheduling.model import PlanRoom
     from scheduling.rooms import Equipment, RoomType
 
     db = tmp_path / "central.sqlite3"
-    rooms = [PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING})),
-             PlanRoom("W-1", RoomType.WAITING, 4, frozenset())]
+    rooms = [
+        PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING})),
+        PlanRoom("W-1", RoomType.WAITING, 4, frozenset()),
+    ]
     service = service_with_rooms(db, rooms)
     start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
     def one(case: str, station: str) -> BookingIn:
-        return BookingIn.model_validate({
-            "station": station, "case_id": case, "case_type": "theft", "officers": 2,
-            "expected_arrival": start.isoformat(), "session_minutes": 60,
-            "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": "male",
-                         "brought_in_at": (start - timedelta(hours=1)).isoformat(),
-                         "legal_basis": "criminal_summons_serious"}]})
+        return BookingIn.model_validate(
+            {
+                "station": station,
+                "case_id": case,
+                "case_type": "theft",
+                "officers": 2,
+                "expected_arrival": start.isoformat(),
+                "session_minutes": 60,
+                "persons": [
+                    {
+                        "id": "X",
+                        "role": "suspect",
+                        "minor": False,
+                        "sex": "male",
+                        "brought_in_at": (start - timedelta(hours=1)).isoformat(),
+                        "legal_basis": "criminal_summons_serious",
+                    }
+                ],
+            }
+        )
 
     first = service.create(one("A", "s1"), "s1", "test", start)
     second = service.create(one("B", "s2"), "s2", "test", start)
@@ -142,8 +179,10 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
     assert moved is not None
     assert moved.start >= planned.start + 25
     conn = connect(db)
-    told = [(r[0], json.loads(r[1])["cause"]) for r in conn.execute(
-        "SELECT station, body FROM plan_events WHERE kind = 'plan_changed'")]
+    told = [
+        (r[0], json.loads(r[1])["cause"])
+        for r in conn.execute("SELECT station, body FROM plan_events WHERE kind = 'plan_changed'")
+    ]
     conn.close()
     assert ("s2", "overrun") in told
     assert service.check() == []
@@ -160,7 +199,8 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(
 def _code(db: Path, booking_id: str) -> str:
     conn = connect(db)
     try:
-        return str(conn.execute("SELECT code FROM bookings WHERE id = ?",
-                                (booking_id,)).fetchone()[0])
+        return str(
+            conn.execute("SELECT code FROM bookings WHERE id = ?", (booking_id,)).fetchone()[0]
+        )
     finally:
         conn.close()

@@ -14,22 +14,25 @@ def test_rooms_create_change_and_history(deployment: Deployment) -> None:
     centre = deployment.token(Role.CENTRE, name="li")
     station = deployment.token(Role.STATION, "s1")
     base = f"{deployment.base}/api/v1/rooms"
-    room: dict[str, Any] = {"id": "I-101", "type": "interrogation", "capacity": 3,
-                            "equipment": ["recording", "one_way_glass"]}
+    room: dict[str, Any] = {
+        "id": "I-101",
+        "type": "interrogation",
+        "capacity": 3,
+        "equipment": ["recording", "one_way_glass"],
+    }
     assert http_request("POST", base, None, room)[0] == 401
     assert http_request("POST", base, station, room)[0] == 403
     status, created = http_request("POST", base, centre, room)
     assert status == 201, created
     assert created["state"] == "in_service"
     assert http_request("POST", base, centre, room)[0] == 409
-    assert http_request("POST", base, centre, {**room, "id": "I-102",
-                                               "equipment": []})[0] == 422
-    assert http_request("POST", base, centre, {**room, "id": "I-103",
-                                               "capacity": 0})[0] == 422
+    assert http_request("POST", base, centre, {**room, "id": "I-102", "equipment": []})[0] == 422
+    assert http_request("POST", base, centre, {**room, "id": "I-103", "capacity": 0})[0] == 422
     assert http_request("POST", base, centre, {**room, "id": "I-104", "admin": True})[0] == 422
 
-    status, changed = http_request("PATCH", f"{base}/I-101", centre,
-                                   {"state": "out_of_order", "reason": "recorder fault"})
+    status, changed = http_request(
+        "PATCH", f"{base}/I-101", centre, {"state": "out_of_order", "reason": "recorder fault"}
+    )
     assert status == 200, changed
     assert changed["state"] == "out_of_order"
     assert http_request("PATCH", f"{base}/I-101", centre, {"state": "cleaning"})[0] == 200

@@ -29,8 +29,9 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_inside_the_geofence_is_arrival() -> None:
-    position = van_position({"lat": 31.2200, "lon": 121.4600, "speed_mps": 0.0},
-                            NOW - timedelta(seconds=5), NOW, RULES)
+    position = van_position(
+        {"lat": 31.2200, "lon": 121.4600, "speed_mps": 0.0}, NOW - timedelta(seconds=5), NOW, RULES
+    )
     assert position is not None
     assert position.arrived
     assert position.distance_m < RULES.arrival_radius_m
@@ -39,59 +40,89 @@ def test_inside_the_geofence_is_arrival() -> None:
 def test_eta_is_road_distance_over_speed_with_a_floor() -> None:
     north = (CENTRE[0] + 0.09, CENTRE[1])  # about 10 km
     distance = great_circle_m(north, CENTRE)
-    moving = van_position({"lat": north[0], "lon": north[1], "speed_mps": 10.0}, NOW, NOW,
-                          RULES)
+    moving = van_position({"lat": north[0], "lon": north[1], "speed_mps": 10.0}, NOW, NOW, RULES)
     assert moving is not None
     assert not moving.arrived
     assert moving.eta == NOW + timedelta(seconds=distance * 1.3 / 10.0)
-    stopped = van_position({"lat": north[0], "lon": north[1], "speed_mps": 0.0}, NOW, NOW,
-                           RULES)
+    stopped = van_position({"lat": north[0], "lon": north[1], "speed_mps": 0.0}, NOW, NOW, RULES)
     assert stopped is not None
     assert stopped.eta == NOW + timedelta(seconds=distance * 1.3 / RULES.speed_floor_mps)
 
 
-@pytest.mark.parametrize("fix", [
-    {"lat": "31.2", "lon": 121.4, "speed_mps": 1.0}, {"lat": float("nan"), "lon": 1.0},
-    {"lat": True, "lon": 121.4}, {"lat": 95.0, "lon": 121.4}, {"lon": 121.4}, None, [1, 2],
-])
+@pytest.mark.parametrize(
+    "fix",
+    [
+        {"lat": "31.2", "lon": 121.4, "speed_mps": 1.0},
+        {"lat": float("nan"), "lon": 1.0},
+        {"lat": True, "lon": 121.4},
+        {"lat": 95.0, "lon": 121.4},
+        {"lon": 121.4},
+        None,
+        [1, 2],
+    ],
+)
 def test_unusable_fixes_give_no_position(fix: Any) -> None:
     assert van_position(fix, NOW, NOW, RULES) is None
 
 
 def test_a_stale_fix_gives_no_position() -> None:
-    assert van_position({"lat": 31.0, "lon": 121.0}, NOW - timedelta(minutes=6), NOW,
-                        RULES) is None
+    assert van_position({"lat": 31.0, "lon": 121.0}, NOW - timedelta(minutes=6), NOW, RULES) is None
 
 
-@given(st.dictionaries(st.sampled_from(["lat", "lon", "speed_mps", "x"]),
-                       st.none() | st.booleans() | st.floats() | st.integers() | st.text()))
+@given(
+    st.dictionaries(
+        st.sampled_from(["lat", "lon", "speed_mps", "x"]),
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+    )
+)
 def test_any_body_gives_a_position_or_none(fix: dict[str, Any]) -> None:
     position = van_position(fix, NOW, NOW, RULES)
     assert position is None or position.eta >= NOW
 
 
-def put_fix(db: Path, device: str, lat: float, lon: float, speed: float,
-            at: datetime) -> None:
-    state = {"fix": {"seq": 1, "time": at.isoformat(),
-                     "body": {"lat": lat, "lon": lon, "speed_mps": speed}}}
+def put_fix(db: Path, device: str, lat: float, lon: float, speed: float, at: datetime) -> None:
+    state = {
+        "fix": {
+            "seq": 1,
+            "time": at.isoformat(),
+            "body": {"lat": lat, "lon": lon, "speed_mps": speed},
+        }
+    }
     conn = connect(db)
-    conn.execute("INSERT OR REPLACE INTO devices (agent, device, class, online, last_seen, "
-                 "state, updated_at) VALUES ('van-07', ?, 'gps', 1, ?, ?, ?)",
-                 (device, at.isoformat(), json.dumps(state), at.isoformat()))
+    conn.execute(
+        "INSERT OR REPLACE INTO devices (agent, device, class, online, last_seen, "
+        "state, updated_at) VALUES ('van-07', ?, 'gps', 1, ?, ?, ?)",
+        (device, at.isoformat(), json.dumps(state), at.isoformat()),
+    )
     conn.close()
 
 
 def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Path) -> None:
     db = tmp_path / "central.sqlite3"
-    service = service_with_rooms(db, [
-        PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING}))])
-    request = BookingIn.model_validate({
-        "station": "s1", "case_id": "C1", "case_type": "theft", "officers": 2,
-        "expected_arrival": (NOW + timedelta(minutes=10)).isoformat(), "session_minutes": 60,
-        "van": "van-07-gps",
-        "persons": [{"id": "X", "role": "suspect", "minor": False, "sex": "male",
-                     "brought_in_at": (NOW - timedelta(minutes=30)).isoformat(),
-                     "legal_basis": "criminal_summons"}]})
+    service = service_with_rooms(
+        db, [PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING}))]
+    )
+    request = BookingIn.model_validate(
+        {
+            "station": "s1",
+            "case_id": "C1",
+            "case_type": "theft",
+            "officers": 2,
+            "expected_arrival": (NOW + timedelta(minutes=10)).isoformat(),
+            "session_minutes": 60,
+            "van": "van-07-gps",
+            "persons": [
+                {
+                    "id": "X",
+                    "role": "suspect",
+                    "minor": False,
+                    "sex": "male",
+                    "brought_in_at": (NOW - timedelta(minutes=30)).isoformat(),
+                    "legal_basis": "criminal_summons",
+                }
+            ],
+        }
+    )
     booking = service.create(request, "s1", "test", NOW)
     first = service.planner.session_of((booking, "X"))
     assert first is not None
@@ -109,8 +140,10 @@ def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Pa
     assert upkeep.track_vans(service, RULES, 15, NOW) == []
     conn = connect(db)
     eta = conn.execute("SELECT eta FROM bookings WHERE id = ?", (booking,)).fetchone()[0]
-    causes = [json.loads(r[0])["cause"] for r in conn.execute(
-        "SELECT body FROM plan_events WHERE booking = ?", (booking,))]
+    causes = [
+        json.loads(r[0])["cause"]
+        for r in conn.execute("SELECT body FROM plan_events WHERE booking = ?", (booking,))
+    ]
     conn.close()
     assert eta is not None
     assert "late_van" in causes
@@ -125,8 +158,9 @@ def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Pa
     put_fix(db, "van-07-gps", CENTRE[0] + 0.0005, CENTRE[1], 2.0, at_gate)
     assert upkeep.track_vans(service, RULES, 15, at_gate) == [f"{booking} arrived"]
     conn = connect(db)
-    status, arrived_at = conn.execute("SELECT status, arrived_at FROM bookings WHERE id = ?",
-                                      (booking,)).fetchone()
+    status, arrived_at = conn.execute(
+        "SELECT status, arrived_at FROM bookings WHERE id = ?", (booking,)
+    ).fetchone()
     conn.close()
     assert status == "arrived"
     assert datetime.fromisoformat(arrived_at) == at_gate

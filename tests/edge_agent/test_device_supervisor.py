@@ -52,8 +52,9 @@ async def run_for(device: ScriptedDevice, seconds: float) -> list[list[Reading]]
         batches.append(list(readings))
 
     config = DeviceConfig("test", "dev", "none")
-    supervisor = DeviceSupervisor([(config, device)], AgentMetrics.create(CollectorRegistry()),
-                                  submit)
+    supervisor = DeviceSupervisor(
+        [(config, device)], AgentMetrics.create(CollectorRegistry()), submit
+    )
     task = asyncio.create_task(supervisor.run())
     await asyncio.sleep(seconds)
     task.cancel()
@@ -74,8 +75,9 @@ def test_telemetry_within_the_window_shares_one_submit() -> None:
 
 
 def test_an_event_goes_at_once_after_the_telemetry_before_it() -> None:
-    device = ScriptedDevice([reading("t1"), reading("t2"), reading("door", event=True),
-                             reading("t3")])
+    device = ScriptedDevice(
+        [reading("t1"), reading("t2"), reading("door", event=True), reading("t3")]
+    )
     batches = asyncio.run(run_for(device, TELEMETRY_BATCH_SECONDS * 4))
     assert kinds(batches) == [[AVAILABILITY_KIND], ["t1", "t2", "door"], ["t3"]]
     assert batches[1][2].cls is MessageClass.EVENT

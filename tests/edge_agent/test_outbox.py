@@ -20,8 +20,13 @@ NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
 def _reading(cls: MessageClass, n: int) -> Reading:
-    return Reading("dev1", "reading" if cls is MessageClass.TELEMETRY else "tamper", cls, NOW,
-                   json.dumps({"n": n}))
+    return Reading(
+        "dev1",
+        "reading" if cls is MessageClass.TELEMETRY else "tamper",
+        cls,
+        NOW,
+        json.dumps({"n": n}),
+    )
 
 
 def _telemetry(count: int, start: int = 0) -> list[Reading]:
@@ -126,7 +131,8 @@ def test_command_ledger_remembers_acks(tmp_path: Path) -> None:
 
 
 batches = st.lists(
-    st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 8)), min_size=1, max_size=25)
+    st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 8)), min_size=1, max_size=25
+)
 
 
 @settings(max_examples=60, deadline=None)

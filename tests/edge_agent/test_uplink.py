@@ -58,12 +58,17 @@ def test_live_readings_are_not_starved_by_a_backlog(deployment: Deployment) -> N
         deployment.start_agent("a1", synthetic=20, env={"PRECINCT_BACKLOG_RATE": "2000"})
 
         def live_seen() -> bool:
-            return any(body.get("session") == 2 and not topic.endswith("/status")
-                       for _, topic, body in recorder.snapshot())
+            return any(
+                body.get("session") == 2 and not topic.endswith("/status")
+                for _, topic, body in recorder.snapshot()
+            )
 
         wait_until(live_seen, 10, "a live reading")
-        data = [(t, body) for t, topic, body in recorder.snapshot()
-                if topic.endswith(("/telemetry", "/event"))]
+        data = [
+            (t, body)
+            for t, topic, body in recorder.snapshot()
+            if topic.endswith(("/telemetry", "/event"))
+        ]
         first_live = next(t for t, body in data if body["session"] == 2)
         backlog_so_far = sum(1 for _, body in data if body["session"] == 1)
         # Without a live lane the first live reading would wait for the whole backlog (10 s at
@@ -80,16 +85,23 @@ def test_live_readings_are_not_starved_by_a_backlog(deployment: Deployment) -> N
 
 
 def _command(name: str, expires_in: float, **args: object) -> Command:
-    return Command(id=f"c{time.monotonic_ns()}", name=name,
-                   expires=datetime.now(UTC) + timedelta(seconds=expires_in), args=dict(args))
+    return Command(
+        id=f"c{time.monotonic_ns()}",
+        name=name,
+        expires=datetime.now(UTC) + timedelta(seconds=expires_in),
+        args=dict(args),
+    )
 
 
 def test_commands_execute_once_and_never_after_expiry(deployment: Deployment) -> None:
     recorder = Recorder(deployment.broker, "precinct/v1/a1/ack")
     try:
         deployment.start_agent("a1")
-        wait_until(lambda: deployment.agent_dir("a1").joinpath("outbox.sqlite3").exists(), 10,
-                   "agent start")
+        wait_until(
+            lambda: deployment.agent_dir("a1").joinpath("outbox.sqlite3").exists(),
+            10,
+            "agent start",
+        )
         time.sleep(1.0)
         ping = _command("ping", 30, echo="hello")
         expired = _command("ping", -1)

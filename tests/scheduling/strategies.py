@@ -14,16 +14,26 @@ QUESTIONING = (RoomType.INTERROGATION, RoomType.INQUIRY, RoomType.MINORS, RoomTy
 @st.composite
 def rooms(draw: st.DrawFn) -> list[PlanRoom]:
     found: list[PlanRoom] = []
-    kinds = draw(st.lists(st.sampled_from((*QUESTIONING, RoomType.WAITING, RoomType.WAITING)),
-                          min_size=1, max_size=10))
+    kinds = draw(
+        st.lists(
+            st.sampled_from((*QUESTIONING, RoomType.WAITING, RoomType.WAITING)),
+            min_size=1,
+            max_size=10,
+        )
+    )
     for index, kind in enumerate(kinds):
         equipment = set(draw(st.sets(st.sampled_from(list(Equipment)), max_size=2)))
         if kind in (RoomType.INTERROGATION, RoomType.ONE_STOP):
             equipment.add(Equipment.RECORDING)
-        found.append(PlanRoom(f"{kind.value}-{index}", kind,
-                              draw(st.integers(1, 3)) if kind is RoomType.WAITING else 1,
-                              frozenset(equipment),
-                              draw(st.sampled_from((True, True, True, False)))))
+        found.append(
+            PlanRoom(
+                f"{kind.value}-{index}",
+                kind,
+                draw(st.integers(1, 3)) if kind is RoomType.WAITING else 1,
+                frozenset(equipment),
+                draw(st.sampled_from((True, True, True, False))),
+            )
+        )
     return found
 
 
@@ -34,13 +44,21 @@ def persons(draw: st.DrawFn, arrival: int, count: int) -> tuple[Person, ...]:
         role = draw(st.sampled_from(list(PersonRole)))
         minor = draw(st.booleans())
         basis = draw(st.sampled_from(list(LegalBasis)))
-        found.append(Person(
-            id=f"p{index}", role=role, minor=minor, sex=draw(st.sampled_from(list(Sex))),
-            brought_in_at=arrival - draw(st.integers(0, 600)), legal_basis=basis,
-            co_suspect_group=draw(st.sampled_from((None, "g1", "g2"))),
-            sexual_abuse_victim=draw(st.booleans()), intoxicated=draw(st.booleans()),
-            guardian_at=draw(st.none() | st.integers(arrival - 30, arrival + 120)),
-            session_minutes=draw(st.none() | st.integers(15, 240))))
+        found.append(
+            Person(
+                id=f"p{index}",
+                role=role,
+                minor=minor,
+                sex=draw(st.sampled_from(list(Sex))),
+                brought_in_at=arrival - draw(st.integers(0, 600)),
+                legal_basis=basis,
+                co_suspect_group=draw(st.sampled_from((None, "g1", "g2"))),
+                sexual_abuse_victim=draw(st.booleans()),
+                intoxicated=draw(st.booleans()),
+                guardian_at=draw(st.none() | st.integers(arrival - 30, arrival + 120)),
+                session_minutes=draw(st.none() | st.integers(15, 240)),
+            )
+        )
     return tuple(found)
 
 
@@ -51,13 +69,20 @@ def bookings(draw: st.DrawFn, count_max: int = 12) -> list[Booking]:
     for number in range(draw(st.integers(1, count_max))):
         arrival = DAY + draw(st.integers(0, 12 * 60))
         size = draw(st.integers(1, 4))
-        found.append(Booking(
-            id=f"b{number}", station=draw(st.sampled_from(("s1", "s2"))),
-            case_id=draw(st.sampled_from(cases)),
-            case_type=draw(st.sampled_from(("theft", "homicide", "fraud"))),
-            officers=draw(st.integers(0, 8)), expected_arrival=arrival,
-            session_minutes=draw(st.integers(15, 180)),
-            persons=draw(persons(arrival, size)), recording=draw(st.booleans()),
-            interpreter=draw(st.booleans()), female_staff=draw(st.booleans()),
-            walk_in=draw(st.booleans())))
+        found.append(
+            Booking(
+                id=f"b{number}",
+                station=draw(st.sampled_from(("s1", "s2"))),
+                case_id=draw(st.sampled_from(cases)),
+                case_type=draw(st.sampled_from(("theft", "homicide", "fraud"))),
+                officers=draw(st.integers(0, 8)),
+                expected_arrival=arrival,
+                session_minutes=draw(st.integers(15, 180)),
+                persons=draw(persons(arrival, size)),
+                recording=draw(st.booleans()),
+                interpreter=draw(st.booleans()),
+                female_staff=draw(st.booleans()),
+                walk_in=draw(st.booleans()),
+            )
+        )
     return found

@@ -23,14 +23,21 @@ from scheduling.policy import Policy
 from scheduling.rooms import Equipment, RoomType
 from tests.scheduling.strategies import DAY, bookings, rooms
 
-PROPERTY = settings(max_examples=1000, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def violations(planner: Planner, now: int | None = None) -> list[str]:
-    return [f"{v.rule} {v.message}" for v in check_plan(
-        planner.rooms, planner.bookings, planner.all_assignments(), planner.policy,
-        planner.fixed, now)]
+    return [
+        f"{v.rule} {v.message}"
+        for v in check_plan(
+            planner.rooms,
+            planner.bookings,
+            planner.all_assignments(),
+            planner.policy,
+            planner.fixed,
+            now,
+        )
+    ]
 
 
 def every_person_answered(planner: Planner) -> None:
@@ -43,8 +50,7 @@ def every_person_answered(planner: Planner) -> None:
 
 @PROPERTY
 @given(rooms(), bookings())
-def test_generated_days_break_no_hard_rule(plan_rooms: list[PlanRoom],
-                                           day: list[Booking]) -> None:
+def test_generated_days_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Booking]) -> None:
     planner = Planner(plan_rooms)
     for booking in day:
         planner.add_booking(booking)
@@ -54,24 +60,36 @@ def test_generated_days_break_no_hard_rule(plan_rooms: list[PlanRoom],
 
 @PROPERTY
 @given(rooms(), bookings(), st.data())
-def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Booking],
-                                    data: st.DataObject) -> None:
+def test_replans_break_no_hard_rule(
+    plan_rooms: list[PlanRoom], day: list[Booking], data: st.DataObject
+) -> None:
     planner = Planner(plan_rooms)
     for planned in day:
         planner.add_booking(planned)
     now = DAY
     for _ in range(data.draw(st.integers(1, 6))):
-        action = data.draw(st.sampled_from(("late", "broken", "start", "cancel", "replan",
-                                            "overrun", "red")))
-        booking: Booking | None = data.draw(st.sampled_from(sorted(planner.bookings.values(),
-                                                   key=lambda b: b.id))) \
-            if planner.bookings else None
+        action = data.draw(
+            st.sampled_from(("late", "broken", "start", "cancel", "replan", "overrun", "red"))
+        )
+        booking: Booking | None = (
+            data.draw(st.sampled_from(sorted(planner.bookings.values(), key=lambda b: b.id)))
+            if planner.bookings
+            else None
+        )
         now += data.draw(st.integers(0, 4 * 60))
-        if action == "late" and booking is not None and not any(
-                key[0] == booking.id for key in planner.fixed):
+        if (
+            action == "late"
+            and booking is not None
+            and not any(key[0] == booking.id for key in planner.fixed)
+        ):
             # A van is late only before anyone of it has been questioned.
-            planner.replace_booking(replace(booking, expected_arrival=booking.expected_arrival
-                                            + data.draw(st.integers(10, 240))), now)
+            planner.replace_booking(
+                replace(
+                    booking,
+                    expected_arrival=booking.expected_arrival + data.draw(st.integers(10, 240)),
+                ),
+                now,
+            )
         elif action == "broken":
             room = data.draw(st.sampled_from(sorted(planner.rooms.values(), key=lambda r: r.id)))
             planner.set_room(replace(room, available=False), now)
@@ -87,7 +105,8 @@ def test_replans_break_no_hard_rule(plan_rooms: list[PlanRoom], day: list[Bookin
             before_unplaced = set(planner.unassigned)
             planner.replan_first((booking.id, booking.persons[-1].id), now)
             assert set(planner.unassigned) - before_unplaced <= {
-                (booking.id, booking.persons[-1].id)}
+                (booking.id, booking.persons[-1].id)
+            }
         elif action == "cancel" and booking is not None:
             planner.remove_booking(booking.id)
         elif booking is not None:
@@ -108,8 +127,16 @@ def test_benchmark_days_break_no_hard_rule() -> None:
 
 
 def suspect(pid: str, group: str | None = "g1", sex: Sex = Sex.MALE) -> Person:
-    return Person(pid, PersonRole.SUSPECT, False, sex, DAY - 60, LegalBasis.CRIMINAL_SUMMONS,
-                  co_suspect_group=group, session_minutes=60)
+    return Person(
+        pid,
+        PersonRole.SUSPECT,
+        False,
+        sex,
+        DAY - 60,
+        LegalBasis.CRIMINAL_SUMMONS,
+        co_suspect_group=group,
+        session_minutes=60,
+    )
 
 
 def interrogation(name: str) -> PlanRoom:
@@ -117,15 +144,26 @@ def interrogation(name: str) -> PlanRoom:
 
 
 def test_co_suspects_wait_in_different_rooms_and_are_questioned_apart() -> None:
-    waiting = [PlanRoom("w1", RoomType.WAITING, 4, frozenset()),
-               PlanRoom("w2", RoomType.WAITING, 4, frozenset())]
+    waiting = [
+        PlanRoom("w1", RoomType.WAITING, 4, frozenset()),
+        PlanRoom("w2", RoomType.WAITING, 4, frozenset()),
+    ]
     planner = Planner([interrogation("i1"), *waiting])
-    booking = Booking("b1", "s1", "case-1", "theft", 6, DAY, 60,
-                      (suspect("a"), suspect("b"), suspect("c", group=None)))
+    booking = Booking(
+        "b1",
+        "s1",
+        "case-1",
+        "theft",
+        6,
+        DAY,
+        60,
+        (suspect("a"), suspect("b"), suspect("c", group=None)),
+    )
     placement = planner.add_booking(booking)
     held = {a.person: a.room for a in placement.assignments if a.kind is AssignmentKind.WAITING}
-    sessions = sorted((a.start, a.person) for a in placement.assignments
-                      if a.kind is AssignmentKind.SESSION)
+    sessions = sorted(
+        (a.start, a.person) for a in placement.assignments if a.kind is AssignmentKind.SESSION
+    )
     assert len(sessions) == 3
     assert [start for start, _ in sessions] == [DAY + 10, DAY + 70, DAY + 130]
     waiting_co_suspects = [held[p] for _, p in sessions[1:] if p in ("a", "b")]
@@ -136,8 +174,9 @@ def test_co_suspects_wait_in_different_rooms_and_are_questioned_apart() -> None:
 
 def test_a_third_co_suspect_with_two_waiting_rooms_taken_is_left_unassigned_with_h2() -> None:
     planner = Planner([interrogation("i1"), PlanRoom("w1", RoomType.WAITING, 4, frozenset())])
-    booking = Booking("b1", "s1", "case-1", "theft", 2, DAY, 60,
-                      (suspect("a"), suspect("b"), suspect("c")))
+    booking = Booking(
+        "b1", "s1", "case-1", "theft", 2, DAY, 60, (suspect("a"), suspect("b"), suspect("c"))
+    )
     placement = planner.add_booking(booking)
     assert len([a for a in placement.assignments if a.kind is AssignmentKind.SESSION]) == 2
     assert [(u.person, u.rule) for u in placement.unassigned] == [("c", "H2")]
@@ -147,8 +186,15 @@ def test_a_third_co_suspect_with_two_waiting_rooms_taken_is_left_unassigned_with
 def test_the_legal_limit_is_kept_including_exit_processing() -> None:
     policy = Policy()
     planner = Planner([interrogation("i1")], policy)
-    late = Person("x", PersonRole.SUSPECT, False, Sex.MALE, DAY - 12 * 60 + 100,
-                  LegalBasis.CRIMINAL_SUMMONS, session_minutes=60)
+    late = Person(
+        "x",
+        PersonRole.SUSPECT,
+        False,
+        Sex.MALE,
+        DAY - 12 * 60 + 100,
+        LegalBasis.CRIMINAL_SUMMONS,
+        session_minutes=60,
+    )
     placement = planner.add_booking(Booking("b1", "s1", "c", "theft", 2, DAY, 60, (late,)))
     # Ready at DAY+10, session to DAY+70, exit to DAY+100: exactly the limit.
     assert placement.complete
@@ -159,8 +205,9 @@ def test_the_legal_limit_is_kept_including_exit_processing() -> None:
 
 def test_started_sessions_do_not_move_when_the_room_breaks() -> None:
     planner = Planner([interrogation("i1"), interrogation("i2")])
-    booking = Booking("b1", "s1", "c", "theft", 4, DAY, 60, (suspect("a", None),
-                                                             suspect("b", None)))
+    booking = Booking(
+        "b1", "s1", "c", "theft", 4, DAY, 60, (suspect("a", None), suspect("b", None))
+    )
     planner.add_booking(booking)
     first = planner.session_of(("b1", "a"))
     assert first is not None
@@ -172,10 +219,12 @@ def test_started_sessions_do_not_move_when_the_room_breaks() -> None:
 
 def test_checker_catches_each_kind_of_broken_plan() -> None:
     """The checker is not the allocator's echo: hand it broken plans and it objects."""
-    planner = Planner([interrogation("i1"), interrogation("i2"),
-                       PlanRoom("q1", RoomType.INQUIRY, 1, frozenset())])
-    booking = Booking("b1", "s1", "c", "homicide", 4, DAY, 60,
-                      (suspect("a", None), suspect("b", None)))
+    planner = Planner(
+        [interrogation("i1"), interrogation("i2"), PlanRoom("q1", RoomType.INQUIRY, 1, frozenset())]
+    )
+    booking = Booking(
+        "b1", "s1", "c", "homicide", 4, DAY, 60, (suspect("a", None), suspect("b", None))
+    )
     planner.add_booking(booking)
     plan = planner.all_assignments()
     assert violations(planner) == []
@@ -184,8 +233,9 @@ def test_checker_catches_each_kind_of_broken_plan() -> None:
     assert a.start == b.start  # two rooms, four officers: both at once
 
     def rules(changed: list) -> set[str]:  # type: ignore[type-arg]
-        return {v.rule for v in check_plan(planner.rooms, planner.bookings, changed,
-                                           planner.policy)}
+        return {
+            v.rule for v in check_plan(planner.rooms, planner.bookings, changed, planner.policy)
+        }
 
     assert "H1" in rules([a, replace(b, room=a.room)])
     assert "H3" in rules([replace(a, room="q1"), b])
@@ -193,14 +243,14 @@ def test_checker_catches_each_kind_of_broken_plan() -> None:
     assert "H5" in rules([replace(a, start=DAY + 900, end=DAY + 960), b])
     assert "H8" in rules([replace(a, start=DAY - 30, end=DAY + 30), b])
     two_officers = {"b1": replace(booking, officers=2)}
-    assert "H6" in {v.rule for v in check_plan(
-        planner.rooms, two_officers, [a, b], planner.policy)}
+    assert "H6" in {v.rule for v in check_plan(planner.rooms, two_officers, [a, b], planner.policy)}
     assert rules([a, b]) == set()
 
 
 def test_an_overrunning_session_pushes_the_next_one_in_its_room() -> None:
-    planner = Planner([interrogation("i1"), interrogation("i2"),
-                       PlanRoom("w1", RoomType.WAITING, 4, frozenset())])
+    planner = Planner(
+        [interrogation("i1"), interrogation("i2"), PlanRoom("w1", RoomType.WAITING, 4, frozenset())]
+    )
     first = Booking("b1", "s1", "c1", "theft", 2, DAY, 60, (suspect("a", None),))
     second = Booking("b2", "s1", "c2", "theft", 2, DAY, 60, (suspect("b", None),))
     third = Booking("b3", "s1", "c3", "theft", 2, DAY + 60, 60, (suspect("c", None),))
@@ -222,8 +272,16 @@ def test_an_overrunning_session_pushes_the_next_one_in_its_room() -> None:
 
 def test_a_red_clock_goes_ahead_of_sessions_that_can_wait() -> None:
     planner = Planner([interrogation("i1"), PlanRoom("w1", RoomType.WAITING, 4, frozenset())])
-    relaxed = Booking("b1", "s1", "c1", "theft", 2, DAY, 60,
-                      (replace(suspect("a", None), legal_basis=LegalBasis.CONTINUED_QUESTIONING),))
+    relaxed = Booking(
+        "b1",
+        "s1",
+        "c1",
+        "theft",
+        2,
+        DAY,
+        60,
+        (replace(suspect("a", None), legal_basis=LegalBasis.CONTINUED_QUESTIONING),),
+    )
     planner.add_booking(relaxed)
     urgent_person = replace(suspect("u", None), brought_in_at=DAY - 9 * 60)
     planner.add_booking(Booking("b2", "s1", "c2", "theft", 2, DAY, 60, (urgent_person,)))

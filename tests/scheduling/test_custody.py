@@ -12,20 +12,23 @@ T = ClockThresholds()
 LIMIT = 12 * 60  # criminal summons
 
 
-@pytest.mark.parametrize(("elapsed", "projected", "level"), [
-    (0, None, Level.GREEN),
-    (359, None, Level.GREEN),
-    (360, None, Level.YELLOW),  # 50 %
-    (539, None, Level.YELLOW),
-    (540, None, Level.ORANGE),  # 75 %
-    (100, LIMIT - 119, Level.ORANGE),  # projected end within 2 h of the limit
-    (100, LIMIT - 120, Level.GREEN),
-    (659, None, Level.ORANGE),
-    (660, None, Level.RED),  # limit - 1 h
-    (100, LIMIT + 1, Level.RED),  # projected past the limit
-    (100, LIMIT, Level.ORANGE),
-    (LIMIT, None, Level.BLACK),
-])
+@pytest.mark.parametrize(
+    ("elapsed", "projected", "level"),
+    [
+        (0, None, Level.GREEN),
+        (359, None, Level.GREEN),
+        (360, None, Level.YELLOW),  # 50 %
+        (539, None, Level.YELLOW),
+        (540, None, Level.ORANGE),  # 75 %
+        (100, LIMIT - 119, Level.ORANGE),  # projected end within 2 h of the limit
+        (100, LIMIT - 120, Level.GREEN),
+        (659, None, Level.ORANGE),
+        (660, None, Level.RED),  # limit - 1 h
+        (100, LIMIT + 1, Level.RED),  # projected past the limit
+        (100, LIMIT, Level.ORANGE),
+        (LIMIT, None, Level.BLACK),
+    ],
+)
 def test_levels_at_the_thresholds(elapsed: int, projected: int | None, level: Level) -> None:
     assert clock(elapsed, 0, LIMIT, projected, T).level is level
 
@@ -38,10 +41,13 @@ def test_thresholds_are_configuration() -> None:
         ClockThresholds(yellow_fraction=0.8, orange_fraction=0.5)
 
 
-@given(st.integers(0, 3000), st.integers(0, 3000), st.integers(60, 48 * 60),
-       st.none() | st.integers(0, 4000))
-def test_a_clock_never_goes_back(first: int, later: int, limit: int,
-                                 projected: int | None) -> None:
+@given(
+    st.integers(0, 3000),
+    st.integers(0, 3000),
+    st.integers(60, 48 * 60),
+    st.none() | st.integers(0, 4000),
+)
+def test_a_clock_never_goes_back(first: int, later: int, limit: int, projected: int | None) -> None:
     a = clock(first, 0, limit, projected, T)
     b = clock(first + later, 0, limit, projected, T)
     assert b.level.rank >= a.level.rank

@@ -19,8 +19,9 @@ def total_cost(planner: Planner) -> float:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rooms(), bookings(count_max=8))
-def test_improved_plans_are_lawful_and_no_worse(plan_rooms: list[PlanRoom],
-                                                day: list[Booking]) -> None:
+def test_improved_plans_are_lawful_and_no_worse(
+    plan_rooms: list[PlanRoom], day: list[Booking]
+) -> None:
     planner = Planner(plan_rooms)
     for booking in day:
         planner.add_booking(booking)
@@ -33,8 +34,16 @@ def test_improved_plans_are_lawful_and_no_worse(plan_rooms: list[PlanRoom],
         return
     assert result.cost_after < result.cost_before
     apply(planner, result)
-    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                      planner.policy, planner.fixed) == []
+    assert (
+        check_plan(
+            planner.rooms,
+            planner.bookings,
+            planner.all_assignments(),
+            planner.policy,
+            planner.fixed,
+        )
+        == []
+    )
     assert total_cost(planner) <= before
     assert {key: planner.session_of(key) for key in planner.fixed} == started
 
@@ -48,6 +57,7 @@ def test_a_busy_morning_gets_at_least_ten_percent_less_waiting() -> None:
     result = improve(planner, day.day_start, 3.0, window_minutes=24 * 60)
     assert result is not None
     apply(planner, result)
-    assert check_plan(planner.rooms, planner.bookings, planner.all_assignments(),
-                      planner.policy) == []
+    assert (
+        check_plan(planner.rooms, planner.bookings, planner.all_assignments(), planner.policy) == []
+    )
     assert charged_waiting(planner, day.day_start + 24 * 60) <= 0.9 * before

@@ -35,17 +35,25 @@ def test_state_changes_are_recorded_with_who_and_why() -> None:
     assert not cleaning.available
     assert change is not None
     assert (change.before, change.after, change.by) == (
-        RoomState.IN_SERVICE, RoomState.CLEANING, "centre:li")
+        RoomState.IN_SERVICE,
+        RoomState.CLEANING,
+        "centre:li",
+    )
     same, none = change_state(cleaning, RoomState.CLEANING, at=NOW, by="centre:li")
     assert none is None
     assert same == cleaning
     with pytest.raises(RoomError, match="reason"):
         change_state(room, RoomState.OUT_OF_ORDER, at=NOW, by="centre:li")
-    broken, change = change_state(room, RoomState.OUT_OF_ORDER, at=NOW, by="centre:li",
-                                  reason="recorder fault")
+    broken, change = change_state(
+        room, RoomState.OUT_OF_ORDER, at=NOW, by="centre:li", reason="recorder fault"
+    )
     assert broken.state is RoomState.OUT_OF_ORDER
     assert change is not None
     assert change.reason == "recorder fault"
     with pytest.raises(ValueError, match="naive"):
-        change_state(room, RoomState.CLEANING, at=datetime(2026, 1, 1),  # noqa: DTZ001
-                     by="x")
+        change_state(
+            room,
+            RoomState.CLEANING,
+            at=datetime(2026, 1, 1),  # noqa: DTZ001
+            by="x",
+        )

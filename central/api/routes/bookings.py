@@ -57,40 +57,77 @@ def planning(request: Request) -> PlanningService:
 
 
 def answer(exc: PlanningError) -> HTTPException:
-    detail: object = exc.message if exc.detail is None else {
-        "message": exc.message, "persons": exc.detail,
-        # When coming later would let every person in: what the station can book instead.
-        "suggested_arrival": exc.suggested_arrival}
+    detail: object = (
+        exc.message
+        if exc.detail is None
+        else {
+            "message": exc.message,
+            "persons": exc.detail,
+            # When coming later would let every person in: what the station can book instead.
+            "suggested_arrival": exc.suggested_arrival,
+        }
+    )
     return HTTPException(exc.status, detail)
 
 
-def load_booking(db: sqlite3.Connection, booking_id: str, principal: Principal,
-                 with_request: bool = True) -> BookingOut:
+def load_booking(
+    db: sqlite3.Connection, booking_id: str, principal: Principal, with_request: bool = True
+) -> BookingOut:
     db.row_factory = sqlite3.Row
     row = db.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no booking {booking_id!r}")
     if not principal.may_see_station(row["station"]):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "booking belongs to another station")
-    assignments = [AssignmentOut(booking=r["booking"], person=r["person"], kind=r["kind"],
-                                 room=r["room"], start=r["start"], end=r["end"])
-                   for r in db.execute("SELECT * FROM assignments WHERE booking = ? "
-                                       "ORDER BY start, person", (booking_id,))]
-    persons = db.execute("SELECT * FROM booking_persons WHERE booking = ? ORDER BY person",
-                         (booking_id,)).fetchall()
-    unassigned = [UnassignedOut(person=r["person"], rule=r["unassigned_rule"],
-                                reason=r["unassigned_reason"] or "")
-                  for r in persons if r["unassigned_rule"]]
-    progress = [PersonProgress(id=r["person"], session_started_at=r["session_started_at"],
-                               session_ended_at=r["session_ended_at"], exited_at=r["exited_at"])
-                for r in persons]
+    assignments = [
+        AssignmentOut(
+            booking=r["booking"],
+            person=r["person"],
+            kind=r["kind"],
+            room=r["room"],
+            start=r["start"],
+            end=r["end"],
+        )
+        for r in db.execute(
+            "SELECT * FROM assignments WHERE booking = ? ORDER BY start, person", (booking_id,)
+        )
+    ]
+    persons = db.execute(
+        "SELECT * FROM booking_persons WHERE booking = ? ORDER BY person", (booking_id,)
+    ).fetchall()
+    unassigned = [
+        UnassignedOut(
+            person=r["person"], rule=r["unassigned_rule"], reason=r["unassigned_reason"] or ""
+        )
+        for r in persons
+        if r["unassigned_rule"]
+    ]
+    progress = [
+        PersonProgress(
+            id=r["person"],
+            session_started_at=r["session_started_at"],
+            session_ended_at=r["session_ended_at"],
+            exited_at=r["exited_at"],
+        )
+        for r in persons
+    ]
     return BookingOut(
-        id=row["id"], code=row["code"], station=row["station"], case_id=row["case_id"],
-        status=row["status"], walk_in=bool(row["walk_in"]),
-        expected_arrival=row["expected_arrival"], eta=row["eta"], arrived_at=row["arrived_at"],
-        verified_at=row["verified_at"], entered_at=row["entered_at"], assignments=assignments,
-        unassigned=unassigned, persons=progress,
-        request=BookingIn.model_validate(json.loads(row["body"])) if with_request else None)
+        id=row["id"],
+        code=row["code"],
+        station=row["station"],
+        case_id=row["case_id"],
+        status=row["status"],
+        walk_in=bool(row["walk_in"]),
+        expected_arrival=row["expected_arrival"],
+        eta=row["eta"],
+        arrived_at=row["arrived_at"],
+        verified_at=row["verified_at"],
+        entered_at=row["entered_at"],
+        assignments=assignments,
+        unassigned=unassigned,
+        persons=progress,
+        request=BookingIn.model_validate(json.loads(row["body"])) if with_request else None,
+    )
 
 
 def _owned(db: sqlite3.Connection, booking_id: str, principal: Principal) -> None:
@@ -101,8 +138,13 @@ def _owned(db: sqlite3.Connection, booking_id: str, principal: Principal) -> Non
         raise HTTPException(status.HTTP_403_FORBIDDEN, "booking belongs to another station")
 
 
-def act(request: Request, db: sqlite3.Connection, principal: Principal, booking_id: str,
-        step: Callable[[PlanningService], object]) -> BookingOut:
+def act(
+    request: Request,
+    db: sqlite3.Connection,
+    principal: Principal,
+    booking_id: str,
+    step: Callable[[PlanningService], object],
+) -> BookingOut:
     """A change to one booking by someone allowed to act on it, answered with the booking."""
     _owned(db, booking_id, principal)
     try:
@@ -113,18 +155,20 @@ def act(request: Request, db: sqlite3.Connection, principal: Principal, booking_
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_booking(request: Request, db: DbDep, principal: Booker,
-                   body: BookingIn) -> BookingOut:
+def create_booking(request: Request, db: DbDep, principal: Booker, body: BookingIn) -> BookingOut:
     if principal.role is Role.STATION:
         if body.station is not None and body.station != principal.station:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                "a station books for its own station only")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "a station books for its own station only"
+            )
         station = principal.station
     else:
         station = body.station
     if station is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "station: required when the centre books for a station")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "station: required when the centre books for a station",
+        )
     try:
         booking_id = planning(request).create(body, station, f"{principal.role}:{principal.name}")
     except PlanningError as exc:
@@ -133,23 +177,32 @@ def create_booking(request: Request, db: DbDep, principal: Booker,
 
 
 @router.post("/verify")
-def verify_by_code(request: Request, db: DbDep, principal: Booker,
-                   body: Verification) -> BookingOut:
+def verify_by_code(
+    request: Request, db: DbDep, principal: Booker, body: Verification
+) -> BookingOut:
     """The fast lane at the door: the unit gives its booking code, nothing else."""
-    row = db.execute("SELECT id FROM bookings WHERE code = ?",
-                     (body.code.strip().upper(),)).fetchone()
+    row = db.execute(
+        "SELECT id FROM bookings WHERE code = ?", (body.code.strip().upper(),)
+    ).fetchone()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no booking with this code")
     booking_id = str(row[0])
-    return act(request, db, principal, booking_id,
-               lambda service: service.verified(booking_id, body.code, body.moment()))
+    return act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.verified(booking_id, body.code, body.moment()),
+    )
 
 
 @router.get("")
-def list_bookings(db: DbDep, principal: Booker,
-                  status_filter: Annotated[str | None, Query(alias="status",
-                                                             max_length=20)] = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[BookingOut]:
+def list_bookings(
+    db: DbDep,
+    principal: Booker,
+    status_filter: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[BookingOut]:
     clauses, args = [], []
     if principal.role is Role.STATION:
         clauses.append("station = ?")
@@ -158,9 +211,13 @@ def list_bookings(db: DbDep, principal: Booker,
         clauses.append("status = ?")
         args.append(status_filter)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    ids = [r[0] for r in db.execute(
-        f"SELECT id FROM bookings {where} ORDER BY expected_arrival DESC LIMIT ?",  # noqa: S608
-        (*args, limit))]
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"SELECT id FROM bookings {where} ORDER BY expected_arrival DESC LIMIT ?",  # noqa: S608
+            (*args, limit),
+        )
+    ]
     return [load_booking(db, booking_id, principal, with_request=False) for booking_id in ids]
 
 
@@ -170,45 +227,69 @@ def get_booking(db: DbDep, principal: Booker, booking_id: BookingId) -> BookingO
 
 
 @router.patch("/{booking_id}")
-def update_booking(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-                   body: BookingPatch) -> BookingOut:
+def update_booking(
+    request: Request, db: DbDep, principal: Booker, booking_id: BookingId, body: BookingPatch
+) -> BookingOut:
     act(request, db, principal, booking_id, lambda service: service.update(booking_id, body))
     return load_booking(db, booking_id, principal)
 
 
 @router.delete("/{booking_id}")
-def cancel_booking(request: Request, db: DbDep, principal: Booker,
-                   booking_id: BookingId) -> BookingOut:
-    return act(request, db, principal, booking_id,
-               lambda service: service.close(booking_id, "cancelled"))
+def cancel_booking(
+    request: Request, db: DbDep, principal: Booker, booking_id: BookingId
+) -> BookingOut:
+    return act(
+        request, db, principal, booking_id, lambda service: service.close(booking_id, "cancelled")
+    )
 
 
 @router.post("/{booking_id}/no-show")
-def no_show(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-            body: Moment | None = None) -> BookingOut:
+def no_show(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    body: Moment | None = None,
+) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id,
-               lambda service: service.close(booking_id, "no_show", at))
+    return act(
+        request, db, principal, booking_id, lambda service: service.close(booking_id, "no_show", at)
+    )
 
 
 @router.post("/{booking_id}/arrived")
-def arrived(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-            body: Moment | None = None) -> BookingOut:
+def arrived(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    body: Moment | None = None,
+) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id,
-               lambda service: service.arrived(booking_id, at))
+    return act(request, db, principal, booking_id, lambda service: service.arrived(booking_id, at))
 
 
 @router.post("/{booking_id}/verified")
-def verified(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-             body: Verification) -> BookingOut:
-    return act(request, db, principal, booking_id,
-               lambda service: service.verified(booking_id, body.code, body.moment()))
+def verified(
+    request: Request, db: DbDep, principal: Booker, booking_id: BookingId, body: Verification
+) -> BookingOut:
+    return act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.verified(booking_id, body.code, body.moment()),
+    )
 
 
 @router.post("/{booking_id}/entered")
-def entered(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-            body: Moment | None = None) -> EntryOut:
+def entered(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    body: Moment | None = None,
+) -> EntryOut:
     _owned(db, booking_id, principal)
     try:
         seconds = planning(request).entered(booking_id, (body or Moment()).moment())
@@ -218,24 +299,53 @@ def entered(request: Request, db: DbDep, principal: Booker, booking_id: BookingI
 
 
 @router.post("/{booking_id}/persons/{person}/session-started")
-def session_started(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-                    person: PersonId, body: Moment | None = None) -> BookingOut:
+def session_started(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    person: PersonId,
+    body: Moment | None = None,
+) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id,
-               lambda service: service.session_started(booking_id, person, at))
+    return act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.session_started(booking_id, person, at),
+    )
 
 
 @router.post("/{booking_id}/persons/{person}/session-ended")
-def session_ended(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-                  person: PersonId, body: Moment | None = None) -> BookingOut:
+def session_ended(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    person: PersonId,
+    body: Moment | None = None,
+) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id,
-               lambda service: service.session_ended(booking_id, person, at))
+    return act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.session_ended(booking_id, person, at),
+    )
 
 
 @router.post("/{booking_id}/persons/{person}/exited")
-def exited(request: Request, db: DbDep, principal: Booker, booking_id: BookingId,
-           person: PersonId, body: Moment | None = None) -> BookingOut:
+def exited(
+    request: Request,
+    db: DbDep,
+    principal: Booker,
+    booking_id: BookingId,
+    person: PersonId,
+    body: Moment | None = None,
+) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id,
-               lambda service: service.exited(booking_id, person, at))
+    return act(
+        request, db, principal, booking_id, lambda service: service.exited(booking_id, person, at)
+    )

@@ -32,8 +32,10 @@ def list_devices(
     agent: Annotated[str | None, Query(max_length=64)] = None,
     device_class: Annotated[str | None, Query(alias="class", max_length=64)] = None,
 ) -> list[DevicePublic]:
-    sql = ["SELECT d.agent, d.device, d.class, d.online, d.last_seen, d.state FROM devices d "
-           "JOIN agents a ON a.agent = d.agent WHERE 1 = 1"]
+    sql = [
+        "SELECT d.agent, d.device, d.class, d.online, d.last_seen, d.state FROM devices d "
+        "JOIN agents a ON a.agent = d.agent WHERE 1 = 1"
+    ]
     args: list[Any] = []
     if principal.role is Role.STATION:
         sql.append("AND a.station = ?")
@@ -46,8 +48,13 @@ def list_devices(
         args.append(device_class)
     sql.append("ORDER BY d.agent, d.device")
     return [
-        DevicePublic(agent=r[0], id=r[1], device_class=r[2],
-                     online=None if r[3] is None else bool(r[3]), last_seen=r[4],
-                     state=json.loads(r[5]))
+        DevicePublic(
+            agent=r[0],
+            id=r[1],
+            device_class=r[2],
+            online=None if r[3] is None else bool(r[3]),
+            last_seen=r[4],
+            state=json.loads(r[5]),
+        )
         for r in db.execute(" ".join(sql), args)
     ]

@@ -33,7 +33,8 @@ class EventPublic(BaseModel):
 class EventPage(BaseModel):
     items: list[EventPublic]
     next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null when this page is the last.")
+        description="Pass as `cursor` for the next page; null when this page is the last."
+    )
 
 
 @router.get("", response_model_by_alias=True)
@@ -48,21 +49,25 @@ def list_events(
 ) -> EventPage:
     if principal.role is Role.OPS:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role ops may not read message contents")
-    sql = ["SELECT e.id, e.agent, e.seq, e.session, e.class, e.device, e.kind, e.time, "
-           "e.received_at, e.body FROM events e"]
+    sql = [
+        "SELECT e.id, e.agent, e.seq, e.session, e.class, e.device, e.kind, e.time, "
+        "e.received_at, e.body FROM events e"
+    ]
     args: list[Any] = []
     if principal.role is Role.STATION:
         if agent is not None:
             row = db.execute("SELECT station FROM agents WHERE agent = ?", (agent,)).fetchone()
             if row is not None and row[0] != principal.station:
-                raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                    "agent belongs to another station")
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "agent belongs to another station")
         sql.append("JOIN agents a ON a.agent = e.agent AND a.station = ?")
         args.append(principal.station)
     sql.append("WHERE e.id > ?")
     args.append(int(cursor) if cursor else 0)
-    for column, value in (("e.agent", agent), ("e.kind", kind),
-                          ("e.class", message_class.value if message_class else None)):
+    for column, value in (
+        ("e.agent", agent),
+        ("e.kind", kind),
+        ("e.class", message_class.value if message_class else None),
+    ):
         if value is not None:
             sql.append(f"AND {column} = ?")
             args.append(value)
@@ -70,8 +75,18 @@ def list_events(
     args.append(limit + 1)
     rows = db.execute(" ".join(sql), args).fetchall()
     items = [
-        EventPublic(id=r[0], agent=r[1], seq=r[2], session=r[3], message_class=r[4],
-                    device=r[5], kind=r[6], time=r[7], received_at=r[8], body=json.loads(r[9]))
+        EventPublic(
+            id=r[0],
+            agent=r[1],
+            seq=r[2],
+            session=r[3],
+            message_class=r[4],
+            device=r[5],
+            kind=r[6],
+            time=r[7],
+            received_at=r[8],
+            body=json.loads(r[9]),
+        )
         for r in rows[:limit]
     ]
     next_cursor = str(items[-1].id) if len(rows) > limit else None

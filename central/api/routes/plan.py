@@ -72,72 +72,108 @@ class PlanEvent(BaseModel):
 
 
 @router.get("/schedule")
-def schedule(db: DbDep, principal: CaseReader, settings: SettingsDep,
-             day: Annotated[date, Query(alias="date")]) -> list[ScheduleEntry]:
+def schedule(
+    db: DbDep,
+    principal: CaseReader,
+    settings: SettingsDep,
+    day: Annotated[date, Query(alias="date")],
+) -> list[ScheduleEntry]:
     """Every assignment starting on ``date`` in the centre's time zone."""
     zone = ZoneInfo(settings.timezone)
     start = datetime.combine(day, time(0, 0), zone)
     end = datetime.combine(day + timedelta(days=1), time(0, 0), zone)
-    query = ("SELECT a.booking, b.station, a.person, a.kind, a.room, a.start, a.end "
-             "FROM assignments a JOIN bookings b ON b.id = a.booking "
-             "WHERE a.start >= ? AND a.start < ? AND b.status NOT IN ('cancelled', 'no_show')")
+    query = (
+        "SELECT a.booking, b.station, a.person, a.kind, a.room, a.start, a.end "
+        "FROM assignments a JOIN bookings b ON b.id = a.booking "
+        "WHERE a.start >= ? AND a.start < ? AND b.status NOT IN ('cancelled', 'no_show')"
+    )
     args: list[Any] = [format_time(start), format_time(end)]
     if principal.role is Role.STATION:
         query += " AND b.station = ?"
         args.append(principal.station)
     rows = db.execute(query + " ORDER BY a.start, a.room", args).fetchall()
-    return [ScheduleEntry(booking=r[0], station=r[1], person=r[2], kind=r[3], room=r[4],
-                          start=r[5], end=r[6]) for r in rows]
+    return [
+        ScheduleEntry(
+            booking=r[0], station=r[1], person=r[2], kind=r[3], room=r[4], start=r[5], end=r[6]
+        )
+        for r in rows
+    ]
 
 
 @router.get("/custody")
 def custody(request: Request, principal: CaseReader) -> list[CustodyOut]:
     """Every person in custody, the nearest legal limit first."""
     service: PlanningService = request.app.state.planning
-    return [CustodyOut(
-        booking=e.booking, person=e.person, station=e.station, legal_basis=e.legal_basis,
-        brought_in_at=iso(e.clock.brought_in_at), deadline=iso(e.clock.deadline),
-        elapsed_minutes=e.clock.elapsed_minutes, remaining_minutes=e.clock.remaining_minutes,
-        projected_end=None if e.clock.projected_end is None else iso(e.clock.projected_end),
-        level=e.clock.level.value, told=WHO_IS_TOLD[e.clock.level])
-        for e in service.custody() if principal.may_see_station(e.station)]
+    return [
+        CustodyOut(
+            booking=e.booking,
+            person=e.person,
+            station=e.station,
+            legal_basis=e.legal_basis,
+            brought_in_at=iso(e.clock.brought_in_at),
+            deadline=iso(e.clock.deadline),
+            elapsed_minutes=e.clock.elapsed_minutes,
+            remaining_minutes=e.clock.remaining_minutes,
+            projected_end=None if e.clock.projected_end is None else iso(e.clock.projected_end),
+            level=e.clock.level.value,
+            told=WHO_IS_TOLD[e.clock.level],
+        )
+        for e in service.custody()
+        if principal.may_see_station(e.station)
+    ]
 
 
 def _figures(values: list[float]) -> LaneFigures:
     if not values:
         return LaneFigures(count=0, median_seconds=None, p90_seconds=None)
-    return LaneFigures(count=len(values), median_seconds=nearest_rank(values, 0.5),
-                       p90_seconds=nearest_rank(values, 0.9))
+    return LaneFigures(
+        count=len(values),
+        median_seconds=nearest_rank(values, 0.5),
+        p90_seconds=nearest_rank(values, 0.9),
+    )
 
 
 @router.get("/reports/fast-lane")
-def fast_lane(db: DbDep, principal: PrincipalDep,
-              start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-              end: Annotated[AwareDatetime | None, Query(alias="to")] = None) -> FastLaneReport:
+def fast_lane(
+    db: DbDep,
+    principal: PrincipalDep,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> FastLaneReport:
     """Arrival -> entry, booked versus walk-in, for units that arrived in ``[from, to)``."""
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=7)
     if start >= end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from: must be before to")
-    query = ("SELECT walk_in, arrived_at, entered_at FROM bookings WHERE arrived_at >= ? "
-             "AND arrived_at < ? AND entered_at IS NOT NULL")
+    query = (
+        "SELECT walk_in, arrived_at, entered_at FROM bookings WHERE arrived_at >= ? "
+        "AND arrived_at < ? AND entered_at IS NOT NULL"
+    )
     args: list[Any] = [format_time(start), format_time(end)]
     if principal.role is Role.STATION:
         query += " AND station = ?"
         args.append(principal.station)
     lanes: dict[bool, list[float]] = {True: [], False: []}
     for walk_in, arrived_at, entered_at in db.execute(query, args):
-        seconds = (datetime.fromisoformat(entered_at)
-                   - datetime.fromisoformat(arrived_at)).total_seconds()
+        seconds = (
+            datetime.fromisoformat(entered_at) - datetime.fromisoformat(arrived_at)
+        ).total_seconds()
         lanes[bool(walk_in)].append(max(0.0, seconds))
-    return FastLaneReport(start=format_time(start), end=format_time(end),
-                          booked=_figures(lanes[False]), walk_in=_figures(lanes[True]))
+    return FastLaneReport(
+        start=format_time(start),
+        end=format_time(end),
+        booked=_figures(lanes[False]),
+        walk_in=_figures(lanes[True]),
+    )
 
 
 @router.get("/plan-events")
-def plan_events(db: DbDep, principal: CaseReader,
-                after: Annotated[int, Query(ge=0)] = 0,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[PlanEvent]:
+def plan_events(
+    db: DbDep,
+    principal: CaseReader,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[PlanEvent]:
     """Plan changes, unplaceable persons and custody level changes, oldest first after ``after``
     (a station polls with the last id it saw)."""
     query = "SELECT id, at, kind, station, booking, person, body FROM plan_events WHERE id > ?"
@@ -146,5 +182,15 @@ def plan_events(db: DbDep, principal: CaseReader,
         query += " AND station = ?"
         args.append(principal.station)
     rows = db.execute(query + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
-    return [PlanEvent(id=r[0], at=r[1], kind=r[2], station=r[3], booking=r[4], person=r[5],
-                      body=json.loads(r[6])) for r in rows]
+    return [
+        PlanEvent(
+            id=r[0],
+            at=r[1],
+            kind=r[2],
+            station=r[3],
+            booking=r[4],
+            person=r[5],
+            body=json.loads(r[6]),
+        )
+        for r in rows
+    ]

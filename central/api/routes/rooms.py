@@ -60,12 +60,18 @@ class RoomPublic(BaseModel):
 
 
 def _load(db: sqlite3.Connection, room_id: str) -> Room | None:
-    row = db.execute("SELECT id, type, capacity, equipment, state FROM rooms WHERE id = ?",
-                     (room_id,)).fetchone()
+    row = db.execute(
+        "SELECT id, type, capacity, equipment, state FROM rooms WHERE id = ?", (room_id,)
+    ).fetchone()
     if row is None:
         return None
-    return Room(row[0], RoomType(row[1]), int(row[2]),
-                frozenset(Equipment(e) for e in json.loads(row[3])), RoomState(row[4]))
+    return Room(
+        row[0],
+        RoomType(row[1]),
+        int(row[2]),
+        frozenset(Equipment(e) for e in json.loads(row[3])),
+        RoomState(row[4]),
+    )
 
 
 def _require(db: sqlite3.Connection, room_id: str) -> Room:
@@ -76,18 +82,32 @@ def _require(db: sqlite3.Connection, room_id: str) -> Room:
 
 
 def _public(room: Room, history: list[StateChangePublic] | None = None) -> RoomPublic:
-    return RoomPublic(id=room.id, type=room.type, capacity=room.capacity,
-                      equipment=sorted(room.equipment), state=room.state, history=history)
+    return RoomPublic(
+        id=room.id,
+        type=room.type,
+        capacity=room.capacity,
+        equipment=sorted(room.equipment),
+        state=room.state,
+        history=history,
+    )
 
 
 def _invalid(exc: RoomError) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
 
-def _record(db: sqlite3.Connection, room: Room, before: RoomState | None, at: str, by: str,
-            reason: str | None) -> None:
-    db.execute("INSERT INTO room_history (room, before, after, at, by, reason) "
-               "VALUES (?, ?, ?, ?, ?, ?)", (room.id, before, room.state, at, by, reason))
+def _record(
+    db: sqlite3.Connection,
+    room: Room,
+    before: RoomState | None,
+    at: str,
+    by: str,
+    reason: str | None,
+) -> None:
+    db.execute(
+        "INSERT INTO room_history (room, before, after, at, by, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        (room.id, before, room.state, at, by, reason),
+    )
 
 
 def _tell_planner(request: Request, room: Room) -> None:
@@ -96,8 +116,9 @@ def _tell_planner(request: Request, room: Room) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_room(request: Request, db: WriteDbDep, principal: Editor,
-                body: RoomCreate) -> RoomPublic:
+def create_room(
+    request: Request, db: WriteDbDep, principal: Editor, body: RoomCreate
+) -> RoomPublic:
     try:
         room = Room(body.id, body.type, body.capacity, frozenset(body.equipment), body.state)
     except RoomError as exc:
@@ -106,10 +127,19 @@ def create_room(request: Request, db: WriteDbDep, principal: Editor,
     by = f"{principal.role}:{principal.name}"
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute("INSERT INTO rooms (id, type, capacity, equipment, state, created_at, "
-                   "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (room.id, room.type, room.capacity, json.dumps(sorted(room.equipment)),
-                    room.state, now, now))
+        db.execute(
+            "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                room.id,
+                room.type,
+                room.capacity,
+                json.dumps(sorted(room.equipment)),
+                room.state,
+                now,
+                now,
+            ),
+        )
         _record(db, room, None, now, by, "created")
         db.execute("COMMIT")
     except sqlite3.IntegrityError:
@@ -129,17 +159,25 @@ def list_rooms(db: DbDep, _principal: PrincipalDep) -> list[RoomPublic]:
 def get_room(db: DbDep, _principal: PrincipalDep, room_id: RoomId) -> RoomPublic:
     room = _require(db, room_id)
     history = [
-        StateChangePublic(before=RoomState(r[0]) if r[0] else None, after=RoomState(r[1]),
-                          at=r[2], by=r[3], reason=r[4])
-        for r in db.execute("SELECT before, after, at, by, reason FROM room_history "
-                            "WHERE room = ? ORDER BY id", (room_id,))
+        StateChangePublic(
+            before=RoomState(r[0]) if r[0] else None,
+            after=RoomState(r[1]),
+            at=r[2],
+            by=r[3],
+            reason=r[4],
+        )
+        for r in db.execute(
+            "SELECT before, after, at, by, reason FROM room_history WHERE room = ? ORDER BY id",
+            (room_id,),
+        )
     ]
     return _public(room, history)
 
 
 @router.patch("/{room_id}")
-def update_room(request: Request, db: WriteDbDep, principal: Editor, room_id: RoomId,
-                body: RoomUpdate) -> RoomPublic:
+def update_room(
+    request: Request, db: WriteDbDep, principal: Editor, room_id: RoomId, body: RoomUpdate
+) -> RoomPublic:
     db.execute("BEGIN IMMEDIATE")
     try:
         room = _require(db, room_id)
@@ -147,19 +185,24 @@ def update_room(request: Request, db: WriteDbDep, principal: Editor, room_id: Ro
         now = format_time(now_moment)
         by = f"{principal.role}:{principal.name}"
         try:
-            changed = Room(room.id, room.type,
-                           body.capacity if body.capacity is not None else room.capacity,
-                           frozenset(body.equipment) if body.equipment is not None
-                           else room.equipment, room.state)
+            changed = Room(
+                room.id,
+                room.type,
+                body.capacity if body.capacity is not None else room.capacity,
+                frozenset(body.equipment) if body.equipment is not None else room.equipment,
+                room.state,
+            )
             change = None
             if body.state is not None:
-                changed, change = change_state(changed, body.state, at=now_moment, by=by,
-                                               reason=body.reason)
+                changed, change = change_state(
+                    changed, body.state, at=now_moment, by=by, reason=body.reason
+                )
         except RoomError as exc:
             raise _invalid(exc) from None
-        db.execute("UPDATE rooms SET capacity = ?, equipment = ?, state = ?, updated_at = ? "
-                   "WHERE id = ?", (changed.capacity, json.dumps(sorted(changed.equipment)),
-                                    changed.state, now, room.id))
+        db.execute(
+            "UPDATE rooms SET capacity = ?, equipment = ?, state = ?, updated_at = ? WHERE id = ?",
+            (changed.capacity, json.dumps(sorted(changed.equipment)), changed.state, now, room.id),
+        )
         if change is not None:
             _record(db, changed, change.before, now, by, change.reason)
         db.execute("COMMIT")

@@ -69,22 +69,45 @@ async def eventually(condition: Callable[[], bool], what: str, within: float = 5
         pytest.fail(f"timed out after {within} s waiting for {what}")
 
 
-def make_driver(port: str, buses: BusRegistry, address: int = 1, *, retries: int = 2,
-                busy_retries: int = 2) -> Scp1Driver:
+def make_driver(
+    port: str, buses: BusRegistry, address: int = 1, *, retries: int = 2, busy_retries: int = 2
+) -> Scp1Driver:
     """An SCP/1 driver with test-sized deadlines."""
-    return Scp1Driver(port, address, request_timeout=REQUEST_TIMEOUT, retries=retries,
-                      busy_retries=busy_retries, busy_delay=0.01, open_timeout=2.0, buses=buses)
+    return Scp1Driver(
+        port,
+        address,
+        request_timeout=REQUEST_TIMEOUT,
+        retries=retries,
+        busy_retries=busy_retries,
+        busy_delay=0.01,
+        open_timeout=2.0,
+        buses=buses,
+    )
 
 
-def make_device(port: str, buses: BusRegistry, state_dir: Path, *, device_id: str = "cab-1",
-                address: int = 1, retries: int = 2, inventory_interval: float = 30.0,
-                status_interval: float = 60.0) -> CabinetDevice:
+def make_device(
+    port: str,
+    buses: BusRegistry,
+    state_dir: Path,
+    *,
+    device_id: str = "cab-1",
+    address: int = 1,
+    retries: int = 2,
+    inventory_interval: float = 30.0,
+    status_interval: float = 60.0,
+) -> CabinetDevice:
     """A cabinet polling every 20 ms, its cursor in ``state_dir``."""
     options = CabinetOptions(
-        protocol="scp1", address=address, poll_interval=POLL_INTERVAL,
-        request_timeout=REQUEST_TIMEOUT, retries=retries, busy_delay=0.01,
-        inventory_interval=inventory_interval, status_interval=status_interval,
-        state_dir=state_dir)
+        protocol="scp1",
+        address=address,
+        poll_interval=POLL_INTERVAL,
+        request_timeout=REQUEST_TIMEOUT,
+        retries=retries,
+        busy_delay=0.01,
+        inventory_interval=inventory_interval,
+        status_interval=status_interval,
+        state_dir=state_dir,
+    )
     driver = make_driver(port, buses, address, retries=retries)
     return CabinetDevice(device_id, options, driver, EventCursor(state_dir, device_id, address))
 
@@ -99,8 +122,9 @@ class Running:
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> Running:
-        self.task = asyncio.create_task(self.device.run(self.sink, self.health),
-                                        name=f"device-{self.device.id}")
+        self.task = asyncio.create_task(
+            self.device.run(self.sink, self.health), name=f"device-{self.device.id}"
+        )
         return self
 
     async def stop(self) -> None:

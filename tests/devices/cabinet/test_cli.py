@@ -27,7 +27,11 @@ class Simulator:
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "central.cli", "cabinet", "simulate", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file, cwd=ROOT)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            cwd=ROOT,
+        )
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], 15)
         if not ready:
@@ -72,8 +76,14 @@ def simulator(tmp_path: Path, *args: str) -> Iterator[Simulator]:
 
 
 def precinct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "central.cli", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "central.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
@@ -93,11 +103,25 @@ def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
         assert probe.returncode == 0, probe.stderr
         report = json.loads(probe.stdout)
         assert [(s["slot"], s["door_open"], s["forced"]) for s in report["slots"]] == [
-            (1, True, True), (2, True, True), (3, False, False), (4, False, False)]
+            (1, True, True),
+            (2, True, True),
+            (3, False, False),
+            (4, False, False),
+        ]
         assert len(report["tags"]) == 4
 
-        silent = precinct("cabinet", "probe", "--port", sim.port, "--addr", "9",
-                          "--timeout", "0.05", "--retries", "1")
+        silent = precinct(
+            "cabinet",
+            "probe",
+            "--port",
+            sim.port,
+            "--addr",
+            "9",
+            "--timeout",
+            "0.05",
+            "--retries",
+            "1",
+        )
         assert silent.returncode == 1
         assert "board 9 on" in silent.stderr
         assert "did not answer (2 attempts" in silent.stderr
@@ -107,10 +131,10 @@ def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
 
 
 def test_probe_survives_a_lossy_board(tmp_path: Path) -> None:
-    with simulator(tmp_path, "--drop-rate", "0.3", "--corrupt-rate", "0.2", "--seed",
-                   "7") as sim:
-        probe = precinct("cabinet", "probe", "--port", sim.port, "--retries", "8",
-                         "--timeout", "0.1")
+    with simulator(tmp_path, "--drop-rate", "0.3", "--corrupt-rate", "0.2", "--seed", "7") as sim:
+        probe = precinct(
+            "cabinet", "probe", "--port", sim.port, "--retries", "8", "--timeout", "0.1"
+        )
         assert probe.returncode == 0, probe.stderr
         assert "RFID inventory: 8 tags" in probe.stdout
         assert sim.stop() == 0
@@ -120,15 +144,37 @@ def test_probe_a_modbus_board(tmp_path: Path) -> None:
     with simulator(tmp_path, "--protocol", "modbus", "--slots", "4", "--addr", "5") as sim:
         assert sim.port.startswith("socket://127.0.0.1:")
         sim.tell("force 4", "force 4")
-        probe = precinct("cabinet", "probe", "--port", sim.port, "--addr", "5",
-                         "--protocol", "modbus", "--slots", "4")
+        probe = precinct(
+            "cabinet",
+            "probe",
+            "--port",
+            sim.port,
+            "--addr",
+            "5",
+            "--protocol",
+            "modbus",
+            "--slots",
+            "4",
+        )
         assert probe.returncode == 0, probe.stderr
         assert "model Modbus RTU lock board, 4 slots" in probe.stdout
         assert "   4  open    locked" in probe.stdout
         assert "RFID inventory: not supported" in probe.stdout
         sim.tell("silent", "silent")
-        silent = precinct("cabinet", "probe", "--port", sim.port, "--addr", "5",
-                          "--protocol", "modbus", "--slots", "4", "--timeout", "0.05")
+        silent = precinct(
+            "cabinet",
+            "probe",
+            "--port",
+            sim.port,
+            "--addr",
+            "5",
+            "--protocol",
+            "modbus",
+            "--slots",
+            "4",
+            "--timeout",
+            "0.05",
+        )
         assert silent.returncode == 1
         assert "did not answer" in silent.stderr
         assert "Traceback" not in silent.stderr
@@ -142,26 +188,32 @@ def test_probe_of_a_missing_port() -> None:
     assert "Traceback" not in probe.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["probe", "--port", "/dev/null", "--addr", "0"],
-    ["probe", "--port", "/dev/null", "--protocol", "modbus"],
-    ["probe", "--port", "/dev/null", "--timeout", "0"],
-    ["simulate", "--slots", "0"],
-    ["simulate", "--addr", "300"],
-    ["simulate", "--drop-rate", "2"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["probe", "--port", "/dev/null", "--addr", "0"],
+        ["probe", "--port", "/dev/null", "--protocol", "modbus"],
+        ["probe", "--port", "/dev/null", "--timeout", "0"],
+        ["simulate", "--slots", "0"],
+        ["simulate", "--addr", "300"],
+        ["simulate", "--drop-rate", "2"],
+    ],
+)
 def test_bad_usage_exits_2(args: list[str]) -> None:
     result = precinct("cabinet", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    (["cabinet", "--help"], "simulate"),
-    (["cabinet", "simulate", "--help"], "SIGUSR1 forces the lowest-numbered closed door"),
-    (["cabinet", "simulate", "--help"], "force N"),
-    (["cabinet", "probe", "--help"], "--port URL"),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["cabinet", "--help"], "simulate"),
+        (["cabinet", "simulate", "--help"], "SIGUSR1 forces the lowest-numbered closed door"),
+        (["cabinet", "simulate", "--help"], "force N"),
+        (["cabinet", "probe", "--help"], "--port URL"),
+    ],
+)
 def test_help(command: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(command)

@@ -27,13 +27,23 @@ def test_boards_and_devices_have_their_own_files(tmp_path: Path) -> None:
     assert EventCursor(tmp_path, "../../etc/x", 1).path.parent == tmp_path
 
 
-@pytest.mark.parametrize("content", [
-    b"", b"{", b"[]", b'{"version": 1}', b'{"version": 2, "last_seq": 4}',
-    b'{"version": 1, "last_seq": 70000}', b'{"version": 1, "last_seq": true}',
-    b'{"version": 1, "last_seq": "4"}', b"\xff\xfe",
-])
-def test_an_unreadable_file_starts_over(tmp_path: Path, content: bytes,
-                                        caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"version": 1}',
+        b'{"version": 2, "last_seq": 4}',
+        b'{"version": 1, "last_seq": 70000}',
+        b'{"version": 1, "last_seq": true}',
+        b'{"version": 1, "last_seq": "4"}',
+        b"\xff\xfe",
+    ],
+)
+def test_an_unreadable_file_starts_over(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
     cursor = EventCursor(tmp_path, "cab", 1)
     cursor.path.write_bytes(content)
     assert cursor.load() is None

@@ -25,22 +25,31 @@ def _cursor(state_dir: Path) -> int:
 
 
 async def test_status_inventory_and_events_reach_the_sink(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     async with Running(make_device(pty_bus.path, buses, tmp_path)) as running:
         sink = running.sink
-        await eventually(lambda: bool(sink.kinds("slot_status") and sink.kinds("inventory")),
-                         "first status and inventory")
+        await eventually(
+            lambda: bool(sink.kinds("slot_status") and sink.kinds("inventory")),
+            "first status and inventory",
+        )
         status = sink.kinds("slot_status")[0]
         assert status.event is False
         assert status.device == "cab-1"
         assert status.time.tzinfo is not None
-        assert status.body["slots"][0] == {"slot": 1, "door_open": False, "unlocked": False,
-                                           "item_present": True, "fault": False,
-                                           "forced": False}
+        assert status.body["slots"][0] == {
+            "slot": 1,
+            "door_open": False,
+            "unlocked": False,
+            "item_present": True,
+            "fault": False,
+            "forced": False,
+        }
         inventory = sink.kinds("inventory")[0]
         assert inventory.event is False
         assert [(t["slot"], t["epc"]) for t in inventory.body["tags"]] == [
-            (n, board.slots[n].tags[0].hex().upper()) for n in (1, 2, 3, 4)]
+            (n, board.slots[n].tags[0].hex().upper()) for n in (1, 2, 3, 4)
+        ]
 
         epc = bytes.fromhex("E2801160AABBCCDD00112233")
         board.force_door(2)
@@ -50,16 +59,27 @@ async def test_status_inventory_and_events_reach_the_sink(
         board.remove_tag(1, board.slots[1].tags[0])
         await eventually(lambda: len(sink.events()) == 5, "five events")
         # The forced door shows in the slot status, and a tag event refreshed the inventory.
-        await eventually(lambda: any(r.body["slots"][1]["forced"]
-                                     for r in sink.kinds("slot_status")), "forced flag")
-        await eventually(lambda: any(t["epc"] == epc.hex().upper()
-                                     for t in sink.kinds("inventory")[-1].body["tags"]),
-                         "inventory with the new tag")
+        await eventually(
+            lambda: any(r.body["slots"][1]["forced"] for r in sink.kinds("slot_status")),
+            "forced flag",
+        )
+        await eventually(
+            lambda: any(
+                t["epc"] == epc.hex().upper() for t in sink.kinds("inventory")[-1].body["tags"]
+            ),
+            "inventory with the new tag",
+        )
         board.close_door(2)
         await eventually(lambda: len(sink.events()) == 6, "six events")
         events = sink.events()
-        assert [r.kind for r in events] == ["door_forced", "tamper", "power_fail", "tag_added",
-                                            "tag_removed", "door_closed"]
+        assert [r.kind for r in events] == [
+            "door_forced",
+            "tamper",
+            "power_fail",
+            "tag_added",
+            "tag_removed",
+            "door_closed",
+        ]
         assert events[0].body["slot"] == 2
         assert events[3].body["epc"] == epc.hex().upper()
         assert all(r.event for r in events)
@@ -70,55 +90,71 @@ async def test_status_inventory_and_events_reach_the_sink(
 
 
 async def test_unchanged_status_is_sent_again_only_after_its_interval(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     device = make_device(pty_bus.path, buses, tmp_path, status_interval=0.3)
     async with Running(device) as running:
         await eventually(lambda: len(running.sink.kinds("slot_status")) == 1, "first status")
         await eventually(lambda: board.requests > 20, "a few polls")
         assert len(running.sink.kinds("slot_status")) == 1
-        await eventually(lambda: len(running.sink.kinds("slot_status")) == 2, "a repeat",
-                         within=2)
+        await eventually(lambda: len(running.sink.kinds("slot_status")) == 2, "a repeat", within=2)
 
 
-async def test_unlock_command(pty_bus: PtyBus, board: BoardModel, buses: BusRegistry,
-                              tmp_path: Path) -> None:
+async def test_unlock_command(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     async with Running(make_device(pty_bus.path, buses, tmp_path)) as running:
         device = running.device
         result = await device.command("unlock", {"slot": 3, "device": "cab-1"})
         assert result == {"slot": 3, "unlocked": True}
         assert board.unlocks == {3: 1}
-        await eventually(lambda: any(r.body["slots"][2]["unlocked"]
-                                     for r in running.sink.kinds("slot_status")),
-                         "status showing the unlocked slot")
+        await eventually(
+            lambda: any(r.body["slots"][2]["unlocked"] for r in running.sink.kinds("slot_status")),
+            "status showing the unlocked slot",
+        )
         board.open_door(3)
-        await eventually(lambda: [r.kind for r in running.sink.events()] == ["door_opened"],
-                         "a legitimate opening")
+        await eventually(
+            lambda: [r.kind for r in running.sink.events()] == ["door_opened"],
+            "a legitimate opening",
+        )
 
 
-async def test_a_retried_unlock_unlocks_exactly_once(pty_bus: PtyBus, board: BoardModel,
-                                                     buses: BusRegistry, tmp_path: Path) -> None:
+async def test_a_retried_unlock_unlocks_exactly_once(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     device = make_device(pty_bus.path, buses, tmp_path)
     async with device.driver:
         board.faults.drop_next = 2
-        assert await device.command("unlock", {"slot": 1, "pulse_ms": 2000}) == \
-            {"slot": 1, "unlocked": True}
+        assert await device.command("unlock", {"slot": 1, "pulse_ms": 2000}) == {
+            "slot": 1,
+            "unlocked": True,
+        }
     assert board.unlocks == {1: 1}
     assert board.cache_hits == 2
 
 
-@pytest.mark.parametrize(("name", "args", "message"), [
-    ("unlock", {"slot": 5}, "no slot 5"),
-    ("unlock", {"slot": 0}, "no slot 0"),
-    ("unlock", {"slot": "1"}, "no slot '1'"),
-    ("unlock", {"slot": True}, "no slot True"),
-    ("unlock", {}, "no slot None"),
-    ("unlock", {"slot": 1, "pulse_ms": 10}, "pulse_ms 10"),
-    ("unlock", {"slot": 1, "pulse_ms": 2.5}, "pulse_ms 2.5"),
-    ("clear_tamper", {}, "no command 'clear_tamper'"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("unlock", {"slot": 5}, "no slot 5"),
+        ("unlock", {"slot": 0}, "no slot 0"),
+        ("unlock", {"slot": "1"}, "no slot '1'"),
+        ("unlock", {"slot": True}, "no slot True"),
+        ("unlock", {}, "no slot None"),
+        ("unlock", {"slot": 1, "pulse_ms": 10}, "pulse_ms 10"),
+        ("unlock", {"slot": 1, "pulse_ms": 2.5}, "pulse_ms 2.5"),
+        ("clear_tamper", {}, "no command 'clear_tamper'"),
+    ],
+)
 async def test_bad_commands_are_rejected_before_the_board_is_asked(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path, name: str,
-        args: dict[str, object], message: str) -> None:
+    pty_bus: PtyBus,
+    board: BoardModel,
+    buses: BusRegistry,
+    tmp_path: Path,
+    name: str,
+    args: dict[str, object],
+    message: str,
+) -> None:
     device = make_device(pty_bus.path, buses, tmp_path)
     async with device.driver:
         await device.poll_once(lambda reading: None)
@@ -128,12 +164,17 @@ async def test_bad_commands_are_rejected_before_the_board_is_asked(
     assert board.requests == requests
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("busy", "busy"), ("fault", "hardware_fault"), ("silent", "did not answer"),
-])
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("busy", "busy"),
+        ("fault", "hardware_fault"),
+        ("silent", "did not answer"),
+    ],
+)
 async def test_board_refusals_become_command_rejected(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path, fault: str,
-        message: str) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path, fault: str, message: str
+) -> None:
     board.faults.busy_next = 100 if fault == "busy" else 0
     board.set_fault(2, fault == "fault")
     board.faults.silent = fault == "silent"
@@ -145,7 +186,8 @@ async def test_board_refusals_become_command_rejected(
 
 
 async def test_a_command_works_without_the_polling_loop(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     device = make_device(pty_bus.path, buses, tmp_path)
     assert await device.command("unlock", {"slot": 1}) == {"slot": 1, "unlocked": True}
     assert board.unlocks == {1: 1}
@@ -159,7 +201,8 @@ async def test_an_unreachable_port_rejects_commands(buses: BusRegistry, tmp_path
 
 
 async def test_a_silent_board_is_reported_missing_then_back(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     async with Running(make_device(pty_bus.path, buses, tmp_path, retries=1)) as running:
         health = running.health
         await eventually(lambda: health.availability == [True], "online")
@@ -169,12 +212,15 @@ async def test_a_silent_board_is_reported_missing_then_back(
         board.force_door(4)  # happens while nobody can ask
         board.faults.silent = False
         await eventually(lambda: health.availability == [True, False, True], "back", within=5)
-        await eventually(lambda: [r.kind for r in running.sink.events()] == ["door_forced"],
-                         "the forced door, late but not lost")
+        await eventually(
+            lambda: [r.kind for r in running.sink.events()] == ["door_forced"],
+            "the forced door, late but not lost",
+        )
 
 
 async def test_restart_with_the_cursor_loses_nothing_and_repeats_nothing(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     board.next_event_seq = 65533  # cross the 16-bit wrap on the way
     for slot in (1, 2, 3):
         board.force_door(slot)
@@ -196,7 +242,8 @@ async def test_restart_with_the_cursor_loses_nothing_and_repeats_nothing(
 
 
 async def test_events_the_sink_refuses_stay_on_the_board(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     for _ in range(5):
         board.tamper()
     device = make_device(pty_bus.path, buses, tmp_path)
@@ -221,7 +268,8 @@ async def test_events_the_sink_refuses_stay_on_the_board(
 
 
 async def test_many_events_arrive_in_order_in_batches(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     for n in range(40):
         board.force_door(n % 4 + 1)
         board.close_door(n % 4 + 1)
@@ -231,7 +279,8 @@ async def test_many_events_arrive_in_order_in_batches(
 
 
 async def test_lost_board_events_are_reported_as_a_gap(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     board.event_capacity = 4
     async with Running(make_device(pty_bus.path, buses, tmp_path)) as running:
         board.tamper()
@@ -247,7 +296,8 @@ async def test_lost_board_events_are_reported_as_a_gap(
 
 
 async def test_an_unknown_event_type_is_passed_on(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     board.push_event(42, 3, b"\x01\x02")
     async with Running(make_device(pty_bus.path, buses, tmp_path)) as running:
         await eventually(lambda: len(running.sink.events()) == 1, "the event")
@@ -259,8 +309,8 @@ async def test_an_unknown_event_type_is_passed_on(
 
 @pytest.mark.parametrize("first_seq", [40000, 32760, 1])
 async def test_a_new_agent_finds_the_oldest_buffered_event(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path,
-        first_seq: int) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path, first_seq: int
+) -> None:
     # No cursor on disk, and board numbers anywhere in the 16-bit space.
     board.next_event_seq = first_seq
     for slot in (1, 2, 3):
@@ -274,7 +324,8 @@ async def test_a_new_agent_finds_the_oldest_buffered_event(
 
 
 async def test_a_new_agent_waits_for_the_first_event_of_an_empty_board(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
     board.next_event_seq = 50000
     async with Running(make_device(pty_bus.path, buses, tmp_path)) as running:
         await eventually(lambda: board.requests > 10, "a few polls")
@@ -286,8 +337,8 @@ async def test_a_new_agent_waits_for_the_first_event_of_an_empty_board(
 
 @pytest.mark.parametrize("noticed", ["missing", "periodic"])
 async def test_a_board_that_numbers_its_events_again_loses_nothing(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path,
-        noticed: str) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path, noticed: str
+) -> None:
     device = make_device(pty_bus.path, buses, tmp_path, retries=0, status_interval=0.3)
     async with Running(device) as running:
         for _ in range(5):

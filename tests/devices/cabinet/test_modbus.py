@@ -30,32 +30,58 @@ async def server(model: ModbusBoardModel) -> AsyncIterator[ModbusBoardServer]:
 
 
 def _driver(url: str, retries: int = 2) -> ModbusDriver:
-    return ModbusDriver(url, 7, slots=SLOTS, request_timeout=0.1, retries=retries,
-                        busy_delay=0.01, open_timeout=2.0, links=ModbusLinkRegistry())
+    return ModbusDriver(
+        url,
+        7,
+        slots=SLOTS,
+        request_timeout=0.1,
+        retries=retries,
+        busy_delay=0.01,
+        open_timeout=2.0,
+        links=ModbusLinkRegistry(),
+    )
 
 
 def _device(url: str) -> CabinetDevice:
-    options = CabinetOptions(protocol="modbus", address=7, slots=SLOTS, poll_interval=0.02,
-                             request_timeout=0.1, retries=1, busy_delay=0.01)
+    options = CabinetOptions(
+        protocol="modbus",
+        address=7,
+        slots=SLOTS,
+        poll_interval=0.02,
+        request_timeout=0.1,
+        retries=1,
+        busy_delay=0.01,
+    )
     return CabinetDevice("mb-1", options, _driver(url, retries=1), None)
 
 
-async def test_status_and_door_events_reach_the_sink(server: ModbusBoardServer,
-                                                     model: ModbusBoardModel) -> None:
+async def test_status_and_door_events_reach_the_sink(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
     async with Running(_device(server.url)) as running:
         sink = running.sink
         await eventually(lambda: bool(sink.kinds("slot_status")), "first status")
         first = sink.kinds("slot_status")[0].body["slots"]
-        assert first[0] == {"slot": 1, "door_open": False, "unlocked": False,
-                            "item_present": None, "fault": False, "forced": False}
+        assert first[0] == {
+            "slot": 1,
+            "door_open": False,
+            "unlocked": False,
+            "item_present": None,
+            "fault": False,
+            "forced": False,
+        }
 
         model.force_door(2)
-        await eventually(lambda: [r.kind for r in sink.events()] == ["door_forced"],
-                         "the forced door")
-        await eventually(lambda: sink.kinds("slot_status")[-1].body["slots"][1]["forced"],
-                         "forced in the status")
-        assert await running.device.command("unlock", {"slot": 3, "pulse_ms": 300}) == \
-            {"slot": 3, "unlocked": True}
+        await eventually(
+            lambda: [r.kind for r in sink.events()] == ["door_forced"], "the forced door"
+        )
+        await eventually(
+            lambda: sink.kinds("slot_status")[-1].body["slots"][1]["forced"], "forced in the status"
+        )
+        assert await running.device.command("unlock", {"slot": 3, "pulse_ms": 300}) == {
+            "slot": 3,
+            "unlocked": True,
+        }
         model.open_door(3)
         model.close_door(2)
         await eventually(lambda: len(sink.events()) == 3, "two more events")
@@ -68,8 +94,9 @@ async def test_status_and_door_events_reach_the_sink(server: ModbusBoardServer,
     assert running.health.availability == [True]
 
 
-async def test_a_lost_write_reply_unlocks_exactly_once(server: ModbusBoardServer,
-                                                       model: ModbusBoardModel) -> None:
+async def test_a_lost_write_reply_unlocks_exactly_once(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
     health = RecordingHealth()
     async with _driver(server.url) as driver:
         driver.health = health
@@ -82,8 +109,9 @@ async def test_a_lost_write_reply_unlocks_exactly_once(server: ModbusBoardServer
     assert health.errors["timeout"] == 1
 
 
-async def test_a_write_that_never_arrived_is_sent_again(server: ModbusBoardServer,
-                                                        model: ModbusBoardModel) -> None:
+async def test_a_write_that_never_arrived_is_sent_again(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
     async with _driver(server.url) as driver:
         await driver.unlock(2, 500)
         model.silent = True
@@ -94,8 +122,9 @@ async def test_a_write_that_never_arrived_is_sent_again(server: ModbusBoardServe
     assert model.unlocks == [0, 2, 0, 0]
 
 
-async def test_busy_is_retried_then_refused(server: ModbusBoardServer,
-                                            model: ModbusBoardModel) -> None:
+async def test_busy_is_retried_then_refused(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
     async with _driver(server.url) as driver:
         model.busy_next = 1
         await driver.unlock(4, 500)
@@ -107,8 +136,7 @@ async def test_busy_is_retried_then_refused(server: ModbusBoardServer,
     assert model.unlocks == [0, 0, 0, 1]
 
 
-async def test_bad_requests_are_refused(server: ModbusBoardServer,
-                                        model: ModbusBoardModel) -> None:
+async def test_bad_requests_are_refused(server: ModbusBoardServer, model: ModbusBoardModel) -> None:
     device = _device(server.url)
     with pytest.raises(CommandRejected, match="no slot 5"):
         await device.command("unlock", {"slot": 5})
@@ -119,8 +147,9 @@ async def test_bad_requests_are_refused(server: ModbusBoardServer,
     assert model.unlocks == [0, 0, 0, 0]
 
 
-async def test_a_silent_board_is_missing_then_back(server: ModbusBoardServer,
-                                                   model: ModbusBoardModel) -> None:
+async def test_a_silent_board_is_missing_then_back(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
     async with Running(_device(server.url)) as running:
         await eventually(lambda: running.health.availability == [True], "online")
         model.silent = True
@@ -129,12 +158,20 @@ async def test_a_silent_board_is_missing_then_back(server: ModbusBoardServer,
         await eventually(lambda: running.health.availability == [True, False, True], "back")
 
 
-async def test_create_device_builds_the_modbus_path(server: ModbusBoardServer,
-                                                    model: ModbusBoardModel) -> None:
-    device = create_device(DeviceConfig("cabinet", "mb-2", server.url,
-                                        {"protocol": "modbus", "address": 7, "slots": SLOTS,
-                                         "request_timeout": 0.2}))
+async def test_create_device_builds_the_modbus_path(
+    server: ModbusBoardServer, model: ModbusBoardModel
+) -> None:
+    device = create_device(
+        DeviceConfig(
+            "cabinet",
+            "mb-2",
+            server.url,
+            {"protocol": "modbus", "address": 7, "slots": SLOTS, "request_timeout": 0.2},
+        )
+    )
     assert isinstance(device.driver, ModbusDriver)
-    assert await device.command("unlock", {"slot": 1, "device": "mb-2"}) == \
-        {"slot": 1, "unlocked": True}
+    assert await device.command("unlock", {"slot": 1, "device": "mb-2"}) == {
+        "slot": 1,
+        "unlocked": True,
+    }
     assert model.unlocks == [1, 0, 0, 0]

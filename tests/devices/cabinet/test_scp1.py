@@ -52,8 +52,13 @@ from devices.cabinet.scp1 import (
     seq_after,
 )
 
-FUZZ = settings(max_examples=300, deadline=1000, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=1000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # ---------------------------------------------------------------------------------------------
 # The vectors of devices.md, each a test.
@@ -63,11 +68,14 @@ def test_crc_check_value() -> None:
     assert crc16_modbus(b"123456789") == 0x4B37
 
 
-@pytest.mark.parametrize(("message", "trailer"), [
-    ("01 03 00 00 00 0A", "C5 CD"),
-    ("01 05 00 00 FF 00", "8C 3A"),
-    ("01 01 00 00 00 08", "3D CC"),
-])
+@pytest.mark.parametrize(
+    ("message", "trailer"),
+    [
+        ("01 03 00 00 00 0A", "C5 CD"),
+        ("01 05 00 00 FF 00", "8C 3A"),
+        ("01 01 00 00 00 08", "3D CC"),
+    ],
+)
 def test_crc_on_the_wire_low_byte_first(message: str, trailer: str) -> None:
     crc = crc16_modbus(bytes.fromhex(message))
     assert crc.to_bytes(2, "little") == bytes.fromhex(trailer)
@@ -80,8 +88,13 @@ REQUEST_VECTORS: list[tuple[int, Request, str]] = [
     (3, RfidInventory(3, 0), "AA 55 01 20 03 02 00 03 00 49 E8"),
     (4, GetEvents(0), "AA 55 01 30 04 02 00 00 00 FE 48"),
 ]
-VECTOR_IDS = ["GET_INFO", "GET_SLOT_STATUS all", "UNLOCK slot 3 500 ms",
-              "RFID_INVENTORY slot 3 page 0", "GET_EVENTS since 0"]
+VECTOR_IDS = [
+    "GET_INFO",
+    "GET_SLOT_STATUS all",
+    "UNLOCK slot 3 500 ms",
+    "RFID_INVENTORY slot 3 page 0",
+    "GET_EVENTS since 0",
+]
 
 
 @pytest.mark.parametrize(("seq", "request_", "wire"), REQUEST_VECTORS, ids=VECTOR_IDS)
@@ -121,8 +134,12 @@ def test_every_vector_through_the_stream_decoder_byte_by_byte() -> None:
 def test_replies_for_every_command_round_trip() -> None:
     replies: list[Reply] = [
         InfoReply(1, 8, "CAB-8"),
-        SlotStatusReply((SlotState(1, True, False, True), SlotState(2, False, True, False,
-                                                                    fault=True, forced=True))),
+        SlotStatusReply(
+            (
+                SlotState(1, True, False, True),
+                SlotState(2, False, True, False, fault=True, forced=True),
+            )
+        ),
         UnlockReply(7),
         InventoryReply(0, True, (TagRead(1, -48, bytes.fromhex("E2801160")),)),
         EventsReply((BoardEvent(65535, 3, 2, 1_700_000_000), BoardEvent(0, 5, 1, 1, b"\x01"))),
@@ -153,32 +170,42 @@ def test_negative_rssi_is_signed() -> None:
     assert decode_reply(frame) == InventoryReply(0, False, (TagRead(3, -128, b"\xab"),))
 
 
-@pytest.mark.parametrize(("frame", "error", "reason"), [
-    (Frame(1, 0x91, 0, b""), PayloadError, "without STATUS"),
-    (Frame(1, 0x91, 0, b"\x09"), PayloadError, "unknown status"),
-    (Frame(1, 0xFF, 0, b"\x00"), UnknownCommandError, "unknown command"),
-    (Frame(1, 0x11, 0, b"\x00"), PayloadError, "is a request"),
-    (Frame(1, 0x91, 0, b"\x00"), PayloadError, "runs past"),
-    (Frame(1, 0x91, 0, b"\x00\x03\x04"), PayloadError, "unexpected bytes"),
-    (Frame(1, 0x90, 0, b"\x00\x02\x01\x00"), PayloadError, "runs past"),
-    (Frame(1, 0xA0, 0, b"\x00\x00\x00\x01\x01\xd0\x0c\xe2"), PayloadError, "epc runs past"),
-    (Frame(1, 0xB0, 0, b"\x00\x11" + bytes(200)), PayloadError, "at most 16"),
-    (Frame(1, 0xB0, 0, b"\x00\x01\x01\x00\x03\x01\x00\x00\x00\x00\x05"), PayloadError,
-     "event data runs past"),
-    (Frame(1, 0x81, 0, b"\x00\x01"), PayloadError, "header runs past"),
-])
-def test_malformed_replies_raise_payload_errors(frame: Frame, error: type[Exception],
-                                                reason: str) -> None:
+@pytest.mark.parametrize(
+    ("frame", "error", "reason"),
+    [
+        (Frame(1, 0x91, 0, b""), PayloadError, "without STATUS"),
+        (Frame(1, 0x91, 0, b"\x09"), PayloadError, "unknown status"),
+        (Frame(1, 0xFF, 0, b"\x00"), UnknownCommandError, "unknown command"),
+        (Frame(1, 0x11, 0, b"\x00"), PayloadError, "is a request"),
+        (Frame(1, 0x91, 0, b"\x00"), PayloadError, "runs past"),
+        (Frame(1, 0x91, 0, b"\x00\x03\x04"), PayloadError, "unexpected bytes"),
+        (Frame(1, 0x90, 0, b"\x00\x02\x01\x00"), PayloadError, "runs past"),
+        (Frame(1, 0xA0, 0, b"\x00\x00\x00\x01\x01\xd0\x0c\xe2"), PayloadError, "epc runs past"),
+        (Frame(1, 0xB0, 0, b"\x00\x11" + bytes(200)), PayloadError, "at most 16"),
+        (
+            Frame(1, 0xB0, 0, b"\x00\x01\x01\x00\x03\x01\x00\x00\x00\x00\x05"),
+            PayloadError,
+            "event data runs past",
+        ),
+        (Frame(1, 0x81, 0, b"\x00\x01"), PayloadError, "header runs past"),
+    ],
+)
+def test_malformed_replies_raise_payload_errors(
+    frame: Frame, error: type[Exception], reason: str
+) -> None:
     with pytest.raises(error, match=reason):
         decode_reply(frame)
 
 
-@pytest.mark.parametrize(("frame", "error"), [
-    (Frame(1, 0x7E, 0, b""), UnknownCommandError),
-    (Frame(1, 0x91, 0, b"\x00\x03"), PayloadError),
-    (Frame(1, 0x11, 0, b"\x03\xf4"), PayloadError),
-    (Frame(1, 0x01, 0, b"\x00"), PayloadError),
-])
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (Frame(1, 0x7E, 0, b""), UnknownCommandError),
+        (Frame(1, 0x91, 0, b"\x00\x03"), PayloadError),
+        (Frame(1, 0x11, 0, b"\x03\xf4"), PayloadError),
+        (Frame(1, 0x01, 0, b"\x00"), PayloadError),
+    ],
+)
 def test_malformed_requests_raise_payload_errors(frame: Frame, error: type[Exception]) -> None:
     with pytest.raises(error):
         decode_request(frame)
@@ -199,19 +226,22 @@ def test_decode_frame_rejects_what_is_not_one_frame() -> None:
         decode_frame(b"\xaa\x55\x01\x01\x00\x01\x04" + bytes(1027))
 
 
-@pytest.mark.parametrize(("call", "field"), [
-    (lambda: encode_request(0, 0, GetInfo()), "addr"),
-    (lambda: encode_request(248, 0, GetInfo()), "addr"),
-    (lambda: encode_request(1, 256, GetInfo()), "seq"),
-    (lambda: encode_request(1, 0, UnlockSlot(256, 500)), "slot"),
-    (lambda: encode_request(1, 0, UnlockSlot(1, 70000)), "pulse_ms"),
-    (lambda: encode_request(1, 0, GetEvents(-1)), "since_seq"),
-    (lambda: encode_frame(Frame(1, 1, 0, bytes(1025))), "payload"),
-    (lambda: encode_reply(1, 0, InfoReply(1, 8, "Schrank-ä")), "model"),
-    (lambda: encode_reply(1, 0, ErrorReply(Command.GET_INFO, Status.OK)), "status"),
-    (lambda: encode_reply(1, 0, EventsReply((BoardEvent(1, 1, 1, 0),) * 17)), "n"),
-    (lambda: encode_reply(1, 0, InventoryReply(0, False, (TagRead(1, 200, b"\x01"),))), "rssi"),
-])
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: encode_request(0, 0, GetInfo()), "addr"),
+        (lambda: encode_request(248, 0, GetInfo()), "addr"),
+        (lambda: encode_request(1, 256, GetInfo()), "seq"),
+        (lambda: encode_request(1, 0, UnlockSlot(256, 500)), "slot"),
+        (lambda: encode_request(1, 0, UnlockSlot(1, 70000)), "pulse_ms"),
+        (lambda: encode_request(1, 0, GetEvents(-1)), "since_seq"),
+        (lambda: encode_frame(Frame(1, 1, 0, bytes(1025))), "payload"),
+        (lambda: encode_reply(1, 0, InfoReply(1, 8, "Schrank-ä")), "model"),
+        (lambda: encode_reply(1, 0, ErrorReply(Command.GET_INFO, Status.OK)), "status"),
+        (lambda: encode_reply(1, 0, EventsReply((BoardEvent(1, 1, 1, 0),) * 17)), "n"),
+        (lambda: encode_reply(1, 0, InventoryReply(0, False, (TagRead(1, 200, b"\x01"),))), "rssi"),
+    ],
+)
 def test_unencodable_values_raise_encode_errors(call: Callable[[], object], field: str) -> None:
     with pytest.raises(EncodeError) as caught:
         call()
@@ -219,10 +249,19 @@ def test_unencodable_values_raise_encode_errors(call: Callable[[], object], fiel
     assert isinstance(caught.value, ProtocolError)
 
 
-@pytest.mark.parametrize(("seq", "reference", "after"), [
-    (1, 0, True), (0, 0, False), (0, 1, False), (0, 65535, True), (5, 65530, True),
-    (32767, 0, True), (32768, 0, False), (65535, 1, False),
-])
+@pytest.mark.parametrize(
+    ("seq", "reference", "after"),
+    [
+        (1, 0, True),
+        (0, 0, False),
+        (0, 1, False),
+        (0, 65535, True),
+        (5, 65530, True),
+        (32767, 0, True),
+        (32768, 0, False),
+        (65535, 1, False),
+    ],
+)
 def test_event_seq_is_compared_modulo_2_16(seq: int, reference: int, after: bool) -> None:
     assert seq_after(seq, reference) is after
 
@@ -288,11 +327,11 @@ def test_reset_forgets_a_partial_frame() -> None:
 _u8 = st.integers(0, 255)
 _u16 = st.integers(0, 0xFFFF)
 _ascii = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
-_slot_states = st.builds(SlotState, _u8, st.booleans(), st.booleans(), st.booleans(),
-                         st.booleans(), st.booleans())
+_slot_states = st.builds(
+    SlotState, _u8, st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans()
+)
 _tags = st.builds(TagRead, _u8, st.integers(-128, 127), st.binary(max_size=32))
-_events = st.builds(BoardEvent, _u16, _u8, _u8, st.integers(0, 0xFFFFFFFF),
-                    st.binary(max_size=40))
+_events = st.builds(BoardEvent, _u16, _u8, _u8, st.integers(0, 0xFFFFFFFF), st.binary(max_size=40))
 _replies: st.SearchStrategy[Reply] = st.one_of(
     st.builds(InfoReply, _u8, _u8, _ascii, _u8),
     st.builds(SlotStatusReply, st.lists(_slot_states, max_size=60).map(tuple)),
@@ -300,19 +339,28 @@ _replies: st.SearchStrategy[Reply] = st.one_of(
     st.builds(InventoryReply, _u8, st.booleans(), st.lists(_tags, max_size=20).map(tuple)),
     st.builds(EventsReply, st.lists(_events, max_size=16).map(tuple)),
     st.just(AckReply()),
-    st.builds(ErrorReply, st.sampled_from(Command),
-              st.sampled_from([s for s in Status if s is not Status.OK])),
+    st.builds(
+        ErrorReply,
+        st.sampled_from(Command),
+        st.sampled_from([s for s in Status if s is not Status.OK]),
+    ),
 )
 _requests: st.SearchStrategy[Request] = st.one_of(
-    st.just(GetInfo()), st.builds(GetSlotStatus, _u8), st.builds(UnlockSlot, _u8, _u16),
-    st.builds(RfidInventory, _u8, _u8), st.builds(GetEvents, _u16), st.builds(AckEvents, _u16))
+    st.just(GetInfo()),
+    st.builds(GetSlotStatus, _u8),
+    st.builds(UnlockSlot, _u8, _u16),
+    st.builds(RfidInventory, _u8, _u8),
+    st.builds(GetEvents, _u16),
+    st.builds(AckEvents, _u16),
+)
 _addresses = st.integers(1, 247)
 
 
 @FUZZ
 @given(_addresses, _u8, _replies)
-def test_every_reply_round_trips_through_the_stream_decoder(addr: int, seq: int,
-                                                            reply: Reply) -> None:
+def test_every_reply_round_trips_through_the_stream_decoder(
+    addr: int, seq: int, reply: Reply
+) -> None:
     decoder = FrameDecoder()
     (frame,) = decoder.feed(encode_reply(addr, seq, reply))
     assert (frame.addr, frame.seq) == (addr, seq)
@@ -350,8 +398,10 @@ def test_the_stream_decoder_swallows_anything(chunks: list[bytes]) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(_replies, st.binary(max_size=40)), min_size=1, max_size=8),
-       st.integers(1, 64))
+@given(
+    st.lists(st.tuples(_replies, st.binary(max_size=40)), min_size=1, max_size=8),
+    st.integers(1, 64),
+)
 def test_garbage_between_frames_resyncs(pairs: list[tuple[Reply, bytes]], chunk: int) -> None:
     stream = bytearray()
     expected = []
@@ -363,7 +413,7 @@ def test_garbage_between_frames_resyncs(pairs: list[tuple[Reply, bytes]], chunk:
     # Padding flushes a fake header in the last garbage whose LEN reaches past the end.
     stream += bytes(MAX_FRAME)
     decoder = FrameDecoder()
-    got = [f for i in range(0, len(stream), chunk) for f in decoder.feed(stream[i:i + chunk])]
+    got = [f for i in range(0, len(stream), chunk) for f in decoder.feed(stream[i : i + chunk])]
     # Garbage may itself hold a frame with a valid CRC; every real frame is still there, in order.
     remaining = iter(got)
     assert all(any(f == want for f in remaining) for want in expected)

@@ -13,15 +13,15 @@ from devices.cabinet.simulator import BoardModel, PtyBus
 from tests.devices.cabinet.support import RecordingHealth, make_driver
 
 
-async def test_info_status_and_inventory_over_a_pty(pty_bus: PtyBus, board: BoardModel,
-                                                    buses: BusRegistry) -> None:
+async def test_info_status_and_inventory_over_a_pty(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     board.force_door(2)
     async with make_driver(pty_bus.path, buses) as driver:
         info = await driver.info()
         slots = await driver.slot_status()
         tags = await driver.inventory()
-    assert (info.protocol, info.version, info.slot_count, info.model) == \
-        ("scp1", 1, 4, "SCP-SIM-4")
+    assert (info.protocol, info.version, info.slot_count, info.model) == ("scp1", 1, 4, "SCP-SIM-4")
     assert [s.slot for s in slots] == [1, 2, 3, 4]
     assert slots[1].door_open
     assert slots[1].forced
@@ -32,7 +32,8 @@ async def test_info_status_and_inventory_over_a_pty(pty_bus: PtyBus, board: Boar
 
 
 async def test_a_dropped_unlock_reply_is_retried_with_the_same_seq_and_unlocks_once(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     health = RecordingHealth()
     board.faults.drop_next = 1
     async with make_driver(pty_bus.path, buses) as driver:
@@ -46,7 +47,8 @@ async def test_a_dropped_unlock_reply_is_retried_with_the_same_seq_and_unlocks_o
 
 
 async def test_a_corrupted_reply_is_dropped_counted_and_retried(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     health = RecordingHealth()
     board.faults.corrupt_next = 1
     async with make_driver(pty_bus.path, buses) as driver:
@@ -59,7 +61,8 @@ async def test_a_corrupted_reply_is_dropped_counted_and_retried(
 
 
 async def test_garbage_before_a_reply_is_skipped_without_a_retry(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     health = RecordingHealth()
     board.faults.garbage_next = 3
     async with make_driver(pty_bus.path, buses) as driver:
@@ -70,8 +73,9 @@ async def test_garbage_before_a_reply_is_skipped_without_a_retry(
     assert health.errors == {"garbage": 3}
 
 
-async def test_busy_is_retried_with_a_new_seq(pty_bus: PtyBus, board: BoardModel,
-                                             buses: BusRegistry) -> None:
+async def test_busy_is_retried_with_a_new_seq(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     health = RecordingHealth()
     board.faults.busy_next = 2
     async with make_driver(pty_bus.path, buses, busy_retries=2) as driver:
@@ -82,8 +86,9 @@ async def test_busy_is_retried_with_a_new_seq(pty_bus: PtyBus, board: BoardModel
     assert health.errors == {"busy": 2}
 
 
-async def test_busy_beyond_the_retries_is_a_status_error(pty_bus: PtyBus, board: BoardModel,
-                                                         buses: BusRegistry) -> None:
+async def test_busy_beyond_the_retries_is_a_status_error(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     board.faults.busy_next = 10
     async with make_driver(pty_bus.path, buses, busy_retries=1) as driver:
         with pytest.raises(BoardStatusError) as caught:
@@ -93,14 +98,23 @@ async def test_busy_beyond_the_retries_is_a_status_error(pty_bus: PtyBus, board:
     assert board.requests == 2
 
 
-@pytest.mark.parametrize(("slot", "pulse_ms", "fault", "status"), [
-    (9, 500, False, Status.BAD_PARAMETER),
-    (1, 20, False, Status.BAD_PARAMETER),
-    (1, 500, True, Status.HARDWARE_FAULT),
-])
-async def test_board_error_statuses(pty_bus: PtyBus, board: BoardModel, buses: BusRegistry,
-                                    slot: int, pulse_ms: int, fault: bool,
-                                    status: Status) -> None:
+@pytest.mark.parametrize(
+    ("slot", "pulse_ms", "fault", "status"),
+    [
+        (9, 500, False, Status.BAD_PARAMETER),
+        (1, 20, False, Status.BAD_PARAMETER),
+        (1, 500, True, Status.HARDWARE_FAULT),
+    ],
+)
+async def test_board_error_statuses(
+    pty_bus: PtyBus,
+    board: BoardModel,
+    buses: BusRegistry,
+    slot: int,
+    pulse_ms: int,
+    fault: bool,
+    status: Status,
+) -> None:
     board.set_fault(1, fault)
     async with make_driver(pty_bus.path, buses) as driver:
         with pytest.raises(BoardStatusError) as caught:
@@ -110,7 +124,8 @@ async def test_board_error_statuses(pty_bus: PtyBus, board: BoardModel, buses: B
 
 
 async def test_a_silent_board_is_missing_after_every_attempt(
-        pty_bus: PtyBus, board: BoardModel, buses: BusRegistry) -> None:
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     board.faults.silent = True
     async with make_driver(pty_bus.path, buses, retries=2) as driver:
         with pytest.raises(BoardSilentError) as caught:
@@ -122,23 +137,27 @@ async def test_a_silent_board_is_missing_after_every_attempt(
     assert board.requests == 1
 
 
-async def test_events_and_acknowledgement(pty_bus: PtyBus, board: BoardModel,
-                                          buses: BusRegistry) -> None:
+async def test_events_and_acknowledgement(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     board.force_door(1)
     board.tamper()
     board.close_door(1)
     async with make_driver(pty_bus.path, buses) as driver:
         events = await driver.events_since(0)
         assert [(e.seq, e.type, e.slot) for e in events] == [
-            (1, EventType.FORCED_OPEN, 1), (2, EventType.TAMPER, 0),
-            (3, EventType.DOOR_CLOSED, 1)]
+            (1, EventType.FORCED_OPEN, 1),
+            (2, EventType.TAMPER, 0),
+            (3, EventType.DOOR_CLOSED, 1),
+        ]
         assert [e.seq for e in await driver.events_since(2)] == [3]
         await driver.ack_events(2)
         assert [e.seq for e in board.events] == [3]
 
 
-async def test_inventory_reads_every_page(pty_bus: PtyBus, board: BoardModel,
-                                          buses: BusRegistry) -> None:
+async def test_inventory_reads_every_page(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry
+) -> None:
     for n in range(36):
         board.add_tag(n % 4 + 1, bytes([0xE2, n]) + bytes(10))
     async with make_driver(pty_bus.path, buses) as driver:
@@ -156,6 +175,7 @@ async def test_boards_sharing_a_bus_never_collide() -> None:
         for driver in drivers:
             await driver.open()
         try:
+
             async def hammer(index: int) -> list[int]:
                 driver = drivers[index]
                 counts = []

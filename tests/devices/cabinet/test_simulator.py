@@ -120,11 +120,13 @@ def test_inventory_pages() -> None:
     assert isinstance(first, InventoryReply)
     assert isinstance(second, InventoryReply)
     assert (first.more, len(first.tags), second.more, len(second.tags)) == (True, 16, False, 4)
-    assert ask(board, RfidInventory(0xFF, 2), seq=3) == \
-        ErrorReply(Command.RFID_INVENTORY, Status.BAD_PARAMETER)
+    assert ask(board, RfidInventory(0xFF, 2), seq=3) == ErrorReply(
+        Command.RFID_INVENTORY, Status.BAD_PARAMETER
+    )
     assert ask(board, RfidInventory(2, 0), seq=4) == InventoryReply(0, False, ())
-    assert ask(board, RfidInventory(3, 0), seq=5) == \
-        ErrorReply(Command.RFID_INVENTORY, Status.BAD_PARAMETER)
+    assert ask(board, RfidInventory(3, 0), seq=5) == ErrorReply(
+        Command.RFID_INVENTORY, Status.BAD_PARAMETER
+    )
 
 
 def test_faults_hit_the_next_replies() -> None:
@@ -141,6 +143,5 @@ def test_faults_hit_the_next_replies() -> None:
     assert wire.endswith(encode_frame(frame))
     assert len(wire) > len(encode_frame(frame))
     board.faults.busy_next = 1
-    assert ask(board, UnlockSlot(1, 500), seq=3) == \
-        ErrorReply(Command.UNLOCK_SLOT, Status.BUSY)
+    assert ask(board, UnlockSlot(1, 500), seq=3) == ErrorReply(Command.UNLOCK_SLOT, Status.BUSY)
     assert board.unlocks == {}

@@ -22,22 +22,40 @@ TIMEOUT = 60
 
 
 def _precinct(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "central.cli", *args], cwd=ROOT,
-                          capture_output=True, input=stdin, timeout=TIMEOUT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "central.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        input=stdin,
+        timeout=TIMEOUT,
+        check=False,
+    )
 
 
 def _log(tmp_path: Path) -> Path:
     start = datetime(2026, 11, 24, 1, 30, 0, 250000, tzinfo=UTC)
-    good = [encode_rmc(Fix(time=start + timedelta(seconds=s), lat=31.23, lon=-121.47,
-                           speed_mps=5.0, course=90.0)) for s in range(2)]
+    good = [
+        encode_rmc(
+            Fix(
+                time=start + timedelta(seconds=s),
+                lat=31.23,
+                lon=-121.47,
+                speed_mps=5.0,
+                course=90.0,
+            )
+        )
+        for s in range(2)
+    ]
     path = tmp_path / "van.log"
     path.write_bytes(
         b"# Name: a test capture\n"
         + good[0]
         + b"\xb5\x62\x01\x07\x00junk\r\n"  # binary, then text outside a sentence
-        + good[1][:-4] + b"00\r\n"  # bad checksum
+        + good[1][:-4]
+        + b"00\r\n"  # bad checksum
         + b"$GPRMC,,V,,,,,,,,,,N*53\r\n"  # void
-        + good[1])
+        + good[1]
+    )
     return path
 
 
@@ -46,24 +64,43 @@ def test_decode_prints_fixes_as_json_lines_and_counts_skips(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert lines == [
-        {"time": "2026-11-24T01:30:00.250Z", "lat": 31.23, "lon": -121.47,
-         "speed_mps": pytest.approx(5.0, abs=1e-3), "course": 90.0, "mode": 2},
-        {"time": "2026-11-24T01:30:01.250Z", "lat": 31.23, "lon": -121.47,
-         "speed_mps": pytest.approx(5.0, abs=1e-3), "course": 90.0, "mode": 2},
+        {
+            "time": "2026-11-24T01:30:00.250Z",
+            "lat": 31.23,
+            "lon": -121.47,
+            "speed_mps": pytest.approx(5.0, abs=1e-3),
+            "course": 90.0,
+            "mode": 2,
+        },
+        {
+            "time": "2026-11-24T01:30:01.250Z",
+            "lat": 31.23,
+            "lon": -121.47,
+            "speed_mps": pytest.approx(5.0, abs=1e-3),
+            "course": 90.0,
+            "mode": 2,
+        },
     ]
     assert result.stderr.decode().strip() == (
-        "gps decode: 2 fixes; skipped 2 malformed (checksum 1, garbage 1); "
-        "1 without a fix (void 1)")
+        "gps decode: 2 fixes; skipped 2 malformed (checksum 1, garbage 1); 1 without a fix (void 1)"
+    )
 
 
 def test_decode_reads_standard_input_and_gpsd_json(tmp_path: Path) -> None:
-    tpv = (b'{"class":"TPV","mode":3,"time":"2010-06-12T17:10:03.972Z","lat":52.014198333,'
-           b'"lon":4.363031667,"speed":0.463,"track":22.1}\n{"class":"TPV","mode":1}\n')
+    tpv = (
+        b'{"class":"TPV","mode":3,"time":"2010-06-12T17:10:03.972Z","lat":52.014198333,'
+        b'"lon":4.363031667,"speed":0.463,"track":22.1}\n{"class":"TPV","mode":1}\n'
+    )
     result = _precinct("gps", "decode", "--format", "gpsd", "-", stdin=tpv)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"time": "2010-06-12T17:10:03.972Z",
-                                         "lat": 52.014198333, "lon": 4.363031667,
-                                         "speed_mps": 0.463, "course": 22.1, "mode": 3}
+    assert json.loads(result.stdout) == {
+        "time": "2010-06-12T17:10:03.972Z",
+        "lat": 52.014198333,
+        "lon": 4.363031667,
+        "speed_mps": 0.463,
+        "course": 22.1,
+        "mode": 3,
+    }
     assert b"1 without a fix (void 1)" in result.stderr
 
 
@@ -76,7 +113,8 @@ def test_decode_a_cold_boot_full_of_broken_sentences() -> None:
     assert fix["time"] == "2019-04-07T00:03:45.030Z"
     assert result.stderr.decode().strip() == (
         "gps decode: 1 fixes; skipped 46 malformed (bad_char 4, checksum 32, garbage 2, "
-        "no_checksum 8); 15 without a fix (void 15)")
+        "no_checksum 8); 15 without a fix (void 15)"
+    )
 
 
 def test_decode_usage_and_failures(tmp_path: Path) -> None:
@@ -86,8 +124,9 @@ def test_decode_usage_and_failures(tmp_path: Path) -> None:
     missing = _precinct("gps", "decode", str(tmp_path / "absent.log"))
     assert missing.returncode == 1
     assert b"cannot read" in missing.stderr
-    assert _precinct("gps", "simulate", "--track", str(_log(tmp_path)),
-                     "--speed", "0").returncode == 2
+    assert (
+        _precinct("gps", "simulate", "--track", str(_log(tmp_path)), "--speed", "0").returncode == 2
+    )
 
 
 def _read_pty_until_exit(process: subprocess.Popen[bytes], path: str) -> bytes:
@@ -115,12 +154,35 @@ def _read_pty_until_exit(process: subprocess.Popen[bytes], path: str) -> bytes:
 
 def test_simulate_replays_a_track_on_a_pty_and_ends_with_it(tmp_path: Path) -> None:
     track = tmp_path / "track.log"
-    track.write_bytes(b"".join(
-        encode_rmc(Fix(time=datetime(2010, 6, 12, 17, 10, s, tzinfo=UTC), lat=52.0 + s / 1e4,
-                       lon=4.36, speed_mps=1.0, course=0.0)) for s in range(5)))
+    track.write_bytes(
+        b"".join(
+            encode_rmc(
+                Fix(
+                    time=datetime(2010, 6, 12, 17, 10, s, tzinfo=UTC),
+                    lat=52.0 + s / 1e4,
+                    lon=4.36,
+                    speed_mps=1.0,
+                    course=0.0,
+                )
+            )
+            for s in range(5)
+        )
+    )
     with subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "gps", "simulate", "--track", str(track),
-             "--speed", "20"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "central.cli",
+            "gps",
+            "simulate",
+            "--track",
+            str(track),
+            "--speed",
+            "20",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     ) as process:
         try:
             assert process.stdout is not None
@@ -143,11 +205,14 @@ def test_simulate_replays_a_track_on_a_pty_and_ends_with_it(tmp_path: Path) -> N
 
 def test_simulate_stops_on_ctrl_c(tmp_path: Path) -> None:
     track = tmp_path / "track.log"
-    track.write_bytes(encode_rmc(Fix(time=datetime(2010, 6, 12, 17, 10, tzinfo=UTC), lat=52.0,
-                                     lon=4.36)))
+    track.write_bytes(
+        encode_rmc(Fix(time=datetime(2010, 6, 12, 17, 10, tzinfo=UTC), lat=52.0, lon=4.36))
+    )
     with subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "gps", "simulate", "--track", str(track),
-             "--loop"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "central.cli", "gps", "simulate", "--track", str(track), "--loop"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     ) as process:
         try:
             assert process.stdout is not None
@@ -161,8 +226,7 @@ def test_simulate_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 130, err.decode(errors="replace")
 
 
-def test_a_ctrl_c_before_the_replay_starts_still_exits_130(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ctrl_c_before_the_replay_starts_still_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     """asyncio.run hands back a Ctrl-C that lands before its task starts as the task's
     cancellation; the command still ends as interrupted, not with a traceback."""
     import asyncio
@@ -173,6 +237,7 @@ def test_a_ctrl_c_before_the_replay_starts_still_exits_130(
     def cancelled_at_once(_args: object) -> int:
         async def replay() -> int:
             raise asyncio.CancelledError
+
         return asyncio.run(replay())
 
     monkeypatch.setattr(devices.gps.cli, "_simulate", cancelled_at_once)

@@ -85,15 +85,24 @@ KNOWN: dict[str, dict[str, int]] = {
     "ublox-lea-4h.log": {"log_ends": 1},
     "ublox-lea-5h.log": {"splice": 1},
 }
-TOTALS = {"fixes": 1758, "match": 1713, "rollover": 22, "gga_position": 5, "first_cycle": 7,
-          "log_ends": 7, "splice": 2, "cycle_missed": 2}
+TOTALS = {
+    "fixes": 1758,
+    "match": 1713,
+    "rollover": 22,
+    "gga_position": 5,
+    "first_cycle": 7,
+    "log_ends": 7,
+    "splice": 2,
+    "cycle_missed": 2,
+}
 # Two captures joined in one log are further apart than this.
 SPLICE_GAP = timedelta(seconds=60)
 # RMC mode indicators without a real position: not valid, simulator, manual input.
 VOID_MODES = frozenset({"N", "S", "M"})
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
-                                reason=f"the gpsd NMEA corpus is not at {CORPUS}")
+pytestmark = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason=f"the gpsd NMEA corpus is not at {CORPUS}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +142,7 @@ def _agrees(printed: dict[str, Any], report: dict[str, Any], rollover: bool) -> 
         problems.append(f"time {printed['time']} vs {report['time']}")
     lat, lon = printed["lat"], printed["lon"]
     if abs(report["lat"] - lat) > 1e-6 or abs(report["lon"] - lon) > 1e-6:
-        problems.append(f"position {lat:.9f},{lon:.9f} vs "
-                        f"{report['lat']:.9f},{report['lon']:.9f}")
+        problems.append(f"position {lat:.9f},{lon:.9f} vs {report['lat']:.9f},{report['lon']:.9f}")
     speed, course = printed["speed_mps"], printed["course"]
     if speed is not None and abs(report.get("speed", -1.0) - speed) > 0.01:
         problems.append(f"speed {speed} vs {report.get('speed')}")
@@ -157,8 +165,11 @@ def _cli_decode(log: Path) -> tuple[list[dict[str, Any]], str]:
 def _classify_unreported(fix_index: int, chk: list[str], echo: int, fix: Fix) -> str:
     if fix_index == 0:
         return "first_cycle"
-    later = [t for line in chk[echo + 1:] if (report := _tpv(line)) is not None
-             and (t := _time(report)) is not None]
+    later = [
+        t
+        for line in chk[echo + 1 :]
+        if (report := _tpv(line)) is not None and (t := _time(report)) is not None
+    ]
     if not later:
         return "log_ends"
     if abs(later[0] - fix.time) > SPLICE_GAP:
@@ -176,8 +187,11 @@ def _check(log: Path) -> Outcome:
     sources: list[str] = []
     cursor = 0
     # The decoder puts each fix right after the sentence it comes from.
-    fixes = [(event, before) for event, before in zip(events[1:], events, strict=False)
-             if isinstance(event, Fix)]
+    fixes = [
+        (event, before)
+        for event, before in zip(events[1:], events, strict=False)
+        if isinstance(event, Fix)
+    ]
     printed, _ = _cli_decode(log)
     assert printed == [fix.to_json() for fix, _ in fixes]
     for index, ((fix, source), record) in enumerate(zip(fixes, printed, strict=True)):
@@ -188,7 +202,7 @@ def _check(log: Path) -> Outcome:
         echo = chk.index(text, cursor)
         cursor = echo + 1
         found, how, gga = None, "match", None
-        for line in chk[echo + 1:]:
+        for line in chk[echo + 1 :]:
             if gga is None and line.startswith("$") and line[3:6] == "GGA":
                 gga = line
             report = _tpv(line)
@@ -212,8 +226,9 @@ def _check(log: Path) -> Outcome:
         if problems:
             mismatches.append(f"{text}: {'; '.join(problems)}")
         counts[how] += 1
-    accepted = [line for line in chk if line.startswith("$") and line[3:6] == "RMC"
-                and _rmc_has_fix(line)]
+    accepted = [
+        line for line in chk if line.startswith("$") and line[3:6] == "RMC" and _rmc_has_fix(line)
+    ]
     return Outcome(len(fixes), counts, mismatches, sources, accepted)
 
 

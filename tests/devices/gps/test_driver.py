@@ -77,18 +77,34 @@ async def _running(device: GpsDevice, recorder: Recorder) -> AsyncIterator[async
 
 def _track(start: datetime, count: int) -> bytes:
     """A van driving north at 10 m/s: GSA (3D) then RMC, once a second."""
-    gsa = encode_sentence("GPGSA", ["A", "3", "14", "30", "09", "29", *[""] * 8,
-                                    "2.3", "1.0", "2.0"])
+    gsa = encode_sentence(
+        "GPGSA", ["A", "3", "14", "30", "09", "29", *[""] * 8, "2.3", "1.0", "2.0"]
+    )
     return b"".join(
-        gsa + encode_rmc(Fix(time=start + timedelta(seconds=i), lat=31.23 + i * 10 / 111_195,
-                             lon=121.47, speed_mps=10.0, course=0.0))
-        for i in range(count))
+        gsa
+        + encode_rmc(
+            Fix(
+                time=start + timedelta(seconds=i),
+                lat=31.23 + i * 10 / 111_195,
+                lon=121.47,
+                speed_mps=10.0,
+                course=0.0,
+            )
+        )
+        for i in range(count)
+    )
 
 
 def _fast(transport: str) -> GpsSettings:
     # Offline and reconnect on a test's time scale, through settings, not by patching sleep.
-    return GpsSettings(transport=transport, offline_after=0.5, connect_timeout=2.0,
-                       backoff_initial=0.02, backoff_max=0.1, backoff_jitter=0.0)
+    return GpsSettings(
+        transport=transport,
+        offline_after=0.5,
+        connect_timeout=2.0,
+        backoff_initial=0.02,
+        backoff_max=0.1,
+        backoff_jitter=0.0,
+    )
 
 
 @pytest.fixture
@@ -157,8 +173,7 @@ async def test_a_silent_port_stays_open_then_is_reopened(tmp_path: Path, pty: Pt
             # offline, yet still listening on the same port
             os.write(pty.master, _track(start, 2))
             await health.until(lambda: len(health.readings) == 2, "fixes while offline")
-            await health.until(lambda: health.availability == [False, True, False],
-                               "offline again")
+            await health.until(lambda: health.availability == [False, True, False], "offline again")
             link.unlink()
             link.symlink_to(other.path)
             # the session gives up after reconnect_after: the run loop counts one more timeout
@@ -173,11 +188,13 @@ async def test_a_silent_port_stays_open_then_is_reopened(tmp_path: Path, pty: Pt
 
 async def test_garbage_and_void_reports_are_counted_not_reported(pty: Pty) -> None:
     start = datetime.now(UTC).replace(microsecond=0)
-    noise = (b"\xb5\x62\x01\x07junk\r\n"
-             b"$GPRMC,,V,,,,,,,,,,N*53\r\n"
-             # a fixed time, so that the corrupted checksum never happens to be right
-             + encode_rmc(Fix(time=datetime(2026, 1, 1, tzinfo=UTC), lat=31.0, lon=121.0))[:-4]
-             + b"00\r\n")
+    noise = (
+        b"\xb5\x62\x01\x07junk\r\n"
+        b"$GPRMC,,V,,,,,,,,,,N*53\r\n"
+        # a fixed time, so that the corrupted checksum never happens to be right
+        + encode_rmc(Fix(time=datetime(2026, 1, 1, tzinfo=UTC), lat=31.0, lon=121.0))[:-4]
+        + b"00\r\n"
+    )
     device = GpsDevice("van-3-gps", _fast(pty.path))
     health = Recorder()
     readings = health.readings
@@ -210,9 +227,12 @@ async def test_filters_reject_by_reason_with_the_clock_given(pty: Pty) -> None:
         os.write(pty.master, b"".join(encode_rmc(fix) for fix in fixes))
         await health.until(lambda: len(readings) == 2, "the two plausible fixes")
         await health.until(lambda: health.errors["rejected_past"] == 1, "the last rejection")
-    assert {kind: count for kind, count in health.errors.items() if kind.startswith("rej")} \
-        == {"rejected_duplicate": 1, "rejected_zero": 1, "rejected_speed": 1,
-            "rejected_past": 1}
+    assert {kind: count for kind, count in health.errors.items() if kind.startswith("rej")} == {
+        "rejected_duplicate": 1,
+        "rejected_zero": 1,
+        "rejected_speed": 1,
+        "rejected_past": 1,
+    }
     assert [reading.body["lat"] for reading in readings] == pytest.approx([31.23, 31.2301])
 
 
@@ -256,12 +276,16 @@ class FakeGpsd:
         self.connections += 1
         try:
             async with asyncio.timeout(WAIT):
-                writer.write(b'{"class":"VERSION","release":"3.22","rev":"3.22",'
-                             b'"proto_major":3,"proto_minor":14}\r\n')
+                writer.write(
+                    b'{"class":"VERSION","release":"3.22","rev":"3.22",'
+                    b'"proto_major":3,"proto_minor":14}\r\n'
+                )
                 self.watches.append(await reader.readline())
-                writer.write(b'{"class":"DEVICES","devices":[{"class":"DEVICE",'
-                             b'"path":"/dev/ttyUSB0","driver":"NMEA0183"}]}\r\n'
-                             b'{"class":"WATCH","enable":true,"json":true}\r\n')
+                writer.write(
+                    b'{"class":"DEVICES","devices":[{"class":"DEVICE",'
+                    b'"path":"/dev/ttyUSB0","driver":"NMEA0183"}]}\r\n'
+                    b'{"class":"WATCH","enable":true,"json":true}\r\n'
+                )
                 for line in self.scripts[index] if index < len(self.scripts) else []:
                     writer.write(line)
                     await writer.drain()
@@ -278,19 +302,30 @@ async def test_gpsd_source_watches_decodes_filters_and_reconnects() -> None:
     base = now.astimezone(UTC) - timedelta(seconds=30)
 
     def fix(seconds: int, eph: float | None = None) -> Fix:
-        return Fix(time=base + timedelta(seconds=seconds), lat=31.23 + seconds * 1e-4,
-                   lon=121.47, speed_mps=11.1, course=2.0, mode=3, eph=eph)
+        return Fix(
+            time=base + timedelta(seconds=seconds),
+            lat=31.23 + seconds * 1e-4,
+            lon=121.47,
+            speed_mps=11.1,
+            course=2.0,
+            mode=3,
+            eph=eph,
+        )
 
-    first = [encode_tpv(fix(0, eph=8.0)), b'{"class":"TPV","mode":1}\r\n',
-             b'{"class":"SKY","hdop":1.0}\r\n', b"not json\r\n",
-             encode_tpv(fix(1, eph=500.0)), encode_tpv(fix(2, eph=8.0)),
-             encode_tpv(fix(2, eph=8.0))]
+    first = [
+        encode_tpv(fix(0, eph=8.0)),
+        b'{"class":"TPV","mode":1}\r\n',
+        b'{"class":"SKY","hdop":1.0}\r\n',
+        b"not json\r\n",
+        encode_tpv(fix(1, eph=500.0)),
+        encode_tpv(fix(2, eph=8.0)),
+        encode_tpv(fix(2, eph=8.0)),
+    ]
     second = [encode_tpv(fix(3, eph=8.0))]
     health = Recorder()
     readings = health.readings
     async with FakeGpsd([first, second]) as gpsd:
-        device = GpsDevice("van-3-gps", _fast(f"gpsd://127.0.0.1:{gpsd.port}"),
-                           clock=lambda: now)
+        device = GpsDevice("van-3-gps", _fast(f"gpsd://127.0.0.1:{gpsd.port}"), clock=lambda: now)
         async with _running(device, health):
             await health.until(lambda: len(readings) == 3, "fixes over two connections")
     assert gpsd.watches[0] == WATCH
@@ -300,8 +335,14 @@ async def test_gpsd_source_watches_decodes_filters_and_reconnects() -> None:
     assert health.errors["rejected_accuracy"] == 1
     assert health.errors["rejected_duplicate"] == 1
     assert [r.time for r in readings] == [fix(s).time for s in (0, 2, 3)]
-    assert readings[0].body == {"lat": 31.23, "lon": 121.47, "speed_mps": 11.1, "course": 2.0,
-                                "mode": 3, "eph": 8.0}
+    assert readings[0].body == {
+        "lat": 31.23,
+        "lon": 121.47,
+        "speed_mps": 11.1,
+        "course": 2.0,
+        "mode": 3,
+        "eph": 8.0,
+    }
     assert health.availability[0] is True
 
 
@@ -314,7 +355,8 @@ async def test_gpsd_that_refuses_connections_is_retried() -> None:
     device = GpsDevice("van-3-gps", _fast(f"gpsd://127.0.0.1:{port}"))
     health = Recorder()
     async with _running(device, health):
-        await health.until(lambda: health.errors["disconnected"] + health.errors["io"] >= 3,
-                           "several refused attempts")
+        await health.until(
+            lambda: health.errors["disconnected"] + health.errors["io"] >= 3,
+            "several refused attempts",
+        )
     assert health.availability == [False]
-

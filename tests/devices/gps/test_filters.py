@@ -14,13 +14,21 @@ from devices.gps.fix import Fix, distance_m
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 24, 9, 30, 0, tzinfo=SHANGHAI)
 # Near the centre: 31.23 N, 121.47 E. 0.001 degree of latitude is about 111 m.
-HOME = Fix(time=NOW - timedelta(seconds=10), lat=31.23, lon=121.47, speed_mps=10.0, course=90.0,
-           mode=3, hdop=0.9)
+HOME = Fix(
+    time=NOW - timedelta(seconds=10),
+    lat=31.23,
+    lon=121.47,
+    speed_mps=10.0,
+    course=90.0,
+    mode=3,
+    hdop=0.9,
+)
 
 
 def _after(fix: Fix, seconds: float, north_m: float = 0.0, **changes: object) -> Fix:
-    moved = dataclasses.replace(fix, time=fix.time + timedelta(seconds=seconds),
-                                lat=fix.lat + north_m / 111_195.0)
+    moved = dataclasses.replace(
+        fix, time=fix.time + timedelta(seconds=seconds), lat=fix.lat + north_m / 111_195.0
+    )
     return dataclasses.replace(moved, **changes)  # type: ignore[arg-type]
 
 
@@ -54,8 +62,7 @@ def test_null_island_is_rejected_unless_switched_off() -> None:
 
 def test_future_beyond_the_tolerance_is_rejected() -> None:
     fixes = _filter(future_tolerance=60.0)
-    assert fixes.check(dataclasses.replace(HOME, time=NOW + timedelta(seconds=61)), NOW) \
-        == "future"
+    assert fixes.check(dataclasses.replace(HOME, time=NOW + timedelta(seconds=61)), NOW) == "future"
     assert fixes.check(dataclasses.replace(HOME, time=NOW + timedelta(seconds=59)), NOW) is None
 
 
@@ -109,8 +116,15 @@ def test_after_enough_speed_rejections_the_new_position_is_believed() -> None:
 
 
 def test_every_check_can_be_switched_off() -> None:
-    fixes = _filter(future_tolerance=None, max_age=None, max_eph=None, max_hdop=None,
-                    min_period=None, max_speed=None, duplicate=False)
+    fixes = _filter(
+        future_tolerance=None,
+        max_age=None,
+        max_eph=None,
+        max_hdop=None,
+        min_period=None,
+        max_speed=None,
+        duplicate=False,
+    )
     assert fixes.check(HOME, NOW) is None
     assert fixes.check(dataclasses.replace(HOME, eph=1e6), NOW) is None
     assert fixes.check(_after(HOME, 0.1, north_m=1e6), NOW) is None

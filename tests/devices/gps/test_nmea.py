@@ -73,8 +73,11 @@ def test_rmc_becomes_a_fix() -> None:
 
 
 def test_southern_and_western_hemispheres_are_negative() -> None:
-    fix = decode_rmc(parse_sentence(
-        _sentence("GPRMC,095304.802,A,2712.6520,S,07726.4523,W,0.00,133.96,080407,,,A")))
+    fix = decode_rmc(
+        parse_sentence(
+            _sentence("GPRMC,095304.802,A,2712.6520,S,07726.4523,W,0.00,133.96,080407,,,A")
+        )
+    )
     assert isinstance(fix, Fix)
     assert fix.lat == pytest.approx(-(27 + 12.652 / 60))
     assert fix.lon == pytest.approx(-(77 + 26.4523 / 60))
@@ -87,43 +90,52 @@ def test_nmea_41_navigational_status_is_not_the_fix_status() -> None:
     assert fix.time == datetime(2022, 7, 31, 12, 2, 13, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw", [
-    VOID_RMC,
-    EMPTY_RMC,
-    _sentence("GPRMC,235948.00,V,0000.0000,N,00000.0000,E,,,161206,,,N"),
-    # status A but mode indicator N (not valid), S (simulator) or M (manual input)
-    _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,N"),
-    _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,S"),
-    _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,M"),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        VOID_RMC,
+        EMPTY_RMC,
+        _sentence("GPRMC,235948.00,V,0000.0000,N,00000.0000,E,,,161206,,,N"),
+        # status A but mode indicator N (not valid), S (simulator) or M (manual input)
+        _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,N"),
+        _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,S"),
+        _sentence("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,M"),
+    ],
+)
 def test_a_void_rmc_never_becomes_a_position(raw: bytes) -> None:
     assert decode_rmc(parse_sentence(raw)) == NoFix("void")
     assert _fixes(raw + b"\r\n") == []
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ("GPRMC,,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A", "no_time"),
-    ("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,,,,A", "no_date"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("GPRMC,,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A", "no_time"),
+        ("GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,,,,A", "no_date"),
+    ],
+)
 def test_a_fix_without_time_or_date_is_not_a_position(body: str, reason: str) -> None:
     assert decode_rmc(parse_sentence(_sentence(body))) == NoFix(reason)
 
 
-@pytest.mark.parametrize("body", [
-    "GPRMC,171003.972,A,5200.8519,,00421.7819,E,0.9,22.1,120610,,,A",  # no hemisphere
-    "GPRMC,171003.972,A,5200.8519,X,00421.7819,E,0.9,22.1,120610,,,A",
-    "GPRMC,171003.972,A,5260.0000,N,00421.7819,E,0.9,22.1,120610,,,A",  # 60 minutes
-    "GPRMC,171003.972,A,9100.0000,N,00421.7819,E,0.9,22.1,120610,,,A",  # beyond the pole
-    "GPRMC,171003.972,A,5200.8519,N,18100.0000,E,0.9,22.1,120610,,,A",
-    "GPRMC,171003.972,A,,N,00421.7819,E,0.9,22.1,120610,,,A",
-    "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,nan,22.1,120610,,,A",
-    "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,1_0,22.1,120610,,,A",
-    "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,-1.0,22.1,120610,,,A",
-    "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,361.0,120610,,,A",
-    "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,310299,,,A",  # 31 February
-    "GPRMC,251003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A",  # hour 25
-    "GPRMC,171003.972,Q,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "GPRMC,171003.972,A,5200.8519,,00421.7819,E,0.9,22.1,120610,,,A",  # no hemisphere
+        "GPRMC,171003.972,A,5200.8519,X,00421.7819,E,0.9,22.1,120610,,,A",
+        "GPRMC,171003.972,A,5260.0000,N,00421.7819,E,0.9,22.1,120610,,,A",  # 60 minutes
+        "GPRMC,171003.972,A,9100.0000,N,00421.7819,E,0.9,22.1,120610,,,A",  # beyond the pole
+        "GPRMC,171003.972,A,5200.8519,N,18100.0000,E,0.9,22.1,120610,,,A",
+        "GPRMC,171003.972,A,,N,00421.7819,E,0.9,22.1,120610,,,A",
+        "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,nan,22.1,120610,,,A",
+        "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,1_0,22.1,120610,,,A",
+        "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,-1.0,22.1,120610,,,A",
+        "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,361.0,120610,,,A",
+        "GPRMC,171003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,310299,,,A",  # 31 February
+        "GPRMC,251003.972,A,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A",  # hour 25
+        "GPRMC,171003.972,Q,5200.8519,N,00421.7819,E,0.9,22.1,120610,,,A",
+    ],
+)
 def test_malformed_rmc_fields_are_rejected(body: str) -> None:
     with pytest.raises(NmeaError) as info:
         decode_rmc(parse_sentence(_sentence(body)))
@@ -170,18 +182,29 @@ def test_a_sentence_without_checksum_is_skipped() -> None:
 
 
 def test_resync_after_garbage_and_binary_junk() -> None:
-    data = b"\x00\xff\xfe junk\r\n" + b"\xb5\x62\x01\x07" + RMC + b"\r\n" + b"$GP\xffRMC*00\r\n" \
-        + RMC.replace(b"171003", b"171004")[:-2] + b"6F\r\n"
+    data = (
+        b"\x00\xff\xfe junk\r\n"
+        + b"\xb5\x62\x01\x07"
+        + RMC
+        + b"\r\n"
+        + b"$GP\xffRMC*00\r\n"
+        + RMC.replace(b"171003", b"171004")[:-2]
+        + b"6F\r\n"
+    )
     events = _decode_all(data)
-    assert [e.reason for e in events if isinstance(e, Skipped)] == ["garbage", "garbage",
-                                                                     "bad_char"]
+    assert [e.reason for e in events if isinstance(e, Skipped)] == [
+        "garbage",
+        "garbage",
+        "bad_char",
+    ]
     assert len([e for e in events if isinstance(e, Fix)]) == 2
 
 
 def test_two_sentences_on_one_line_are_both_read() -> None:
     # gp-320fw-2019-04-07-coldboot: a receiver lost its line end after an overrun.
-    (sentence_a, sentence_b) = [e for e in _decode_all(GSA + RMC + b"\r\n")
-                                if isinstance(e, Sentence)]
+    (sentence_a, sentence_b) = [
+        e for e in _decode_all(GSA + RMC + b"\r\n") if isinstance(e, Sentence)
+    ]
     assert (sentence_a.kind, sentence_b.kind) == ("GSA", "RMC")
 
 
@@ -194,13 +217,13 @@ def test_an_overlong_line_is_dropped_once_then_decoding_resumes() -> None:
 def test_a_sentence_split_across_reads_is_decoded() -> None:
     decoder = NmeaDecoder()
     data = GGA + b"\r\n" + RMC + b"\r\n"
-    events = [event for byte in range(len(data)) for event in decoder.feed(data[byte:byte + 1])]
+    events = [event for byte in range(len(data)) for event in decoder.feed(data[byte : byte + 1])]
     assert [type(e).__name__ for e in events] == ["Sentence", "Sentence", "Fix"]
 
 
 def test_proprietary_sentences_are_framed_and_ignored() -> None:
     pglor = _sentence("PGLOR,1,FIX,1.0,1.0")
-    sentence, = _decode_all(pglor + b"\r\n")
+    (sentence,) = _decode_all(pglor + b"\r\n")
     assert isinstance(sentence, Sentence)
     assert (sentence.talker, sentence.kind) == ("P", "GLOR")
 
@@ -214,9 +237,34 @@ def test_framer_rejects_absurd_bounds() -> None:
 
 chunks = st.lists(st.binary(max_size=120), max_size=12)
 nmea_like = st.lists(
-    st.sampled_from([b"$", b"*", b",", b"\r", b"\n", b"GPRMC", b"GPGGA", b"GPGSA", b"A", b"V",
-                     b"N", b"S", b"E", b"W", b"0", b"5", b".", b"12", b"68", b"\xff", b" "])
-    | st.binary(max_size=4), max_size=80).map(b"".join)
+    st.sampled_from(
+        [
+            b"$",
+            b"*",
+            b",",
+            b"\r",
+            b"\n",
+            b"GPRMC",
+            b"GPGGA",
+            b"GPGSA",
+            b"A",
+            b"V",
+            b"N",
+            b"S",
+            b"E",
+            b"W",
+            b"0",
+            b"5",
+            b".",
+            b"12",
+            b"68",
+            b"\xff",
+            b" ",
+        ]
+    )
+    | st.binary(max_size=4),
+    max_size=80,
+).map(b"".join)
 known_events = (Sentence, Fix, NoFix, Skipped)
 
 
@@ -243,13 +291,19 @@ def test_parse_sentence_raises_only_protocol_errors(raw: bytes) -> None:
             continue
 
 
-@given(body=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E,
-                                  exclude_characters="$*"), max_size=90),
-       kind=st.sampled_from(["GPRMC", "GNRMC", "GPGGA", "GPGSA"]))
+@given(
+    body=st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="$*"), max_size=90
+    ),
+    kind=st.sampled_from(["GPRMC", "GNRMC", "GPGGA", "GPGSA"]),
+)
 def test_checksummed_nonsense_raises_only_protocol_errors(body: str, kind: str) -> None:
     sentence = parse_sentence(_sentence(f"{kind},{body}"))
     decoders: dict[str, Callable[[Sentence], object]] = {
-        "RMC": decode_rmc, "GGA": decode_gga, "GSA": decode_gsa}
+        "RMC": decode_rmc,
+        "GGA": decode_gga,
+        "GSA": decode_gsa,
+    }
     decode = decoders[sentence.kind]
     try:
         result = decode(sentence)
@@ -274,12 +328,19 @@ def test_chunking_does_not_change_the_result(stream: bytes, cuts: list[int]) -> 
 
 
 # hypothesis takes naive bounds and attaches the zone itself
-moments = st.datetimes(min_value=datetime(2000, 1, 1),  # noqa: DTZ001
-                       max_value=datetime(2099, 12, 31, 23, 59, 59),  # noqa: DTZ001
-                       timezones=st.just(UTC))
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2099, 12, 31, 23, 59, 59),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
 fixes = st.builds(
-    Fix, time=moments, lat=st.floats(-90, 90), lon=st.floats(-180, 180),
-    speed_mps=st.none() | st.floats(0, 400), course=st.none() | st.floats(0, 359.99))
+    Fix,
+    time=moments,
+    lat=st.floats(-90, 90),
+    lon=st.floats(-180, 180),
+    speed_mps=st.none() | st.floats(0, 400),
+    course=st.none() | st.floats(0, 359.99),
+)
 
 
 @given(fix=fixes, talker=st.sampled_from(["GP", "GN", "GL"]))
@@ -314,8 +375,10 @@ def test_encode_rmc_carries_minutes_into_degrees() -> None:
 def test_encode_sentence_refuses_framing_characters() -> None:
     with pytest.raises(ValueError, match="printable"):
         encode_sentence("GPTXT", ["a*b"])
-    assert encode_sentence("GPTXT", ["01", "01", "02", "hello"]) \
+    assert (
+        encode_sentence("GPTXT", ["01", "01", "02", "hello"])
         == _sentence("GPTXT,01,01,02,hello") + b"\r\n"
+    )
 
 
 def test_encoded_time_carries_across_midnight() -> None:

@@ -28,11 +28,27 @@ T0 = datetime(2010, 6, 12, 17, 10, 3, 972000, tzinfo=UTC)
 
 def _epoch(moment: datetime, lat: float = 52.0) -> bytes:
     day_time = moment.strftime("%H%M%S") + f".{moment.microsecond // 1000:03d}"
-    gga = encode_sentence("GPGGA", [day_time, "5200.8519", "N", "00421.7819", "E", "1", "08",
-                                    "1.0", "8.8", "M", "44.8", "M", "", "0000"])
+    gga = encode_sentence(
+        "GPGGA",
+        [
+            day_time,
+            "5200.8519",
+            "N",
+            "00421.7819",
+            "E",
+            "1",
+            "08",
+            "1.0",
+            "8.8",
+            "M",
+            "44.8",
+            "M",
+            "",
+            "0000",
+        ],
+    )
     gsv = encode_sentence("GPGSV", ["1", "1", "01", "12", "73", "067", "40"])
-    return encode_rmc(Fix(time=moment, lat=lat, lon=4.36, speed_mps=1.0, course=22.0)) \
-        + gga + gsv
+    return encode_rmc(Fix(time=moment, lat=lat, lon=4.36, speed_mps=1.0, course=22.0)) + gga + gsv
 
 
 def _fixes(data: bytes) -> list[Fix]:
@@ -65,8 +81,11 @@ def test_lines_before_the_first_rmc_go_with_it() -> None:
 def test_a_track_without_rmc_sends_a_line_a_period() -> None:
     gsv = encode_sentence("GPGSV", ["1", "1", "00"])
     track = plan(gsv * 3)
-    assert [step.at for step in track.steps] == [0.0, DEFAULT_PERIOD_SECONDS,
-                                                 2 * DEFAULT_PERIOD_SECONDS]
+    assert [step.at for step in track.steps] == [
+        0.0,
+        DEFAULT_PERIOD_SECONDS,
+        2 * DEFAULT_PERIOD_SECONDS,
+    ]
 
 
 def test_junk_is_replayed_as_recorded() -> None:
@@ -83,12 +102,20 @@ def test_restamped_track_starts_now_and_keeps_its_rhythm() -> None:
     fixes = _fixes(b"".join(step.data for step in track.steps))
     # whole seconds move: the fraction of the recorded second is kept
     assert [fix.time for fix in fixes] == [
-        datetime(2026, 11, 24, 1, 30, s, 972000, tzinfo=UTC) for s in range(3)]
+        datetime(2026, 11, 24, 1, 30, s, 972000, tzinfo=UTC) for s in range(3)
+    ]
     assert [fix.lat for fix in fixes] == pytest.approx([52.0, 52.001, 52.002])
-    ggas = [line for step in track.steps for line in step.data.split(b"\r\n")
-            if line.startswith(b"$GPGGA")]
+    ggas = [
+        line
+        for step in track.steps
+        for line in step.data.split(b"\r\n")
+        if line.startswith(b"$GPGGA")
+    ]
     assert [parse_sentence(line).fields[0] for line in ggas] == [
-        "013000.972", "013001.972", "013002.972"]
+        "013000.972",
+        "013001.972",
+        "013002.972",
+    ]
 
 
 def _sentence(address: str, fields: list[str]) -> Sentence:
@@ -106,14 +133,19 @@ def test_restamp_moves_zda_across_midnight_and_leaves_the_rest() -> None:
     assert restamp(proprietary, 3600) == proprietary.raw + b"\r\n"
     gsv = _sentence("GPGSV", ["1", "1", "00"])
     assert restamp(gsv, 3600) == gsv.raw + b"\r\n"
-    rmc = parse_sentence(encode_rmc(Fix(time=datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC),
-                                        lat=1.0, lon=1.0)).rstrip())
+    rmc = parse_sentence(
+        encode_rmc(
+            Fix(time=datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC), lat=1.0, lon=1.0)
+        ).rstrip()
+    )
     assert restamp(rmc, 1) is None  # 2100 does not fit in two digits
 
 
 def test_strip_comments_keeps_other_lines_whole() -> None:
-    assert strip_comments(b"# c\n$A*00\r\n#x\r\njunk # not a comment\n") \
+    assert (
+        strip_comments(b"# c\n$A*00\r\n#x\r\njunk # not a comment\n")
         == b"$A*00\r\njunk # not a comment\n"
+    )
 
 
 @pytest.fixture

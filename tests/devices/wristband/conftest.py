@@ -33,8 +33,9 @@ async def band(link: LocalLink) -> AsyncIterator[EmulatedBand]:
 
 @pytest.fixture
 async def other_band(link: LocalLink) -> AsyncIterator[EmulatedBand]:
-    emulated = EmulatedBand(link, OTHER_ADDRESS, OTHER_ID, advertising_interval_ms=20,
-                            heart_rate=64, battery=55)
+    emulated = EmulatedBand(
+        link, OTHER_ADDRESS, OTHER_ID, advertising_interval_ms=20, heart_rate=64, battery=55
+    )
     await emulated.start()
     yield emulated
     await emulated.stop()

@@ -25,18 +25,28 @@ OTHER_ID = "band-0418"
 # Emulated radio, test time scale: a band advertises every 20 ms, presence is judged every
 # 100 ms and a band is absent after 3 silent intervals.
 FAST_OPTIONS: dict[str, Any] = {
-    "backend": "bumble:in-process", "presence_interval": 0.1, "presence_missed": 3,
-    "connect_timeout": 2.0, "gatt_timeout": 2.0, "watchdog_timeout": 5.0,
-    "reconnect_initial": 0.05, "reconnect_max": 0.2, "heart_rate_alarm_after": 0.2,
+    "backend": "bumble:in-process",
+    "presence_interval": 0.1,
+    "presence_missed": 3,
+    "connect_timeout": 2.0,
+    "gatt_timeout": 2.0,
+    "watchdog_timeout": 5.0,
+    "reconnect_initial": 0.05,
+    "reconnect_max": 0.2,
+    "heart_rate_alarm_after": 0.2,
 }
 
 
-def fleet_settings(bands: list[tuple[str, str]] | None = None,
-                   **options: Any) -> WristbandSettings:
-    table = [{"id": band_id, "address": address}
-             for band_id, address in (bands or [(BAND_ID, BAND_ADDRESS)])]
-    return parse_settings(DeviceConfig("wristband", "wristbands-test", "ble",
-                                       {"bands": table, **FAST_OPTIONS, **options}))
+def fleet_settings(bands: list[tuple[str, str]] | None = None, **options: Any) -> WristbandSettings:
+    table = [
+        {"id": band_id, "address": address}
+        for band_id, address in (bands or [(BAND_ID, BAND_ADDRESS)])
+    ]
+    return parse_settings(
+        DeviceConfig(
+            "wristband", "wristbands-test", "ble", {"bands": table, **FAST_OPTIONS, **options}
+        )
+    )
 
 
 class RecordingSink:
@@ -55,8 +65,14 @@ class RecordingSink:
         return [r.kind for r in self.readings if band is None or r.device == band]
 
     def find(self, kind: str, **body: Any) -> DeviceReading | None:
-        return next((r for r in self.readings if r.kind == kind
-                     and all(r.body.get(key) == value for key, value in body.items())), None)
+        return next(
+            (
+                r
+                for r in self.readings
+                if r.kind == kind and all(r.body.get(key) == value for key, value in body.items())
+            ),
+            None,
+        )
 
 
 class RecordingHealth:
@@ -77,8 +93,9 @@ class RecordingHealth:
         self.availability.append(online)
 
 
-async def wait_until(condition: Callable[[], object], within: float = 5.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    condition: Callable[[], object], within: float = 5.0, what: str = "condition"
+) -> None:
     """Poll ``condition`` on the event loop until it is true, or fail after ``within`` s."""
     deadline = time.monotonic() + within
     while not condition():
@@ -88,8 +105,9 @@ async def wait_until(condition: Callable[[], object], within: float = 5.0,
 
 
 @contextlib.asynccontextmanager
-async def running(fleet: WristbandFleet, sink: RecordingSink,
-                  health: RecordingHealth) -> AsyncIterator[asyncio.Task[None]]:
+async def running(
+    fleet: WristbandFleet, sink: RecordingSink, health: RecordingHealth
+) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``fleet`` for the duration of the block; a crash of ``run()`` fails the test."""
     task = asyncio.get_running_loop().create_task(fleet.run(sink, health), name="fleet")
     try:

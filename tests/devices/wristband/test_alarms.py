@@ -19,8 +19,9 @@ from devices.wristband.codec import (
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 24, 9, 30, 0, tzinfo=SHANGHAI)
 WORN = CustodyFlags.STRAP_CLOSED | CustodyFlags.SKIN_CONTACT
-POLICY = AlarmPolicy(heart_rate_low=40, heart_rate_high=150,
-                     heart_rate_after=timedelta(seconds=30), battery_low=20)
+POLICY = AlarmPolicy(
+    heart_rate_low=40, heart_rate_high=150, heart_rate_after=timedelta(seconds=30), battery_low=20
+)
 
 
 def at(seconds: float) -> datetime:
@@ -52,8 +53,9 @@ def test_first_status_of_a_worn_band_raises_nothing() -> None:
 
 def test_strap_opened_and_tamper_are_edges() -> None:
     monitor = worn_monitor()
-    opened = monitor.custody(status(CustodyFlags.SKIN_CONTACT | CustodyFlags.TAMPER_LATCHED, 11),
-                             at(5), "indication")
+    opened = monitor.custody(
+        status(CustodyFlags.SKIN_CONTACT | CustodyFlags.TAMPER_LATCHED, 11), at(5), "indication"
+    )
     assert events(opened) == ["strap_opened", "tamper"]
     event = next(reading for reading in opened if reading.kind == "strap_opened")
     assert event.event
@@ -65,24 +67,28 @@ def test_strap_opened_and_tamper_are_edges() -> None:
     assert events(monitor.mirror(mirror, at(6))) == []
     # Latch cleared, strap closed: no alarm; opened again: a new alarm.
     assert events(monitor.custody(status(WORN, 12), at(7), "indication")) == []
-    assert events(monitor.custody(status(CustodyFlags.SKIN_CONTACT, 13), at(8),
-                                  "indication")) == ["strap_opened"]
+    assert events(monitor.custody(status(CustodyFlags.SKIN_CONTACT, 13), at(8), "indication")) == [
+        "strap_opened"
+    ]
 
 
 def test_a_band_first_seen_open_and_latched_alarms_at_once() -> None:
     readings = BandMonitor("b", POLICY).custody(
-        status(CustodyFlags.TAMPER_LATCHED, 1), at(0), "read")
+        status(CustodyFlags.TAMPER_LATCHED, 1), at(0), "read"
+    )
     assert events(readings) == ["strap_opened", "tamper", "contact_lost"]
 
 
 def test_contact_lost_from_flags_and_from_heart_rate() -> None:
     monitor = worn_monitor()
-    assert events(monitor.custody(status(CustodyFlags.STRAP_CLOSED, 11), at(1),
-                                  "indication")) == ["contact_lost"]
+    assert events(monitor.custody(status(CustodyFlags.STRAP_CLOSED, 11), at(1), "indication")) == [
+        "contact_lost"
+    ]
     assert events(monitor.heart_rate(HeartRateMeasurement(70, contact=False), at(2))) == []
     assert events(monitor.heart_rate(HeartRateMeasurement(70, contact=True), at(3))) == []
-    assert events(monitor.heart_rate(HeartRateMeasurement(70, contact=False),
-                                     at(4))) == ["contact_lost"]
+    assert events(monitor.heart_rate(HeartRateMeasurement(70, contact=False), at(4))) == [
+        "contact_lost"
+    ]
     # "Contact not supported" says nothing about the skin.
     assert events(monitor.heart_rate(HeartRateMeasurement(70, contact=None), at(5))) == []
     assert monitor.contact is False
@@ -103,8 +109,9 @@ def test_heart_rate_alarm_after_the_configured_time_out_of_range() -> None:
     # Back in range re-arms; low is out of range too.
     monitor.heart_rate(HeartRateMeasurement(80, contact=True), at(61))
     monitor.heart_rate(HeartRateMeasurement(35, contact=True), at(62))
-    assert events(monitor.heart_rate(HeartRateMeasurement(34, contact=True),
-                                     at(92))) == ["heart_rate_alarm"]
+    assert events(monitor.heart_rate(HeartRateMeasurement(34, contact=True), at(92))) == [
+        "heart_rate_alarm"
+    ]
 
 
 def test_a_dip_into_range_restarts_the_heart_rate_clock() -> None:
@@ -120,12 +127,14 @@ def test_heart_rate_without_skin_contact_does_not_count() -> None:
     monitor = worn_monitor()
     monitor.heart_rate(HeartRateMeasurement(0, contact=False), at(0))
     assert "heart_rate_alarm" not in events(
-        monitor.heart_rate(HeartRateMeasurement(0, contact=False), at(60)))
+        monitor.heart_rate(HeartRateMeasurement(0, contact=False), at(60))
+    )
 
 
 def test_heart_rate_telemetry_body() -> None:
     readings = worn_monitor().heart_rate(
-        HeartRateMeasurement(75, contact=True, energy_kj=5, rr_intervals=(1024,)), at(1))
+        HeartRateMeasurement(75, contact=True, energy_kj=5, rr_intervals=(1024,)), at(1)
+    )
     assert readings[0].kind == "heart_rate"
     assert not readings[0].event
     assert readings[0].body == {"bpm": 75, "contact": True, "energy_kj": 5, "rr_s": [1.0]}
@@ -144,8 +153,9 @@ def test_battery_low_with_hysteresis_and_band_flag() -> None:
     # The band's own low-battery flag raises it too, whatever the level.
     flagged = BandMonitor("b", POLICY)
     flagged.battery_level(60, at(0), "read")
-    assert events(flagged.custody(status(WORN | CustodyFlags.LOW_BATTERY, 1), at(1),
-                                  "indication")) == ["battery_low"]
+    assert events(
+        flagged.custody(status(WORN | CustodyFlags.LOW_BATTERY, 1), at(1), "indication")
+    ) == ["battery_low"]
 
 
 def test_battery_telemetry_from_advertisements_only_on_change() -> None:
@@ -159,8 +169,13 @@ def test_custody_sequence_gaps_are_reported() -> None:
     monitor = worn_monitor()
     gap = monitor.custody(status(WORN, 14), at(1), "read")
     assert events(gap) == ["custody_seq_gap"]
-    assert gap[0].body == {"previous": 10, "seq": 14, "missing": 3, "reason": "skipped",
-                           "source": "read"}
+    assert gap[0].body == {
+        "previous": 10,
+        "seq": 14,
+        "missing": 3,
+        "reason": "skipped",
+        "source": "read",
+    }
     assert monitor.gaps == 1
 
 
@@ -185,14 +200,17 @@ def test_a_stale_advertisement_is_ignored_and_a_restart_is_a_gap() -> None:
     # Advertisements arrive in order too: one going backwards after another is a restart.
     passive = BandMonitor("b", POLICY)
     passive.mirror(AdvertMirror(87, WORN, 40), at(0))
-    assert events(passive.mirror(AdvertMirror(87, CustodyFlags.SKIN_CONTACT, 2),
-                                 at(1))) == ["custody_seq_gap", "strap_opened"]
+    assert events(passive.mirror(AdvertMirror(87, CustodyFlags.SKIN_CONTACT, 2), at(1))) == [
+        "custody_seq_gap",
+        "strap_opened",
+    ]
 
 
 def test_fall_is_an_event() -> None:
     monitor = worn_monitor()
-    assert events(monitor.custody(status(WORN | CustodyFlags.FALL, 11), at(1),
-                                  "indication")) == ["fall"]
+    assert events(monitor.custody(status(WORN | CustodyFlags.FALL, 11), at(1), "indication")) == [
+        "fall"
+    ]
 
 
 def test_naive_times_are_refused() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Literal
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -28,23 +29,31 @@ from tests.devices.wristband.support import BAND_ADDRESS, BAND_ID, OTHER_ADDRESS
 
 async def discover(radio: BumbleRadio, address: str) -> tuple[BLEDevice, AdvertisementData]:
     found: dict[str, tuple[BLEDevice, AdvertisementData]] = {}
-    scanner = BleakScanner(lambda d, a: found.__setitem__(d.address, (d, a)),
-                           backend=radio.scanner_backend)
+    scanner = BleakScanner(
+        lambda d, a: found.__setitem__(d.address, (d, a)), backend=radio.scanner_backend
+    )
     async with scanner:
         await wait_until(lambda: address in found, what=f"an advertisement from {address}")
     return found[address]
 
 
-async def connect(radio: BumbleRadio, device: BLEDevice,
-                  lost: list[BleakClient] | None = None) -> BleakClient:
+async def connect(
+    radio: BumbleRadio, device: BLEDevice, lost: list[BleakClient] | None = None
+) -> BleakClient:
     return await establish_connection(
-        BleakClient, device, device.name or device.address,
+        BleakClient,
+        device,
+        device.name or device.address,
         disconnected_callback=(lost.append if lost is not None else None),
-        max_attempts=2, backend=radio.client_backend, timeout=2.0)
+        max_attempts=2,
+        backend=radio.client_backend,
+        timeout=2.0,
+    )
 
 
 async def test_scanner_reports_the_advertisement_as_bleak_does(
-        radio: BumbleRadio, band: EmulatedBand) -> None:
+    radio: BumbleRadio, band: EmulatedBand
+) -> None:
     device, data = await discover(radio, BAND_ADDRESS)
     assert device.address == BAND_ADDRESS
     assert device.name == BAND_ID
@@ -61,10 +70,16 @@ async def test_scanner_reports_the_advertisement_as_bleak_does(
 
 async def test_scanner_filters_on_service_uuids(radio: BumbleRadio, band: EmulatedBand) -> None:
     heard: list[str] = []
-    wrong = BleakScanner(lambda d, a: heard.append(d.address), [profile.CUSTODY_SERVICE],
-                         backend=radio.scanner_backend)
-    right = BleakScanner(lambda d, a: heard.append("hr:" + d.address),
-                         [profile.HEART_RATE_SERVICE], backend=radio.scanner_backend)
+    wrong = BleakScanner(
+        lambda d, a: heard.append(d.address),
+        [profile.CUSTODY_SERVICE],
+        backend=radio.scanner_backend,
+    )
+    right = BleakScanner(
+        lambda d, a: heard.append("hr:" + d.address),
+        [profile.HEART_RATE_SERVICE],
+        backend=radio.scanner_backend,
+    )
     async with wrong, right:
         await wait_until(lambda: heard, what="a filtered advertisement")
         await asyncio.sleep(0.1)
@@ -72,27 +87,33 @@ async def test_scanner_filters_on_service_uuids(radio: BumbleRadio, band: Emulat
 
 
 async def test_gatt_through_bleak_and_establish_connection(
-        radio: BumbleRadio, band: EmulatedBand) -> None:
+    radio: BumbleRadio, band: EmulatedBand
+) -> None:
     device, _ = await discover(radio, BAND_ADDRESS)
     lost: list[BleakClient] = []
     client = await connect(radio, device, lost)
     assert client.is_connected
     services = {service.uuid for service in client.services}
-    assert {profile.HEART_RATE_SERVICE, profile.BATTERY_SERVICE,
-            profile.CUSTODY_SERVICE} <= services
+    assert {
+        profile.HEART_RATE_SERVICE,
+        profile.BATTERY_SERVICE,
+        profile.CUSTODY_SERVICE,
+    } <= services
     status_char = client.services.get_characteristic(profile.CUSTODY_STATUS)
     assert status_char is not None
     assert sorted(status_char.properties) == ["indicate", "read"]
     assert decode_battery_level(await client.read_gatt_char(profile.BATTERY_LEVEL)) == 87
-    assert decode_custody_status(
-        await client.read_gatt_char(profile.CUSTODY_STATUS)).event_seq == 0
+    assert decode_custody_status(await client.read_gatt_char(profile.CUSTODY_STATUS)).event_seq == 0
 
     heart_rates: list[int] = []
     statuses: list[CustodyFlags] = []
-    await client.start_notify(profile.HEART_RATE_MEASUREMENT,
-                              lambda _c, data: heart_rates.append(decode_heart_rate(data).bpm))
-    await client.start_notify(profile.CUSTODY_STATUS,
-                              lambda _c, data: statuses.append(decode_custody_status(data).flags))
+    await client.start_notify(
+        profile.HEART_RATE_MEASUREMENT,
+        lambda _c, data: heart_rates.append(decode_heart_rate(data).bpm),
+    )
+    await client.start_notify(
+        profile.CUSTODY_STATUS, lambda _c, data: statuses.append(decode_custody_status(data).flags)
+    )
     await band.notify_heart_rate(81)
     await band.tamper()
     # indicate_subscribers returned: the central's ATT layer confirmed the indication.
@@ -119,7 +140,8 @@ async def test_gatt_through_bleak_and_establish_connection(
 
 
 async def test_band_leaving_range_disconnects_the_client(
-        radio: BumbleRadio, band: EmulatedBand) -> None:
+    radio: BumbleRadio, band: EmulatedBand
+) -> None:
     device, _ = await discover(radio, BAND_ADDRESS)
     lost: list[BleakClient] = []
     client = await connect(radio, device, lost)
@@ -134,20 +156,21 @@ async def test_connecting_to_an_absent_band_times_out(radio: BumbleRadio) -> Non
     ghost = BLEDevice(OTHER_ADDRESS, "ghost", None)
     started = time.monotonic()
     with pytest.raises(BleakNotFoundError):
-        await establish_connection(BleakClient, ghost, "ghost", max_attempts=2,
-                                   backend=radio.client_backend, timeout=0.2)
+        await establish_connection(
+            BleakClient, ghost, "ghost", max_attempts=2, backend=radio.client_backend, timeout=0.2
+        )
     assert time.monotonic() - started < 2.0
     # The radio is usable afterwards: the cancelled attempts left no pending connection.
     assert not radio.device.is_le_connecting
 
 
-async def test_two_bands_connected_at_once(radio: BumbleRadio, band: EmulatedBand,
-                                           other_band: EmulatedBand) -> None:
+async def test_two_bands_connected_at_once(
+    radio: BumbleRadio, band: EmulatedBand, other_band: EmulatedBand
+) -> None:
     first, _ = await discover(radio, BAND_ADDRESS)
     second, _ = await discover(radio, OTHER_ADDRESS)
     clients = await asyncio.gather(connect(radio, first), connect(radio, second))
-    levels = [decode_battery_level(await c.read_gatt_char(profile.BATTERY_LEVEL))
-              for c in clients]
+    levels = [decode_battery_level(await c.read_gatt_char(profile.BATTERY_LEVEL)) for c in clients]
     assert levels == [87, 55]
     for client in clients:
         await client.disconnect()
@@ -158,8 +181,9 @@ async def test_notification_throughput(radio: BumbleRadio, band: EmulatedBand) -
     device, _ = await discover(radio, BAND_ADDRESS)
     client = await connect(radio, device)
     decoded: list[int] = []
-    await client.start_notify(profile.HEART_RATE_MEASUREMENT,
-                              lambda _c, data: decoded.append(decode_heart_rate(data).bpm))
+    await client.start_notify(
+        profile.HEART_RATE_MEASUREMENT, lambda _c, data: decoded.append(decode_heart_rate(data).bpm)
+    )
     count = 1000
     started = time.perf_counter()
     for index in range(count):
@@ -173,22 +197,32 @@ async def test_notification_throughput(radio: BumbleRadio, band: EmulatedBand) -
 async def test_service_filter_limits_discovery(radio: BumbleRadio, band: EmulatedBand) -> None:
     device, _ = await discover(radio, BAND_ADDRESS)
     client = await establish_connection(
-        BleakClient, device, BAND_ID, max_attempts=1, backend=radio.client_backend,
-        timeout=2.0, services=["180d", profile.CUSTODY_SERVICE])
-    assert {service.uuid for service in client.services} == {profile.HEART_RATE_SERVICE,
-                                                              profile.CUSTODY_SERVICE}
+        BleakClient,
+        device,
+        BAND_ID,
+        max_attempts=1,
+        backend=radio.client_backend,
+        timeout=2.0,
+        services=["180d", profile.CUSTODY_SERVICE],
+    )
+    assert {service.uuid for service in client.services} == {
+        profile.HEART_RATE_SERVICE,
+        profile.CUSTODY_SERVICE,
+    }
     await client.disconnect()
 
 
-async def test_passive_scanning_gets_no_scan_responses(radio: BumbleRadio,
-                                                       band: EmulatedBand) -> None:
+async def test_passive_scanning_gets_no_scan_responses(
+    radio: BumbleRadio, band: EmulatedBand
+) -> None:
     """A passive scanner sends no scan requests, so it hears each advertisement once; an active
     one hears the advertisement and the band's scan response."""
 
-    async def reports_per_second(mode: str) -> float:
+    async def reports_per_second(mode: Literal["active", "passive"]) -> float:
         heard: list[AdvertisementData] = []
-        scanner = BleakScanner(lambda d, a: heard.append(a), backend=radio.scanner_backend,
-                               scanning_mode=mode)  # type: ignore[arg-type]
+        scanner = BleakScanner(
+            lambda d, a: heard.append(a), backend=radio.scanner_backend, scanning_mode=mode
+        )
         async with scanner:
             await wait_until(lambda: heard, what="a first report")
             start, count = time.monotonic(), len(heard)

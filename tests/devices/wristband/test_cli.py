@@ -56,10 +56,25 @@ async def test_an_agent_in_another_process_hears_the_simulated_bands() -> None:
     port = free_port()
     spec = f"tcp-server:127.0.0.1:{port}"
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "central.cli", "wristband", "simulate", "--bands", "2",
-        "--hci", spec, "--seed", "7", "--advertising-interval", "50",
-        "--heart-rate-period", "0.1", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "central.cli",
+        "wristband",
+        "simulate",
+        "--bands",
+        "2",
+        "--hci",
+        spec,
+        "--seed",
+        "7",
+        "--advertising-interval",
+        "50",
+        "--heart-rate-period",
+        "0.1",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     assert child.stdout is not None
     lines: list[str] = []
     try:
@@ -70,14 +85,24 @@ async def test_an_agent_in_another_process_hears_the_simulated_bands() -> None:
                 lines.append(line)
 
         sink, health = RecordingSink(), RecordingHealth()
-        settings = fleet_settings([(band_id(1), band_address(1)), (band_id(2), band_address(2))],
-                                  backend=f"bumble:{client_spec(spec)}")
+        settings = fleet_settings(
+            [(band_id(1), band_address(1)), (band_id(2), band_address(2))],
+            backend=f"bumble:{client_spec(spec)}",
+        )
         fleet = WristbandFleet(settings)
         async with running(fleet, sink, health):
-            await wait_until(lambda: all(fleet.status()["bands"][band_id(i)]["connected"]
-                                         for i in (1, 2)), within=15, what="both bands")
-            await wait_until(lambda: {band_id(1), band_id(2)} <= {
-                r.device for r in sink.readings if r.kind == "heart_rate"}, what="heart rates")
+            await wait_until(
+                lambda: all(fleet.status()["bands"][band_id(i)]["connected"] for i in (1, 2)),
+                within=15,
+                what="both bands",
+            )
+            await wait_until(
+                lambda: (
+                    {band_id(1), band_id(2)}
+                    <= {r.device for r in sink.readings if r.kind == "heart_rate"}
+                ),
+                what="heart rates",
+            )
             # SIGUSR1 opens the next band's strap, band 1 first.
             child.send_signal(signal.SIGUSR1)
             await wait_until(lambda: sink.find("strap_opened"), what="strap_opened")

@@ -49,14 +49,19 @@ HEART_RATE_VECTORS = [
     ("01 2C 01", HeartRateMeasurement(300, uint16_format=True)),
     ("0E 48 D2 04", HeartRateMeasurement(72, contact=True, energy_kj=1234)),
     ("16 4B 33 03 48 03", HeartRateMeasurement(75, contact=True, rr_intervals=(819, 840))),
-    ("1F 82 00 05 00 00 04", HeartRateMeasurement(130, contact=True, energy_kj=5,
-                                                  rr_intervals=(1024,), uint16_format=True)),
+    (
+        "1F 82 00 05 00 00 04",
+        HeartRateMeasurement(
+            130, contact=True, energy_kj=5, rr_intervals=(1024,), uint16_format=True
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), HEART_RATE_VECTORS)
-def test_heart_rate_vectors_decode_and_encode_back(text: str,
-                                                   expected: HeartRateMeasurement) -> None:
+def test_heart_rate_vectors_decode_and_encode_back(
+    text: str, expected: HeartRateMeasurement
+) -> None:
     data = bytes.fromhex(text)
     assert decode_heart_rate(data) == expected
     assert encode_heart_rate(expected) == data
@@ -64,7 +69,9 @@ def test_heart_rate_vectors_decode_and_encode_back(text: str,
 
 def test_heart_rate_details() -> None:
     assert decode_heart_rate(bytes.fromhex("16 4B 33 03 48 03")).rr_seconds == (
-        819 / 1024, 840 / 1024)
+        819 / 1024,
+        840 / 1024,
+    )
     assert decode_heart_rate(bytes.fromhex("1F 82 00 05 00 00 04")).rr_seconds == (1.0,)
     # "contact not supported" is None, never False: the strap is not reported off the skin.
     assert decode_heart_rate(bytes.fromhex("00 48")).contact is None
@@ -72,13 +79,16 @@ def test_heart_rate_details() -> None:
     assert decode_heart_rate(bytes.fromhex("02 48")).contact is None
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("", FrameLengthError),
-    ("01 48", FrameLengthError),
-    ("10 48 33", FrameLengthError),
-    ("08 48 01", FrameLengthError),
-    ("00 48 00", FrameLengthError),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", FrameLengthError),
+        ("01 48", FrameLengthError),
+        ("10 48 33", FrameLengthError),
+        ("08 48 01", FrameLengthError),
+        ("00 48 00", FrameLengthError),
+    ],
+)
 def test_heart_rate_rejects(text: str, error: type[WristbandProtocolError]) -> None:
     with pytest.raises(error) as caught:
         decode_heart_rate(bytes.fromhex(text))
@@ -102,8 +112,9 @@ def test_battery_level() -> None:
 def test_custody_status_vector() -> None:
     data = bytes.fromhex("06 01 00 00 F1 53 65")
     status = decode_custody_status(data)
-    assert status == CustodyStatus(CustodyFlags.SKIN_CONTACT | CustodyFlags.TAMPER_LATCHED, 1,
-                                   1_700_000_000)
+    assert status == CustodyStatus(
+        CustodyFlags.SKIN_CONTACT | CustodyFlags.TAMPER_LATCHED, 1, 1_700_000_000
+    )
     assert not status.strap_closed
     assert status.skin_contact
     assert status.tamper_latched
@@ -135,13 +146,16 @@ def test_advertisement_mirror_vector() -> None:
     assert mirror_from_manufacturer_data({0x004C: b"\x02\x15"}) is None
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("", FrameLengthError),
-    ("FF FF 57 03 01", FrameLengthError),
-    ("FF FF 57 03 01 00 00", FrameLengthError),
-    ("4C 00 57 03 01 00", UnknownCompanyError),
-    ("FF FF 65 03 01 00", FieldValueError),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", FrameLengthError),
+        ("FF FF 57 03 01", FrameLengthError),
+        ("FF FF 57 03 01 00 00", FrameLengthError),
+        ("4C 00 57 03 01 00", UnknownCompanyError),
+        ("FF FF 65 03 01 00", FieldValueError),
+    ],
+)
 def test_advertisement_mirror_rejects(text: str, error: type[WristbandProtocolError]) -> None:
     with pytest.raises(error):
         decode_advert_mirror(bytes.fromhex(text))
@@ -156,13 +170,17 @@ def test_control_point() -> None:
         decode_control(b"")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    (HeartRateMeasurement(256), "outside 0..255"),
-    (HeartRateMeasurement(70, energy_kj=70_000), "energy"),
-    (HeartRateMeasurement(70, rr_intervals=(-1,)), "RR interval"),
-])
-def test_encoders_refuse_what_the_format_cannot_carry(value: HeartRateMeasurement,
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (HeartRateMeasurement(256), "outside 0..255"),
+        (HeartRateMeasurement(70, energy_kj=70_000), "energy"),
+        (HeartRateMeasurement(70, rr_intervals=(-1,)), "RR interval"),
+    ],
+)
+def test_encoders_refuse_what_the_format_cannot_carry(
+    value: HeartRateMeasurement, message: str
+) -> None:
     with pytest.raises(EncodeError, match=message):
         encode_heart_rate(value)
 
@@ -176,7 +194,10 @@ def test_custom_uuids_share_the_documented_base() -> None:
 # --- seeded fuzzers: hostile bytes raise ProtocolError or nothing ------------------------------
 
 DECODERS: list[Callable[[bytes], Any]] = [
-    decode_heart_rate, decode_battery_level, decode_custody_status, decode_advert_mirror,
+    decode_heart_rate,
+    decode_battery_level,
+    decode_custody_status,
+    decode_advert_mirror,
     decode_control,
 ]
 
@@ -249,11 +270,16 @@ def test_battery_round_trip(percent: int) -> None:
 
 # --- advertising data -------------------------------------------------------------------------
 
+
 def test_advertising_data_of_a_band() -> None:
-    data = build_advertising_data([
-        (0x01, b"\x06"), (0x09, b"PB-0417"), (0x03, b"\x0d\x18"),
-        (0xFF, bytes.fromhex("FF FF 57 03 01 00")),
-    ])
+    data = build_advertising_data(
+        [
+            (0x01, b"\x06"),
+            (0x09, b"PB-0417"),
+            (0x03, b"\x0d\x18"),
+            (0xFF, bytes.fromhex("FF FF 57 03 01 00")),
+        ]
+    )
     fields = parse_advertising_data(data)
     assert fields.local_name == "PB-0417"
     assert fields.service_uuids == [profile.HEART_RATE_SERVICE]
@@ -264,8 +290,12 @@ def test_advertising_data_of_a_band() -> None:
 def test_advertising_data_skips_and_counts_malformed_structures() -> None:
     # A truncated TX power, a 16-bit UUID list of odd length, then a structure running past
     # the end: the good name in between is kept.
-    data = bytes.fromhex("01 0A") + bytes.fromhex("02 03 0D") + bytes.fromhex(
-        "03 09 41 42") + bytes.fromhex("09 FF FF FF")
+    data = (
+        bytes.fromhex("01 0A")
+        + bytes.fromhex("02 03 0D")
+        + bytes.fromhex("03 09 41 42")
+        + bytes.fromhex("09 FF FF FF")
+    )
     fields = parse_advertising_data(data)
     assert fields.local_name == "AB"
     assert fields.tx_power is None

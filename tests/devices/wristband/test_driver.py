@@ -40,10 +40,17 @@ def shanghai_now() -> datetime:
     return datetime.now(SHANGHAI)
 
 
-def make_fleet(link: LocalLink, controller: type[StallingController] | None = None,
-               bands: list[tuple[str, str]] | None = None, **options: object) -> WristbandFleet:
-    radio = (BumbleRadio.on_link(link, controller_class=controller) if controller
-             else BumbleRadio.on_link(link))
+def make_fleet(
+    link: LocalLink,
+    controller: type[StallingController] | None = None,
+    bands: list[tuple[str, str]] | None = None,
+    **options: object,
+) -> WristbandFleet:
+    radio = (
+        BumbleRadio.on_link(link, controller_class=controller)
+        if controller
+        else BumbleRadio.on_link(link)
+    )
     return WristbandFleet(fleet_settings(bands, **options), radio=radio, clock=shanghai_now)
 
 
@@ -52,7 +59,8 @@ def connected(fleet: WristbandFleet, band: str = BAND_ID) -> bool:
 
 
 async def test_strap_opened_mid_session_reaches_the_sink_by_indication(
-        link: LocalLink, band: EmulatedBand) -> None:
+    link: LocalLink, band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link)
     async with running(fleet, sink, health):
@@ -79,7 +87,8 @@ async def test_strap_opened_mid_session_reaches_the_sink_by_indication(
 
 
 async def test_band_out_of_range_is_absent_after_k_intervals_and_offline(
-        link: LocalLink, band: EmulatedBand) -> None:
+    link: LocalLink, band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link)
     async with running(fleet, sink, health):
@@ -107,7 +116,8 @@ async def test_band_out_of_range_is_absent_after_k_intervals_and_offline(
 
 
 async def test_clear_tamper_command_writes_the_control_point(
-        link: LocalLink, band: EmulatedBand) -> None:
+    link: LocalLink, band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link)
     async with running(fleet, sink, health):
@@ -117,11 +127,17 @@ async def test_clear_tamper_command_writes_the_control_point(
         await band.tamper()
         await wait_until(lambda: sink.find("tamper"), what="the tamper event")
         assert await fleet.command("clear_tamper", {"band": BAND_ID}) == {
-            "band": BAND_ID, "written": True}
-        await wait_until(lambda: CustodyFlags.TAMPER_LATCHED not in band.flags,
-                         what="the band to clear its latch")
-        await wait_until(lambda: "tamper_latched" not in fleet.status()["bands"][BAND_ID]["flags"],
-                         what="the fleet to see the cleared latch")
+            "band": BAND_ID,
+            "written": True,
+        }
+        await wait_until(
+            lambda: CustodyFlags.TAMPER_LATCHED not in band.flags,
+            what="the band to clear its latch",
+        )
+        await wait_until(
+            lambda: "tamper_latched" not in fleet.status()["bands"][BAND_ID]["flags"],
+            what="the fleet to see the cleared latch",
+        )
         with pytest.raises(CommandRejected, match="known band"):
             await fleet.command("clear_tamper", {"band": "band-9999"})
         with pytest.raises(CommandRejected, match="unknown command"):
@@ -130,7 +146,8 @@ async def test_clear_tamper_command_writes_the_control_point(
 
 
 async def test_heart_rate_alarm_and_contact_lost_end_to_end(
-        link: LocalLink, band: EmulatedBand) -> None:
+    link: LocalLink, band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link)
     async with running(fleet, sink, health):
@@ -150,7 +167,8 @@ async def test_heart_rate_alarm_and_contact_lost_end_to_end(
 
 
 async def test_malformed_notifications_are_counted_and_skipped(
-        link: LocalLink, band: EmulatedBand) -> None:
+    link: LocalLink, band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link)
     async with running(fleet, sink, health):
@@ -182,20 +200,28 @@ async def test_advertisements_only_mode_sees_custody_and_gaps(link: LocalLink) -
         await band.stop()
     gap = sink.find("custody_seq_gap")
     assert gap is not None
-    assert gap.body == {"previous": 0, "seq": 3, "missing": 2, "reason": "skipped",
-                        "source": "advertisement"}
+    assert gap.body == {
+        "previous": 0,
+        "seq": 3,
+        "missing": 2,
+        "reason": "skipped",
+        "source": "advertisement",
+    }
     assert {"tamper", "fall", "strap_opened"} <= set(sink.kinds())
     assert health.errors["custody_seq_gap"] == 1
     assert not connected(fleet)
 
 
-async def test_one_scanner_serves_two_bands(link: LocalLink, band: EmulatedBand,
-                                            other_band: EmulatedBand) -> None:
+async def test_one_scanner_serves_two_bands(
+    link: LocalLink, band: EmulatedBand, other_band: EmulatedBand
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link, bands=[(BAND_ID, BAND_ADDRESS), (OTHER_ID, OTHER_ADDRESS)])
     async with running(fleet, sink, health):
-        await wait_until(lambda: connected(fleet, BAND_ID) and connected(fleet, OTHER_ID),
-                         what="both bands to be connected")
+        await wait_until(
+            lambda: connected(fleet, BAND_ID) and connected(fleet, OTHER_ID),
+            what="both bands to be connected",
+        )
         await other_band.open_strap()
         await wait_until(lambda: sink.find("strap_opened"), what="strap_opened")
     opened = sink.find("strap_opened")
@@ -206,7 +232,8 @@ async def test_one_scanner_serves_two_bands(link: LocalLink, band: EmulatedBand,
 
 
 async def test_watchdog_restarts_a_silently_stopped_scan(
-        link: LocalLink, band: EmulatedBand, stalling: type[StallingController]) -> None:
+    link: LocalLink, band: EmulatedBand, stalling: type[StallingController]
+) -> None:
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link, stalling, watchdog_timeout=0.4, watchdog_max_wait=2.0)
     async with running(fleet, sink, health):
@@ -215,9 +242,20 @@ async def test_watchdog_restarts_a_silently_stopped_scan(
         await wait_until(lambda: fleet.recoveries, what="a recovery")
         before = len(sink.readings)
         await band.notify_heart_rate(66)
-        await wait_until(lambda: sink.find("band_present") or len(
-            [r for r in sink.readings[before:] if r.kind == "presence"
-             and r.body["present"]]) > 2, what="advertisements again")
+        await wait_until(
+            lambda: (
+                sink.find("band_present")
+                or len(
+                    [
+                        r
+                        for r in sink.readings[before:]
+                        if r.kind == "presence" and r.body["present"]
+                    ]
+                )
+                > 2
+            ),
+            what="advertisements again",
+        )
         # The connection was left alone: notifications still flow.
         await wait_until(lambda: sink.find("heart_rate", bpm=66), what="a heart rate")
     assert fleet.recoveries == [Recovery.RESTART_SCAN]
@@ -226,7 +264,8 @@ async def test_watchdog_restarts_a_silently_stopped_scan(
 
 
 async def test_watchdog_escalates_to_an_adapter_reset(
-        link: LocalLink, band: EmulatedBand, stalling: type[StallingController]) -> None:
+    link: LocalLink, band: EmulatedBand, stalling: type[StallingController]
+) -> None:
     stalling.deaf_instances = 1
     sink, health = RecordingSink(), RecordingHealth()
     fleet = make_fleet(link, stalling, watchdog_timeout=0.3, watchdog_max_wait=2.0)

@@ -44,8 +44,11 @@ def test_absent_after_k_missed_intervals_not_before() -> None:
     absent = presence.tick(at(16.5))
     assert kinds(absent) == [("b1", "band_absent"), ("b1", "presence")]
     assert absent[0].event
-    assert absent[0].body == {"last_seen": at(1).isoformat(), "missed_intervals": 3,
-                              "scanner": "hci0"}
+    assert absent[0].body == {
+        "last_seen": at(1).isoformat(),
+        "missed_intervals": 3,
+        "scanner": "hci0",
+    }
     assert absent[1].body["present"] is False
     # Reported once, not on every tick.
     assert kinds(presence.tick(at(21.5))) == [("b1", "presence")]
@@ -120,6 +123,7 @@ def test_policy_checks_itself() -> None:
 
 
 # --- scan watchdog --------------------------------------------------------------------------
+
 
 def watchdog() -> ScanWatchdog:
     return ScanWatchdog(timedelta(seconds=30), timedelta(seconds=300), started=T0)
