@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
-import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,23 +15,28 @@ import pytest
 
 from tests.support import ROOT, free_port, http_get, wait_until
 
+_TAG_VARIABLE = "PRECINCT_TEST_DEMO_TAG"
 
-def _precinct_processes() -> dict[int, str]:
-    """Every running process started from Precinct's command line."""
+
+def _processes_tagged(tag: str) -> dict[int, str]:
+    """The running processes that inherited this test's tag: the demo and everything it started,
+    orphans included, and nothing another checkout's demo started on the same machine."""
+    marker = f"{_TAG_VARIABLE}={tag}".encode()
     found = {}
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if marker not in environ.read_bytes().split(b"\0"):
+                continue
+            cmdline = (environ.parent / "cmdline").read_bytes()
         except OSError:
-            continue
-        if "central.cli" in text or "precinct-demo-" in text:
-            found[int(cmdline.parent.name)] = text
+            continue  # gone meanwhile, or not ours to read
+        found[int(environ.parent.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
     return found
 
 
 @pytest.mark.parametrize("stop_by", ["duration", "ctrl-c"])
 def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
-    before = _precinct_processes()
+    tag = uuid.uuid4().hex
     port = free_port()
     duration = ["--duration", "12"] if stop_by == "duration" else []
     demo = subprocess.Popen(
@@ -39,21 +45,31 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env={**os.environ, _TAG_VARIABLE: tag},
     )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_get(f"{base}/readyz")[0] == 200, 30, "the demo's central")
-        time.sleep(3.0)
         assert demo.stdout is not None
         banner = ""
         while "Stopping in" not in banner and "Ctrl-C" not in banner:
-            banner += demo.stdout.readline()
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before its banner: {banner}"
+            banner += line
         token = re.search(r"Bearer (pct_[A-Za-z0-9_-]+)", banner)
         assert token is not None, banner
-        status, agents = http_get(f"{base}/api/v1/agents", token.group(1))
-        assert status == 200
-        assert {a["id"] for a in agents} == {"station-01-gate", "van-07"}
-        assert all(a["online"] and a["received"] > 0 for a in agents)
+
+        def agents_online() -> bool:
+            status, agents = http_get(f"{base}/api/v1/agents", token.group(1))
+            return (
+                status == 200
+                and {a["id"] for a in agents} == {"station-01-gate", "van-07"}
+                and all(a["online"] and a["received"] > 0 for a in agents)
+            )
+
+        wait_until(agents_online, 20, "both demo agents online with data at the centre")
+        started = _processes_tagged(tag)
+        assert len(started) >= 4, started  # the demo, its central and two agents at least
 
         def devices_reporting() -> bool:
             status, devices = http_get(f"{base}/api/v1/devices", token.group(1))
@@ -95,5 +111,4 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
     assert demo.returncode == 0, err
     assert "Traceback" not in err
     assert "Precinct demo stopped." in out
-    leftovers = {pid: cmd for pid, cmd in _precinct_processes().items() if pid not in before}
-    assert leftovers == {}
+    assert _processes_tagged(tag) == {}
