@@ -120,9 +120,9 @@ def _in(names: Sequence[str]) -> str:
 
 
 def _stored_total(conn: sqlite3.Connection, agents: Sequence[str]) -> int:
-    # The agents table counts inserted rows per agent in the same transaction: no table scan.
+    # The store counts inserted rows per agent and epoch in the same transaction: no table scan.
     row = conn.execute(
-        f"SELECT coalesce(sum(received), 0) FROM agents WHERE agent IN "  # noqa: S608
+        f"SELECT coalesce(sum(received), 0) FROM agent_epochs WHERE agent IN "  # noqa: S608
         f"{_in(agents)}",
         list(agents),
     ).fetchone()

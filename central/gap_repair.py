@@ -3,7 +3,9 @@
 The broker can lose messages it already acknowledged to an agent: killed before its autosave, a
 shared-subscription member that died with messages in flight, or (measured with Mosquitto 2.0.11)
 shared subscriptions that are not restored after a broker restart. Agents keep their sent
-messages for a while, so a missing range can be asked for again with a ``replay`` command.
+messages for a while, so a missing range can be asked for again with a ``replay`` command. Gaps
+are per (agent, epoch), and only the agent's current epoch is asked for: an earlier epoch's
+numbers were on a disk that is gone (the agent refuses a replay for an epoch not its own).
 
 A gap must persist for ``grace`` seconds before it is asked for, because after an outage an agent
 sends live readings ahead of its backlog and a gap can simply be backlog still on its way. Each
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-Gap = tuple[str, int, int]  # agent, first, last
+Gap = tuple[str, str, int, int]  # agent, epoch, first, last
 
 
 @dataclass(slots=True)

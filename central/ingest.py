@@ -10,7 +10,7 @@ taking turns on one interpreter lock).
 
 A killed ingest process has acknowledged nothing it had not committed; the broker redelivers the
 rest to the persistent session (or to another member of the shared-subscription group) and the
-unique (agent, seq) index turns the repeats into counted duplicates.
+unique (agent, epoch, seq) index turns the repeats into counted duplicates.
 
 Message ids are only valid on the connection that delivered them, so each connect and disconnect
 starts a new *generation*; messages of an older generation are stored but not acknowledged (the
@@ -263,6 +263,8 @@ class Ingest:
             metrics.duplicates.inc(outcome.duplicates)
         if outcome.gaps:
             metrics.gaps.inc(outcome.gaps)
+        if outcome.resets:
+            metrics.agent_resets.inc(outcome.resets)
         for reason, count in outcome.rejected.items():
             metrics.rejected.labels(reason).inc(count)
         for lag in outcome.lags:

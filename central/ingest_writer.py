@@ -2,20 +2,34 @@
 
 Pure with respect to MQTT: it gets (topic, payload) pairs and returns what happened; the caller
 acknowledges to the broker only after :meth:`IngestWriter.write` has returned, i.e. after the
-commit. Each (agent, seq) is stored once (a unique index; a repeat counts as a duplicate). A
-message that breaks the contract goes to the quarantine table with its reason.
+commit. Each (agent, epoch, seq) is stored once (a unique index; a repeat counts as a duplicate),
+and counts and gaps are kept per epoch. A message that breaks the contract goes to the quarantine
+table with its reason.
+
+Epochs (the identity of an agent's outbox file, see ``docs/protocol.md``) have no order of their
+own, so the store gives them one: the agent's *current* epoch changes only to an epoch that was
+never current before, and only through a status message (births and wills arrive in the order
+the agent sent them; readings of a new epoch that overtake its birth are stored, and wait for it)
+or when the agent has no epoch yet. A status of an epoch that was replaced is stale and ignored;
+within one epoch (session, connection) orders them as before. When one real epoch replaces
+another, one ``agent_reset`` row goes into ``agent_events`` (unique per agent and new epoch, so a
+restart or a second ingest process cannot raise it twice). Moving from the legacy epoch (an agent
+of the previous release) to a real one is an upgrade, not a reset.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from central.gaps import gap_ranges
+from central.store import LEGACY_EPOCH
 from edge_agent.wire import (
     AVAILABILITY_KIND,
     Ack,
@@ -31,8 +45,13 @@ from edge_agent.wire import (
     parse_topic,
 )
 
+log = logging.getLogger(__name__)
+
 # Quarantined payloads are kept up to this size; hostile 1 MB blobs must not fill the disk.
 QUARANTINE_KEEP_BYTES = 4096
+# An agent_reset names at most this many of the old epoch's unrepaired gaps.
+RESET_GAP_RANGES = 100
+AGENT_RESET: Final = "agent_reset"
 _DATA_CLASS = {Channel.EVENT: MessageClass.EVENT, Channel.TELEMETRY: MessageClass.TELEMETRY}
 
 
@@ -47,6 +66,7 @@ class BatchOutcome:
     lags: list[float] = field(default_factory=list)
     statuses: int = 0
     acks: int = 0
+    resets: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +86,7 @@ class IngestWriter:
 
     def write(self, messages: Sequence[tuple[str, bytes]]) -> BatchOutcome:
         outcome = BatchOutcome()
-        data: dict[str, list[Envelope]] = defaultdict(list)
+        data: dict[tuple[str, str], list[Envelope]] = defaultdict(list)
         statuses: list[Status] = []
         acks: list[tuple[str, Ack, str, bytes]] = []
         rejects: list[_Reject] = []
@@ -74,7 +94,8 @@ class IngestWriter:
             try:
                 agent, channel = parse_topic(topic_name)
                 if channel in _DATA_CLASS:
-                    data[agent].append(decode_envelope(payload, agent, _DATA_CLASS[channel]))
+                    envelope = decode_envelope(payload, agent, _DATA_CLASS[channel])
+                    data[agent, _epoch_of(envelope.epoch)].append(envelope)
                 elif channel is Channel.STATUS:
                     if payload:  # an empty retained payload clears the topic; nothing to record
                         statuses.append(decode_status(payload, agent))
@@ -98,10 +119,12 @@ class IngestWriter:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for agent, envelopes in data.items():
-                self._store_agent(agent, envelopes, now_text, outcome)
+            # Statuses first: a birth in the same batch as the first readings of its epoch tells
+            # where that epoch starts and makes it current before they are counted.
             for status in statuses:
-                self._store_status(status, now_text)
+                self._store_status(status, now_text, outcome)
+            for (agent, epoch), envelopes in data.items():
+                self._store_agent(agent, epoch, envelopes, now_text, outcome)
             for agent, ack, topic_name, payload in acks:
                 if self._store_ack(agent, ack, now_text):
                     outcome.acks += 1
@@ -136,25 +159,32 @@ class IngestWriter:
         return outcome
 
     def _store_agent(
-        self, agent: str, envelopes: list[Envelope], now_text: str, outcome: BatchOutcome
+        self,
+        agent: str,
+        epoch: str,
+        envelopes: list[Envelope],
+        now_text: str,
+        outcome: BatchOutcome,
     ) -> None:
         db = self._db
-        row = db.execute("SELECT last_seq FROM agents WHERE agent = ?", (agent,)).fetchone()
-        if row is None:
-            db.execute("INSERT INTO agents (agent, first_seen) VALUES (?, ?)", (agent, now_text))
-            last_seq = 0
-        else:
-            last_seq = int(row[0])
+        db.execute(
+            "INSERT OR IGNORE INTO agents (agent, first_seen) VALUES (?, ?)", (agent, now_text)
+        )
+        current = self._epoch_seen(agent, epoch, None, now_text, outcome, from_status=False)
+        (last_seq,) = db.execute(
+            "SELECT last_seq FROM agent_epochs WHERE agent = ? AND epoch = ?", (agent, epoch)
+        ).fetchone()
         inserted_by_class: dict[MessageClass, int] = defaultdict(int)
         expected = last_seq + 1
         highest = last_seq
         for envelope in envelopes:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO events "
-                "(agent, seq, session, class, device, kind, time, received_at, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(agent, epoch, seq, session, class, device, kind, time, received_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     agent,
+                    epoch,
                     envelope.seq,
                     envelope.session,
                     envelope.cls.value,
@@ -174,17 +204,111 @@ class IngestWriter:
             if envelope.seq > highest:
                 highest = envelope.seq
                 expected = envelope.seq + 1
-        self._store_devices(agent, envelopes, now_text)
+        self._store_devices(agent, epoch, current, envelopes, now_text)
         inserted = sum(inserted_by_class.values())
         db.execute(
-            "UPDATE agents SET received = received + ?, last_seq = ?, last_seen = ? "
-            "WHERE agent = ?",
-            (inserted, highest, now_text, agent),
+            "UPDATE agent_epochs SET received = received + ?, last_seq = ?, last_seen = ? "
+            "WHERE agent = ? AND epoch = ?",
+            (inserted, highest, now_text, agent, epoch),
         )
+        db.execute("UPDATE agents SET last_seen = ? WHERE agent = ?", (now_text, agent))
         for cls, count in inserted_by_class.items():
             outcome.stored[cls] = outcome.stored.get(cls, 0) + count
 
-    def _store_devices(self, agent: str, envelopes: list[Envelope], now_text: str) -> None:
+    def _epoch_seen(
+        self,
+        agent: str,
+        epoch: str,
+        first_seq: int | None,
+        now_text: str,
+        outcome: BatchOutcome,
+        *,
+        from_status: bool,
+    ) -> bool:
+        """Record ``epoch`` of ``agent`` (whose row exists); returns whether it is current now."""
+        db = self._db
+        (current,) = db.execute("SELECT epoch FROM agents WHERE agent = ?", (agent,)).fetchone()
+        row = db.execute(
+            "SELECT replaced_at FROM agent_epochs WHERE agent = ? AND epoch = ?", (agent, epoch)
+        ).fetchone()
+        if row is None:
+            start = first_seq or 1
+            db.execute(
+                "INSERT INTO agent_epochs (agent, epoch, first_seq, last_seq, received, "
+                "first_seen) VALUES (?, ?, ?, ?, 0, ?)",
+                (agent, epoch, start, start - 1, now_text),
+            )
+        elif first_seq is not None:
+            # Readings that overtook the birth assumed the epoch starts at 1; the birth knows.
+            db.execute(
+                "UPDATE agent_epochs SET first_seq = ?, last_seq = max(last_seq, ?) "
+                "WHERE agent = ? AND epoch = ? AND first_seq != ?",
+                (first_seq, first_seq - 1, agent, epoch, first_seq),
+            )
+        if current == epoch:
+            return True
+        never_current = row is None or row[0] is None
+        if current is not None and not (from_status and never_current and epoch != LEGACY_EPOCH):
+            # A replaced epoch is stale; readings of a new one wait for its birth; the legacy
+            # epoch never replaces a real one (an agent downgraded to the previous release).
+            return False
+        if current is not None:
+            db.execute(
+                "UPDATE agent_epochs SET replaced_at = ? WHERE agent = ? AND epoch = ?",
+                (now_text, agent, current),
+            )
+            if current != LEGACY_EPOCH:
+                self._record_reset(agent, current, epoch, now_text, outcome)
+        db.execute("UPDATE agents SET epoch = ? WHERE agent = ?", (epoch, agent))
+        return True
+
+    def _record_reset(
+        self, agent: str, old: str, new: str, now_text: str, outcome: BatchOutcome
+    ) -> None:
+        db = self._db
+        first_seq, last_seq, received = db.execute(
+            "SELECT first_seq, last_seq, received FROM agent_epochs WHERE agent = ? AND epoch = ?",
+            (agent, old),
+        ).fetchone()
+        missing = max(0, last_seq - first_seq + 1 - received)
+        gaps = (
+            gap_ranges(db, agent, old, above=first_seq - 1, limit=RESET_GAP_RANGES + 1)
+            if missing
+            else []
+        )
+        (new_first,) = db.execute(
+            "SELECT first_seq FROM agent_epochs WHERE agent = ? AND epoch = ?", (agent, new)
+        ).fetchone()
+        body = {
+            "old_epoch": old,
+            "old_first_seq": first_seq,
+            "old_last_seq": last_seq,
+            "old_received": received,
+            "old_missing": missing,
+            "gaps": gaps[:RESET_GAP_RANGES],
+            "gaps_truncated": len(gaps) > RESET_GAP_RANGES,
+            "epoch": new,
+            "first_seq": new_first,
+        }
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO agent_events (at, agent, kind, epoch, old_epoch, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (now_text, agent, AGENT_RESET, new, old, json.dumps(body, separators=(",", ":"))),
+        )
+        if cursor.rowcount:
+            outcome.resets += 1
+            log.warning(
+                "agent %s reset: epoch %s replaced %s (which ended at seq %d, %d missing)",
+                agent,
+                new,
+                old,
+                last_seq,
+                missing,
+            )
+
+    def _store_devices(
+        self, agent: str, epoch: str, current: bool, envelopes: list[Envelope], now_text: str
+    ) -> None:
         by_device: dict[str, list[Envelope]] = {}
         for envelope in envelopes:
             by_device.setdefault(envelope.device, []).append(envelope)
@@ -200,9 +324,16 @@ class IngestWriter:
             for reading in readings:
                 known = state.get(reading.kind)
                 # Replayed or backlog readings arrive late: only a newer number replaces state.
-                if isinstance(known, dict) and known.get("seq", 0) >= reading.seq:
-                    continue
+                # Numbers restart with an epoch: the current epoch replaces any other, and an
+                # epoch that is not current replaces nothing of another.
+                if isinstance(known, dict):
+                    if known.get("epoch", LEGACY_EPOCH) == epoch:
+                        if known.get("seq", 0) >= reading.seq:
+                            continue
+                    elif not current:
+                        continue
                 state[reading.kind] = {
+                    "epoch": epoch,
                     "seq": reading.seq,
                     "time": format_time(reading.time),
                     "body": reading.body,
@@ -233,18 +364,28 @@ class IngestWriter:
                 ),
             )
 
-    def _store_status(self, status: Status, now_text: str) -> None:
+    def _store_status(self, status: Status, now_text: str, outcome: BatchOutcome) -> None:
         db = self._db
         db.execute(
             "INSERT OR IGNORE INTO agents (agent, first_seen) VALUES (?, ?)",
             (status.agent, now_text),
         )
-        # (session, connection) orders status messages: a stale retained will that the broker
-        # delivers after a newer birth must not mark a live agent offline.
+        epoch = _epoch_of(status.epoch)
+        (before,) = db.execute(
+            "SELECT epoch FROM agents WHERE agent = ?", (status.agent,)
+        ).fetchone()
+        if not self._epoch_seen(
+            status.agent, epoch, status.first_seq, now_text, outcome, from_status=True
+        ):
+            return  # a status of a replaced epoch: a stale retained will must not win
+        # Within one epoch (session, connection) orders status messages: a stale retained will
+        # that the broker delivers after a newer birth must not mark a live agent offline. A new
+        # epoch counts its sessions from 1 again, so its first status always applies.
+        new_epoch = before != epoch
         db.execute(
             "UPDATE agents SET online = ?, session = ?, connection = ?, status_time = ?, "
             "status_reason = ?, station = coalesce(?, station), last_seen = ? "
-            "WHERE agent = ? AND (session < ? OR (session = ? AND connection <= ?))",
+            "WHERE agent = ? AND (? OR session < ? OR (session = ? AND connection <= ?))",
             (
                 1 if status.online else 0,
                 status.session,
@@ -254,6 +395,7 @@ class IngestWriter:
                 status.station,
                 now_text,
                 status.agent,
+                new_epoch,
                 status.session,
                 status.session,
                 status.connection,
@@ -284,11 +426,20 @@ class IngestWriter:
         )
 
     def totals(self) -> tuple[int, int]:
-        """(agents online, messages missing below each agent's highest seq)."""
+        """(agents online, messages missing below the highest seq of each agent's epochs).
+
+        Earlier epochs count too: what a wiped agent never delivered stays missing.
+        """
         online, missing = self._db.execute(
-            "SELECT coalesce(sum(online), 0), coalesce(sum(last_seq - received), 0) FROM agents"
+            "SELECT (SELECT coalesce(sum(online), 0) FROM agents), "
+            "(SELECT coalesce(sum(max(0, last_seq - first_seq + 1 - received)), 0) "
+            "FROM agent_epochs)"
         ).fetchone()
         return int(online), int(missing)
+
+
+def _epoch_of(epoch: str | None) -> str:
+    return LEGACY_EPOCH if epoch is None else epoch
 
 
 def _refuse_channel(channel: Channel) -> None:

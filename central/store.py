@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 import sqlite_utils
 from sqlite_utils.db import Table
@@ -20,6 +21,10 @@ from sqlite_utils.db import Table
 from edge_agent.settings_source import ConfigError
 
 BUSY_TIMEOUT_MS = 10_000
+# The epoch under which readings numbered without one are filed: those of agents of the previous
+# release, and every row stored before schema version 5. Never a wire name, so no agent can claim
+# it (edge_agent.wire refuses an empty epoch).
+LEGACY_EPOCH: Final = ""
 
 
 class StoreError(ConfigError):
@@ -259,7 +264,69 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite_utils.Database) -> None:
+    """Readings keyed on (agent, epoch, seq), counts per epoch, and the agents' own events.
+
+    An agent whose disk was wiped numbers from 1 again under a new epoch (see
+    ``edge_agent/outbox.py``); keyed on (agent, seq) alone its new readings were duplicates. Rows
+    and counts from before are kept under the legacy epoch ``""`` (:data:`LEGACY_EPOCH`), which
+    is also where readings of agents of the previous release (no epoch on the wire) go.
+
+    Unlike the steps before, this one runs in one transaction (it moves counts between tables),
+    and each statement is also safe to run again after a kill between the commit and the version.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "epoch" not in {c.name for c in Table(db, "events").columns}:
+            conn.execute("ALTER TABLE events ADD COLUMN epoch TEXT NOT NULL DEFAULT ''")
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_agent_epoch_seq ON events (agent, epoch, seq)"
+        )
+        conn.execute("DROP INDEX IF EXISTS events_agent_seq")
+        # replaced_at: when a newer epoch of the agent became current; a status of an epoch that
+        # was once current and then replaced is stale.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS agent_epochs ("
+            "agent TEXT NOT NULL, epoch TEXT NOT NULL, first_seq INTEGER NOT NULL, "
+            "last_seq INTEGER NOT NULL, received INTEGER NOT NULL, first_seen TEXT NOT NULL, "
+            "last_seen TEXT, replaced_at TEXT, PRIMARY KEY (agent, epoch))"
+        )
+        agent_columns = {c.name for c in Table(db, "agents").columns}
+        if "epoch" not in agent_columns:
+            # NULL: no epoch seen yet (an agent row made by a status of the previous release
+            # gets the legacy epoch below).
+            conn.execute("ALTER TABLE agents ADD COLUMN epoch TEXT")
+        if "last_seq" in agent_columns:
+            conn.execute(
+                "INSERT OR IGNORE INTO agent_epochs "
+                "(agent, epoch, first_seq, last_seq, received, first_seen, last_seen) "
+                "SELECT agent, ?, 1, last_seq, received, coalesce(first_seen, ''), last_seen "
+                "FROM agents",
+                (LEGACY_EPOCH,),
+            )
+            conn.execute("UPDATE agents SET epoch = ? WHERE epoch IS NULL", (LEGACY_EPOCH,))
+            # The counts live per epoch now; two copies would drift apart.
+            conn.execute("ALTER TABLE agents DROP COLUMN last_seq")
+            conn.execute("ALTER TABLE agents DROP COLUMN received")
+        # What happened to an agent, in order (id), for alarms: "agent_reset" so far, at most
+        # once per (agent, kind, epoch) however many ingest processes see it.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS agent_events ("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, agent TEXT NOT NULL, "
+            "kind TEXT NOT NULL, epoch TEXT NOT NULL, old_epoch TEXT, body TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS agent_events_once "
+            "ON agent_events (agent, kind, epoch)"
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -22,7 +22,7 @@ from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import parse_host_port
 from edge_agent.synthetic import run_synthetic
 from edge_agent.uplink import CommandHandler, Uplink
-from edge_agent.wire import REPLAY_COMMAND, MessageClass
+from edge_agent.wire import REPLAY_COMMAND, MessageClass, WireError, decode_replay_args
 from monitoring.agent_metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,17 @@ class Agent:
 
     async def _replay(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``first..last`` again: the centre found them missing."""
-        first, last = args.get("first"), args.get("last")
-        if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
-            raise ValueError("replay needs integers 1 <= first <= last")
+        try:
+            replay = decode_replay_args(dict(args))
+        except WireError as exc:
+            raise ValueError(f"replay needs integers 1 <= first <= last: {exc.detail}") from None
+        # Numbers of another epoch are another disk's: requeueing ours would send other readings.
+        # A centre of the previous release names no epoch; it cannot tell them apart anyway.
+        if replay.epoch is not None and replay.epoch != self.outbox.epoch:
+            raise ValueError(
+                f"replay for epoch {replay.epoch}, but this outbox is epoch {self.outbox.epoch}"
+            )
+        first, last = replay.first, replay.last
         requeued = self.outbox.requeue(first, last)
         if requeued:
             self.uplink.requeued(first)
@@ -119,8 +127,9 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
-            "agent %s: session %d, %d messages waiting",
+            "agent %s: epoch %s, session %d, %d messages waiting",
             self.settings.id,
+            self.outbox.epoch,
             self.outbox.session,
             self.outbox.total_depth,
         )

@@ -6,6 +6,12 @@ is *unsent* until the broker has acknowledged its publish; then it is kept as *s
 most ``keep_sent`` rows) so that the centre can ask for a range again when it finds a gap that the
 broker lost (a broker killed before it saved, a shared-subscription member that died).
 
+Every outbox file has an *epoch*, a random id made when the file is created and kept in it. It
+travels in every envelope and in the birth message, so that an agent whose disk was wiped or
+replaced, which numbers from 1 again, never repeats an ``(agent, epoch, seq)`` at the centre. A file
+from before epochs gets its epoch on its first open; the epoch then starts at the next number
+(``first_seq``), and rows already stored keep their payloads without an epoch.
+
 The outbox is bounded by ``max_rows``. At the bound, the oldest *telemetry* rows make room; events
 are never dropped. When only events are left, new telemetry is refused and the outbox reports
 itself full (an alarm) while events are still accepted past the bound. Every drop is counted.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +47,12 @@ CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent = 0;
 CREATE INDEX IF NOT EXISTS outbox_unsent_by_class ON outbox (cls, seq) WHERE sent = 0;
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (seq) WHERE sent = 1;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS epoch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY,
     received REAL NOT NULL,
@@ -50,7 +63,7 @@ CREATE TABLE IF NOT EXISTS commands (
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What a source hands the agent; the outbox stamps agent, session and sequence number."""
+    """What a source hands the agent; the outbox stamps agent, epoch, session and seq."""
 
     device: str
     kind: str
@@ -92,8 +105,9 @@ class Outbox:
         with self._transaction():
             self.session = self._meta("session", 0) + 1
             self._set_meta("session", self.session)
-        row = self._db.execute("SELECT max(seq) FROM outbox").fetchone()
-        self._next_seq = max(self._meta("next_seq", 1), (row[0] or 0) + 1)
+            row = self._db.execute("SELECT max(seq) FROM outbox").fetchone()
+            self._next_seq = max(self._meta("next_seq", 1), (row[0] or 0) + 1)
+            self.epoch, self.first_seq = self._epoch(self._next_seq)
         self._depth = dict.fromkeys(MessageClass, 0)
         for code, count in self._db.execute(
             "SELECT cls, count(*) FROM outbox WHERE sent = 0 GROUP BY cls"
@@ -110,6 +124,19 @@ class Outbox:
     def _transaction(self) -> sqlite3.Connection:
         self._db.execute("BEGIN IMMEDIATE")
         return self._db
+
+    def _epoch(self, next_seq: int) -> tuple[str, int]:
+        row = self._db.execute("SELECT epoch, first_seq FROM epoch WHERE id = 1").fetchone()
+        if row is not None:
+            return str(row[0]), int(row[1])
+        # 128 random bits: a new disk never meets an old epoch. A file from before epochs
+        # already handed out numbers below next_seq without one; the epoch starts after them.
+        epoch = uuid.uuid4().hex
+        self._db.execute(
+            "INSERT INTO epoch (id, epoch, first_seq, created) VALUES (1, ?, ?, ?)",
+            (epoch, next_seq, time.time()),
+        )
+        return epoch, next_seq
 
     def _meta(self, key: str, default: int) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -154,6 +181,7 @@ class Outbox:
                 continue
             payload = encode_envelope(
                 self.agent,
+                self.epoch,
                 self.session,
                 seq,
                 format_time(reading.time),

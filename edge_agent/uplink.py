@@ -111,6 +111,8 @@ class Uplink:
             time=datetime.now(UTC),
             station=self._settings.station,
             reason=reason,
+            epoch=self._outbox.epoch,
+            first_seq=self._outbox.first_seq,
         ).encode()
 
     def _client(self) -> aiomqtt.Client:
@@ -186,8 +188,9 @@ class Uplink:
             self.connected.set()
             self._metrics.connected.set(1)
             log.info(
-                "connected to %s (session %d, connection %d)",
+                "connected to %s (epoch %s, session %d, connection %d)",
                 self._settings.broker_url,
+                self._outbox.epoch,
                 self._outbox.session,
                 self._connection,
             )

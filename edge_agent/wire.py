@@ -33,7 +33,7 @@ MAX_NAME_LENGTH: Final = 64
 
 # Device availability travels as an event of this kind, body {"online": bool, "class": str}.
 AVAILABILITY_KIND: Final = "availability"
-# The centre asks an agent to publish sequence numbers ``first..last`` again (args).
+# The centre asks an agent to publish sequence numbers ``first..last`` of its epoch again.
 REPLAY_COMMAND: Final = "replay"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -114,9 +114,15 @@ def parse_time(text: object, field: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One data message: a reading or an event, stamped when it entered the agent's outbox."""
+    """One data message: a reading or an event, stamped when it entered the agent's outbox.
+
+    ``epoch`` names the outbox that numbered it (a random id made with the outbox file), so that
+    a wiped agent, which numbers from 1 again, never repeats an ``(agent, epoch, seq)``. It is
+    ``None`` only for messages of an agent from before epochs (the field is absent on the wire).
+    """
 
     agent: str
+    epoch: str | None
     session: int
     seq: int
     time: datetime
@@ -128,6 +134,7 @@ class Envelope:
     def encode(self) -> bytes:
         return encode_envelope(
             self.agent,
+            self.epoch,
             self.session,
             self.seq,
             format_time(self.time),
@@ -140,6 +147,7 @@ class Envelope:
 
 def encode_envelope(
     agent: str,
+    epoch: str | None,
     session: int,
     seq: int,
     time_text: str,
@@ -148,20 +156,23 @@ def encode_envelope(
     cls: MessageClass,
     body_json: str,
 ) -> bytes:
-    """Build the payload from parts; the outbox keeps the body already serialised."""
-    head = json.dumps(
-        {
-            "v": VERSION,
-            "agent": agent,
-            "session": session,
-            "seq": seq,
-            "time": time_text,
-            "device": device,
-            "kind": kind,
-            "class": cls.value,
-        },
-        separators=(",", ":"),
-    )
+    """Build the payload from parts; the outbox keeps the body already serialised.
+
+    ``epoch=None`` leaves the field out, as an agent from before epochs did.
+    """
+    fields = {
+        "v": VERSION,
+        "agent": agent,
+        "session": session,
+        "seq": seq,
+        "time": time_text,
+        "device": device,
+        "kind": kind,
+        "class": cls.value,
+    }
+    if epoch is not None:
+        fields["epoch"] = epoch
+    head = json.dumps(fields, separators=(",", ":"))
     return f'{head[:-1]},"body":{body_json}}}'.encode()
 
 
@@ -203,6 +214,14 @@ def _name_field(value: dict[str, Any], field: str) -> str:
     return item
 
 
+def _epoch_field(value: dict[str, Any]) -> str | None:
+    # Absent: an agent of the previous release. Present, it must be a name: the empty string is
+    # how the centre files the numbers of such agents, so no agent can claim it.
+    if "epoch" not in value:
+        return None
+    return _name_field(value, "epoch")
+
+
 def decode_envelope(payload: bytes, topic_agent: str, topic_class: MessageClass) -> Envelope:
     """Validate a data message received on ``precinct/v1/<topic_agent>/<topic_class>``."""
     value = _load_object(payload)
@@ -224,6 +243,7 @@ def decode_envelope(payload: bytes, topic_agent: str, topic_class: MessageClass)
         raise WireError("bad_field", "body must be a JSON object")
     return Envelope(
         agent=agent,
+        epoch=_epoch_field(value),
         session=_int_field(value, "session", 0),
         seq=_int_field(value, "seq", 1),
         time=parse_time(value["time"], "time"),
@@ -239,8 +259,11 @@ class Status:
     """Birth (``online``) or offline notice; retained on the status topic.
 
     ``session`` counts agent starts and survives restarts; ``connection`` counts connects within
-    a session. Together they order status messages, so a stale retained will never overrides a
-    newer birth.
+    a session. Together they order status messages within one ``epoch`` (the outbox's identity,
+    see :class:`Envelope`), so a stale retained will never overrides a newer birth. A wiped agent
+    starts a new epoch at session 1; ``first_seq`` is the first sequence number of its epoch (1,
+    or where an outbox from before epochs went on counting), so the centre sees no false gap.
+    ``epoch`` and ``first_seq`` are ``None`` only from an agent of the previous release.
     """
 
     agent: str
@@ -250,6 +273,8 @@ class Status:
     time: datetime
     station: str | None = None
     reason: str | None = None
+    epoch: str | None = None
+    first_seq: int | None = None
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -260,6 +285,10 @@ class Status:
             "connection": self.connection,
             "time": format_time(self.time),
         }
+        if self.epoch is not None:
+            value["epoch"] = self.epoch
+        if self.first_seq is not None:
+            value["first_seq"] = self.first_seq
         if self.station is not None:
             value["station"] = self.station
         if self.reason is not None:
@@ -287,6 +316,8 @@ def decode_status(payload: bytes, topic_agent: str) -> Status:
         time=parse_time(value.get("time"), "time"),
         station=station,
         reason=reason[:200] if isinstance(reason, str) else None,
+        epoch=_epoch_field(value),
+        first_seq=_int_field(value, "first_seq", 1) if "first_seq" in value else None,
     )
 
 
@@ -323,6 +354,33 @@ def decode_command(payload: bytes) -> Command:
         expires=parse_time(value.get("expires"), "expires"),
         args=args,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayArgs:
+    """The arguments of ``replay``: publish ``first..last`` of ``epoch`` again.
+
+    An agent refuses a replay for an epoch that is not its own (a wiped agent cannot send what
+    the old disk held). ``epoch`` is ``None`` only from a centre of the previous release.
+    """
+
+    epoch: str | None
+    first: int
+    last: int
+
+    def to_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"first": self.first, "last": self.last}
+        if self.epoch is not None:
+            args["epoch"] = self.epoch
+        return args
+
+
+def decode_replay_args(args: dict[str, Any]) -> ReplayArgs:
+    first = _int_field(args, "first", 1)
+    last = _int_field(args, "last", 1)
+    if first > last:
+        raise WireError("bad_field", "replay needs first <= last")
+    return ReplayArgs(epoch=_epoch_field(args), first=first, last=last)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,19 +40,20 @@ class CentralMetrics:
     agents_online: Gauge
     broker_connected: Gauge
     replay_requests: Counter
+    agent_resets: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CentralMetrics:
         return cls(
             ingested=Counter(
                 "precinct_ingest_messages_total",
-                "Data messages stored (each agent/seq once)",
+                "Data messages stored (each agent/epoch/seq once)",
                 ["class"],
                 registry=registry,
             ),
             duplicates=Counter(
                 "precinct_ingest_duplicates_total",
-                "Data messages received again for an agent/seq already stored",
+                "Data messages received again for an agent/epoch/seq already stored",
                 registry=registry,
             ),
             gaps=Counter(
@@ -62,7 +63,7 @@ class CentralMetrics:
             ),
             missing=Gauge(
                 "precinct_ingest_missing_messages",
-                "Sequence numbers below each agent's highest that are not stored, summed",
+                "Numbers below the highest of each agent's epochs that are not stored, summed",
                 registry=registry,
             ),
             rejected=Counter(
@@ -99,6 +100,11 @@ class CentralMetrics:
             replay_requests=Counter(
                 "precinct_ingest_replay_requests_total",
                 "Ranges of missing messages an agent was asked to publish again",
+                registry=registry,
+            ),
+            agent_resets=Counter(
+                "precinct_ingest_agent_resets_total",
+                "Agents that came back with a new outbox epoch (a wiped or replaced disk)",
                 registry=registry,
             ),
         )

@@ -65,11 +65,12 @@ def test_hostile_payloads_are_quarantined_and_ingest_continues(deployment: Deplo
     ]
     for topic_name, payload, _ in hostile:
         client.publish(topic_name, payload, qos=1).wait_for_publish(5)
-    valid = Envelope("a1", 1, 1, datetime.now(UTC), "d", "k", MessageClass.TELEMETRY, {"x": 1})
+    valid = Envelope(
+        "a1", "e1", 1, 1, datetime.now(UTC), "d", "k", MessageClass.TELEMETRY, {"x": 1}
+    )
     client.publish("precinct/v1/a1/telemetry", valid.encode(), qos=1).wait_for_publish(5)
-    client.publish(
-        "precinct/v1/a1/status", Status("a1", True, 1, 1, datetime.now(UTC), "s1").encode(), qos=1
-    ).wait_for_publish(5)
+    birth = Status("a1", True, 1, 1, datetime.now(UTC), "s1", epoch="e1", first_seq=1)
+    client.publish("precinct/v1/a1/status", birth.encode(), qos=1).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
 

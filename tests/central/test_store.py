@@ -6,8 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
-from central.store import SCHEMA_VERSION, StoreError, migrate
+from central.store import MIGRATIONS, SCHEMA_VERSION, StoreError, connect, migrate
 
 
 def test_migrate_creates_then_is_idempotent(tmp_path: Path) -> None:
@@ -31,3 +32,19 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer than this release"):
         migrate(db)
+
+
+def test_the_epoch_migration_can_run_again_after_a_kill_before_the_version(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "c.sqlite3"
+    migrate(db)
+    conn = connect(db)
+    try:
+        # Killed after the commit of _v5 but before user_version was written: it runs again.
+        MIGRATIONS[4](sqlite_utils.Database(conn))
+        indexes = {r[1] for r in conn.execute("PRAGMA index_list(events)")}
+        assert "events_agent_epoch_seq" in indexes
+        assert "events_agent_seq" not in indexes  # (agent, seq) alone no longer unique
+    finally:
+        conn.close()

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sqlite3
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.outbox import Outbox, Reading
-from edge_agent.wire import MessageClass, decode_envelope
+from edge_agent.wire import MessageClass, decode_envelope, encode_envelope, is_valid_name
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
@@ -53,6 +54,67 @@ def test_sequence_numbers_are_stamped_in_order_and_survive_reopening(tmp_path: P
     box.put(_events(1))
     assert box.last_seq == 4  # numbers are never reused, even after rows left
     assert box.depth == {MessageClass.EVENT: 1, MessageClass.TELEMETRY: 1}
+    box.close()
+
+
+def test_the_epoch_is_made_with_the_file_and_stamped_on_every_envelope(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", "a1", max_rows=100)
+    epoch, first_seq = box.epoch, box.first_seq
+    assert is_valid_name(epoch)
+    assert first_seq == 1
+    box.put(_telemetry(2))
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite3", "a1", max_rows=100)
+    assert (box.epoch, box.first_seq) == (epoch, 1)  # kept in the file, across restarts
+    box.put(_events(1))
+    decoded = [decode_envelope(p.payload, "a1", p.cls) for p in box.fetch(after=0, limit=10)]
+    assert [(e.epoch, e.seq) for e in decoded] == [(epoch, 1), (epoch, 2), (epoch, 3)]
+    box.close()
+    # A wiped disk: a new file numbers from 1 again, under an epoch never seen before.
+    (tmp_path / "o.sqlite3").unlink()
+    for leftover in tmp_path.glob("o.sqlite3-*"):
+        leftover.unlink()
+    box = Outbox(tmp_path / "o.sqlite3", "a1", max_rows=100)
+    assert box.epoch != epoch
+    assert (box.session, box.first_seq, box.last_seq) == (1, 1, 0)
+    box.close()
+
+
+_PRE_EPOCH_SCHEMA = """
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY, cls INTEGER NOT NULL, created REAL NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0, payload BLOB NOT NULL
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE commands (id TEXT PRIMARY KEY, received REAL NOT NULL, ack BLOB NOT NULL);
+"""
+
+
+def test_an_outbox_from_before_epochs_gets_one_that_starts_after_its_numbers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(_PRE_EPOCH_SCHEMA)
+    legacy = encode_envelope(
+        "a1", None, 4, 7, "2026-11-24T01:30:00.000000Z", "d", "k", MessageClass.TELEMETRY, "{}"
+    )
+    old.execute("INSERT INTO outbox VALUES (7, 1, 0, 0, ?)", (legacy,))
+    old.execute("INSERT INTO meta VALUES ('session', 4), ('next_seq', 8)")
+    old.commit()
+    old.close()
+    box = Outbox(path, "a1", max_rows=100)
+    assert box.session == 5
+    assert box.first_seq == 8  # 1..7 were numbered without an epoch
+    epoch = box.epoch
+    box.put(_telemetry(1))
+    rows = box.fetch(after=0, limit=10)
+    decoded = [decode_envelope(p.payload, "a1", p.cls) for p in rows]
+    # The row stored before keeps its payload (no epoch); new rows carry the new epoch.
+    assert [(e.epoch, e.seq) for e in decoded] == [(None, 7), (epoch, 8)]
+    box.close()
+    box = Outbox(path, "a1", max_rows=100)
+    assert (box.epoch, box.first_seq) == (epoch, 8)
     box.close()
 
 

@@ -129,3 +129,60 @@ def _agent_metrics(deployment: Deployment) -> str:
     status, text = http_get(f"http://127.0.0.1:{deployment.metrics_ports['a1']}/metrics")
     assert status == 200
     return str(text)
+
+
+def test_a_replay_names_the_epoch_and_one_for_another_epoch_is_refused(
+    deployment: Deployment,
+) -> None:
+    recorder = Recorder(deployment.broker, "precinct/v1/a1/+")
+    try:
+        deployment.start_agent("a1", synthetic=50)
+
+        def births() -> list[dict[str, object]]:
+            return [
+                body
+                for _, topic, body in recorder.snapshot()
+                if topic.endswith("/status") and body.get("state") == "online"
+            ]
+
+        def data_seqs() -> list[object]:
+            return [
+                body["seq"]
+                for _, topic, body in recorder.snapshot()
+                if topic.endswith(("/telemetry", "/event"))
+            ]
+
+        wait_until(
+            lambda: bool(births()) and len(data_seqs()) >= 5, 15, "the birth and five readings"
+        )
+        birth = births()[0]
+        epoch = birth["epoch"]
+        assert isinstance(epoch, str)
+        assert len(epoch) == 32
+        assert birth["first_seq"] == 1
+        assert all(
+            body.get("epoch") == epoch
+            for _, topic, body in recorder.snapshot()
+            if topic.endswith(("/telemetry", "/event"))
+        )
+        foreign = _command("replay", 30, epoch="0" * 32, first=1, last=3)
+        own = _command("replay", 30, epoch=epoch, first=1, last=3)
+        for command in (foreign, own):
+            recorder.client.publish("precinct/v1/a1/cmd", command.encode(), qos=1)
+
+        def acks() -> dict[object, dict[str, object]]:
+            return {
+                body["id"]: body for _, topic, body in recorder.snapshot() if topic.endswith("/ack")
+            }
+
+        wait_until(lambda: len(acks()) >= 2, 15, "two acks")
+        refused, done = acks()[foreign.id], acks()[own.id]
+        assert refused["ok"] is False
+        assert "epoch" in str(refused["error"])
+        assert done["ok"] is True
+        assert isinstance(done["result"], dict)
+        assert done["result"]["requeued"] == 3
+        wait_until(lambda: data_seqs().count(1) >= 2, 15, "seq 1 published again")
+        assert data_seqs().count(1) == 2  # once live, once for the one replay of this epoch
+    finally:
+        recorder.close()

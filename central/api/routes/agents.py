@@ -1,4 +1,11 @@
-"""Agents: online state from birth and will, what was stored, and the gaps in each sequence."""
+"""Agents: online state from birth and will, what was stored per epoch, and the gaps in each.
+
+An agent's *epoch* is the identity of its outbox file; a wiped agent starts a new one and numbers
+from 1 again. ``last_seq``, ``received``, ``missing`` and ``gaps`` at the top level are those of
+the current epoch; ``epochs`` lists every epoch, the current one first. Readings numbered without
+an epoch (an agent of the previous release, or stored before schema version 5) show
+``epoch: null``.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,26 @@ import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from central.api.deps import DbDep, PrincipalDep
 from central.auth import Principal, Role
 from central.gaps import gap_ranges
+from central.store import LEGACY_EPOCH
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
 # Gap listing is for people; past this many ranges the agent is plainly in trouble.
 MAX_GAP_RANGES = 100
+# Epochs listed per agent, newest first; each is a wiped or replaced disk.
+MAX_EPOCHS = 20
 
 _COLUMNS = (
-    "agent, station, online, session, connection, status_time, status_reason, "
-    "first_seen, last_seen, last_seq, received"
+    "a.agent, a.station, a.online, a.session, a.connection, a.status_time, a.status_reason, "
+    "a.first_seen, a.last_seen, a.epoch, coalesce(e.first_seq, 1), coalesce(e.last_seq, 0), "
+    "coalesce(e.received, 0)"
 )
+_FROM = "agents a LEFT JOIN agent_epochs e ON e.agent = a.agent AND e.epoch = a.epoch"
 
 
 class AgentSummary(BaseModel):
@@ -33,14 +45,39 @@ class AgentSummary(BaseModel):
     status_reason: str | None
     first_seen: str | None
     last_seen: str | None
+    epoch: str | None = Field(description="The current epoch; null: numbered without one.")
     last_seq: int
     received: int
     missing: int
 
 
+class EpochPublic(BaseModel):
+    epoch: str | None = Field(description="null: numbered without an epoch (previous release).")
+    current: bool
+    first_seq: int
+    last_seq: int
+    received: int
+    missing: int
+    first_seen: str | None
+    last_seen: str | None
+    replaced_at: str | None = Field(description="When a newer epoch became current.")
+    gaps: list[tuple[int, int]]
+    gaps_truncated: bool
+
+
 class AgentDetail(AgentSummary):
     gaps: list[tuple[int, int]]
     gaps_truncated: bool
+    epochs: list[EpochPublic]
+    epochs_truncated: bool
+
+
+def _public_epoch(epoch: object) -> str | None:
+    return None if epoch is None or epoch == LEGACY_EPOCH else str(epoch)
+
+
+def _missing(first_seq: int, last_seq: int, received: int) -> int:
+    return max(0, last_seq - first_seq + 1 - received)
 
 
 def _summary(row: sqlite3.Row | tuple[object, ...]) -> AgentSummary:
@@ -54,6 +91,8 @@ def _summary(row: sqlite3.Row | tuple[object, ...]) -> AgentSummary:
         status_reason,
         first_seen,
         last_seen,
+        epoch,
+        first_seq,
         last_seq,
         received,
     ) = row
@@ -67,9 +106,10 @@ def _summary(row: sqlite3.Row | tuple[object, ...]) -> AgentSummary:
         status_reason=status_reason if isinstance(status_reason, str) else None,
         first_seen=first_seen if isinstance(first_seen, str) else None,
         last_seen=last_seen if isinstance(last_seen, str) else None,
+        epoch=_public_epoch(epoch),
         last_seq=int(str(last_seq)),
         received=int(str(received)),
-        missing=int(str(last_seq)) - int(str(received)),
+        missing=_missing(int(str(first_seq)), int(str(last_seq)), int(str(received))),
     )
 
 
@@ -77,15 +117,24 @@ def _visible(principal: Principal, station: str | None) -> bool:
     return principal.role is not Role.STATION or principal.may_see_station(station)
 
 
+def _gaps(
+    db: sqlite3.Connection, agent: str, epoch: str, first_seq: int, missing: int
+) -> tuple[list[tuple[int, int]], bool]:
+    if not missing:
+        return [], False
+    gaps = gap_ranges(db, agent, epoch, above=first_seq - 1, limit=MAX_GAP_RANGES + 1)
+    return gaps[:MAX_GAP_RANGES], len(gaps) > MAX_GAP_RANGES
+
+
 @router.get("")
 def list_agents(db: DbDep, principal: PrincipalDep) -> list[AgentSummary]:
     if principal.role is Role.STATION:
         rows = db.execute(
-            f"SELECT {_COLUMNS} FROM agents WHERE station = ? ORDER BY agent",  # noqa: S608 - constant columns
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE a.station = ? ORDER BY a.agent",  # noqa: S608 - constant columns
             (principal.station,),
         )
     else:
-        rows = db.execute(f"SELECT {_COLUMNS} FROM agents ORDER BY agent")  # noqa: S608
+        rows = db.execute(f"SELECT {_COLUMNS} FROM {_FROM} ORDER BY a.agent")  # noqa: S608
     return [_summary(row) for row in rows]
 
 
@@ -96,7 +145,7 @@ def get_agent(
     agent_id: Annotated[str, Path(max_length=64)],
 ) -> AgentDetail:
     row = db.execute(
-        f"SELECT {_COLUMNS} FROM agents WHERE agent = ?",  # noqa: S608 - constant columns
+        f"SELECT {_COLUMNS} FROM {_FROM} WHERE a.agent = ?",  # noqa: S608 - constant columns
         (agent_id,),
     ).fetchone()
     if row is None:
@@ -104,9 +153,40 @@ def get_agent(
     summary = _summary(row)
     if not _visible(principal, summary.station):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "agent belongs to another station")
-    gaps = gap_ranges(db, agent_id, limit=MAX_GAP_RANGES + 1) if summary.missing else []
+    current = row[9]
+    epochs: list[EpochPublic] = []
+    rows = db.execute(
+        "SELECT epoch, first_seq, last_seq, received, first_seen, last_seen, replaced_at "
+        "FROM agent_epochs WHERE agent = ? "
+        "ORDER BY epoch IS NOT ?, replaced_at IS NOT NULL, replaced_at DESC, first_seen DESC "
+        "LIMIT ?",
+        (agent_id, current, MAX_EPOCHS + 1),
+    ).fetchall()
+    for epoch, first_seq, last_seq, received, first_seen, last_seen, replaced_at in rows[
+        :MAX_EPOCHS
+    ]:
+        missing = _missing(first_seq, last_seq, received)
+        gaps, truncated = _gaps(db, agent_id, epoch, first_seq, missing)
+        epochs.append(
+            EpochPublic(
+                epoch=_public_epoch(epoch),
+                current=epoch == current,
+                first_seq=first_seq,
+                last_seq=last_seq,
+                received=received,
+                missing=missing,
+                first_seen=first_seen,
+                last_seen=last_seen,
+                replaced_at=replaced_at,
+                gaps=gaps,
+                gaps_truncated=truncated,
+            )
+        )
+    current_epoch = next((e for e in epochs if e.current), None)
     return AgentDetail(
         **summary.model_dump(),
-        gaps=gaps[:MAX_GAP_RANGES],
-        gaps_truncated=len(gaps) > MAX_GAP_RANGES,
+        gaps=current_epoch.gaps if current_epoch else [],
+        gaps_truncated=current_epoch.gaps_truncated if current_epoch else False,
+        epochs=epochs,
+        epochs_truncated=len(rows) > MAX_EPOCHS,
     )

@@ -20,6 +20,9 @@ class EventPublic(BaseModel):
 
     id: int
     agent: str
+    epoch: str | None = Field(
+        description="The agent's outbox epoch; null: numbered without one (previous release)."
+    )
     seq: int
     session: int
     message_class: str = Field(serialization_alias="class")
@@ -51,7 +54,7 @@ def list_events(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "role ops may not read message contents")
     sql = [
         "SELECT e.id, e.agent, e.seq, e.session, e.class, e.device, e.kind, e.time, "
-        "e.received_at, e.body FROM events e"
+        "e.received_at, e.body, e.epoch FROM events e"
     ]
     args: list[Any] = []
     if principal.role is Role.STATION:
@@ -78,6 +81,7 @@ def list_events(
         EventPublic(
             id=r[0],
             agent=r[1],
+            epoch=r[10] or None,
             seq=r[2],
             session=r[3],
             message_class=r[4],
