@@ -149,6 +149,8 @@ def _token_list(args: argparse.Namespace) -> int:
     from central.auth import list_tokens
     from central.store import connect, migrate
 
+    if not args.db.is_file():
+        return _fail(f"{args.db}: no such file")
     migrate(args.db)
     conn = connect(args.db, readonly=True)
     try:
@@ -173,7 +175,8 @@ def _token_list(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
     return 0
 
 
@@ -182,6 +185,8 @@ def _token_revoke(args: argparse.Namespace) -> int:
     from central.auth import revoke_tokens
     from central.store import connect, migrate
 
+    if not args.db.is_file():
+        return _fail(f"{args.db}: no such file")
     migrate(args.db)
     conn = connect(args.db)
     try:
