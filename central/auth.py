@@ -1,10 +1,11 @@
-"""API tokens: random bearer secrets, stored only as SHA-256 hashes, each with a role.
+"""API tokens: random bearer secrets, stored only as SHA-256 hashes, each with a role and an
+optional expiry; a revoked or expired token authenticates no one.
 
-Roles and what they may do:
-- ``admin``: everything.
+Roles and what they may do (route by route in ``docs/access.md``):
+- ``admin``: everything, including the audit log.
 - ``centre``: read and act on every station's data.
-- ``station``: only the agents (and later bookings) of its own station.
-- ``ops``: agent health, no message contents.
+- ``station``: only the agents, devices, messages and bookings of its own station.
+- ``ops``: agent and device health, no message contents.
 """
 
 from __future__ import annotations
