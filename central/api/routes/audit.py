@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -58,7 +59,7 @@ def list_audit(
     ]
     args: list[Any] = [int(cursor) if cursor else 0]
     for column, value in (
-        ("at >=", None if since is None else format_time(since)),
+        ("at >=", None if since is None else _since(since)),
         ("action =", action),
         ("actor =", actor),
         ("target =", target),
@@ -86,6 +87,16 @@ def list_audit(
     ]
     next_cursor = str(items[-1].id) if len(rows) > limit else None
     return AuditPage(items=items, next_cursor=next_cursor)
+
+
+def _since(moment: datetime) -> str:
+    """``since`` as stored times compare, also for a moment at the calendar's ends whose UTC
+    time Python cannot hold (0001-01-01T00:00+05:00)."""
+    try:
+        return format_time(moment)
+    except OverflowError:
+        # Before every row: the empty string; after every row: a character above the digits.
+        return "" if moment.year == 1 else "~"
 
 
 def _detail(text: str) -> dict[str, Any]:
