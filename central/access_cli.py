@@ -15,13 +15,16 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from central.audit import Actor
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def register(central_commands: Any) -> None:
+def register(central_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``token`` and ``audit`` groups under ``precinct central``."""
     token = central_commands.add_parser(
         "token", help="manage API tokens", description="Manage API tokens."
@@ -76,7 +79,7 @@ def register(central_commands: Any) -> None:
     verify.set_defaults(handler=_audit_verify)
 
 
-def _cli_actor() -> Any:
+def _cli_actor() -> Actor:
     from central.audit import Actor
 
     try:
