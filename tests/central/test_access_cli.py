@@ -45,12 +45,13 @@ def test_tokens_listed_revoked_and_expired(deployment: Deployment) -> None:
     db = deployment.db
     url = f"{deployment.base}/api/v1/agents"
     lead = create(db, "--role", "admin", "--name", "lead", "--expires-in", "90d")
+    # Checked at once: the expiry runs from the moment the command made the token.
     van = create(
-        db, "--role", "station", "--station", "s1", "--name", "van 7", "--expires-in", "8s"
+        db, "--role", "station", "--station", "s1", "--name", "van 7", "--expires-in", "15s"
     )
+    assert http_get(url, van)[0] == 200
     watch = create(db, "--role", "ops", "--name", "watch")
     assert http_get(url, lead)[0] == 200
-    assert http_get(url, van)[0] == 200
     assert http_get(url, watch)[0] == 200
 
     for duration in ("1w", "0d", "12", "3651d"):
@@ -89,7 +90,7 @@ def test_tokens_listed_revoked_and_expired(deployment: Deployment) -> None:
     assert "no unrevoked token" in again.stderr
     assert next(r for r in token_rows(db) if r["name"] == "lead")["revoked_at"] is not None
 
-    wait_until(lambda: http_get(url, van)[0] == 401, 60, "the 8 s token to expire")
+    wait_until(lambda: http_get(url, van)[0] == 401, 90, "the 15 s token to expire")
     assert http_get(url, watch)[0] == 200
 
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
