@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
+from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
 from central.gap_repair_runner import run_gap_repair
 from central.ingest import Ingest
@@ -93,4 +94,5 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(rooms.router)
     app.include_router(bookings.router)
     app.include_router(plan.router)
+    app.include_router(audit_routes.router)
     return app

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from central import access_cli
 from edge_agent.settings_source import ConfigError, load
 
 EXIT_USAGE = 2
@@ -61,30 +62,6 @@ def _run_central(args: argparse.Namespace) -> int:
     settings = load(CentralSettings, args.config, _flags(args, _CENTRAL_FLAGS), os.environ)
     _setup_logging(settings.log_level)
     serve(settings)
-    return 0
-
-
-def _token_create(args: argparse.Namespace) -> int:
-    from central.auth import Role, create_token
-    from central.store import connect, migrate
-
-    try:
-        role = Role(args.role)
-    except ValueError:
-        print(
-            f"precinct: unknown role {args.role!r} (admin, centre, station, ops)", file=sys.stderr
-        )
-        return EXIT_USAGE
-    migrate(args.db)
-    conn = connect(args.db)
-    try:
-        token = create_token(conn, role=role, name=args.name, station=args.station)
-    except ValueError as exc:
-        print(f"precinct: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        conn.close()
-    print(token)
     return 0
 
 
@@ -160,20 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     central.set_defaults(handler=_run_central)
     central_commands = central.add_subparsers(dest="central_command", metavar="COMMAND")
-    token = central_commands.add_parser(
-        "token", help="manage API tokens", description="Manage API tokens."
-    )
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
-    create = token_commands.add_parser(
-        "create",
-        help="create a token and print it",
-        description="Create an API token and print it once.",
-    )
-    create.add_argument("--db", type=Path, required=True, metavar="FILE", help="SQLite store")
-    create.add_argument("--role", required=True, help="admin, centre, station or ops")
-    create.add_argument("--station", metavar="ID", help="the station (role station only)")
-    create.add_argument("--name", required=True, help="who or what holds the token")
-    create.set_defaults(handler=_token_create)
+    access_cli.register(central_commands)  # token create/list/revoke, audit verify
 
     demo = commands.add_parser(
         "demo",

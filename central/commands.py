@@ -8,6 +8,7 @@ outcome when the ack arrives. Agents never execute a command after its expiry, n
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,11 +44,15 @@ class CommandDispatcher:
         ttl: timedelta,
         requested_by: str,
         now: datetime | None = None,
+        on_record: Callable[[sqlite3.Connection, Command], None] | None = None,
     ) -> Command:
+        """Record the command, then publish it; ``on_record`` writes in the same transaction
+        as the record (the audit row of who asked)."""
         moment = now if now is not None else datetime.now(UTC)
         command = Command(id=uuid.uuid4().hex, name=name, expires=moment + ttl, args=dict(args))
         conn = connect(self._db)
         try:
+            conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "INSERT INTO commands (id, agent, name, args, created_at, expires_at, "
                 "requested_by, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'sent')",
@@ -61,7 +66,12 @@ class CommandDispatcher:
                     requested_by,
                 ),
             )
+            if on_record is not None:
+                on_record(conn, command)
+            conn.execute("COMMIT")
         finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             conn.close()
         self._publish(topic(agent, Channel.COMMAND), command.encode())
         return command

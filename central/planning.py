@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from central import audit
 from central.api.booking_models import BookingIn, BookingPatch
 from central.store import connect
 from edge_agent.wire import format_time
@@ -166,8 +167,9 @@ class PlanningService:
     # --- the write path --------------------------------------------------------------------
 
     @contextmanager
-    def change(self, cause: str) -> Iterator[PlanChange]:
-        """Lock, let the caller change the plan and stage rows (``statements``), then store it
+    def change(self, cause: str, actor: audit.Actor | None = None) -> Iterator[PlanChange]:
+        """Lock, let the caller change the plan and stage rows (``statements``) and audit
+        records (``audit``, written as ``actor``, the centre itself by default), then store it
         all at once; any exception undoes the change by rebuilding the plan from the store."""
         with self.lock:
             started = time.perf_counter()
@@ -181,6 +183,8 @@ class PlanningService:
                 for statement, args in change.statements:
                     conn.execute(statement, args)
                 self._store_plan(conn, change, cause)
+                for entry in change.audit:
+                    audit.append(conn, actor or audit.SYSTEM, entry)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -294,7 +298,15 @@ class PlanningService:
 
     # --- bookings --------------------------------------------------------------------------
 
-    def create(self, request: BookingIn, station: str, by: str, now: datetime | None = None) -> str:
+    def create(
+        self,
+        request: BookingIn,
+        station: str,
+        by: str,
+        now: datetime | None = None,
+        *,
+        actor: audit.Actor | None = None,
+    ) -> str:
         moment = now or datetime.now(UTC)
         try:
             request.check_horizon(moment)
@@ -303,7 +315,7 @@ class PlanningService:
         booking_id = "bk-" + secrets.token_hex(6)
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         booking = request.to_booking(booking_id, station)
-        with self.change("booking") as change:
+        with self.change("booking", actor) as change:
             placement = self.planner.add_booking(booking, to_minute(moment))
             if not placement.complete and not request.waitlist:
                 self.planner.remove_booking(booking_id)
@@ -347,6 +359,18 @@ class PlanningService:
                 for person in booking.persons
             )
             change.quiet.add(booking_id)
+            change.audit.append(
+                audit.AuditRecord(
+                    "booking.created",
+                    booking_id,
+                    {
+                        "station": station,
+                        "status": status,
+                        "persons": len(booking.persons),
+                        "walk_in": request.walk_in,
+                    },
+                )
+            )
             if placement.unassigned:
                 change.statements.append(
                     event_statement(
@@ -365,9 +389,16 @@ class PlanningService:
                 )
         return booking_id
 
-    def update(self, booking_id: str, patch: BookingPatch, now: datetime | None = None) -> None:
+    def update(
+        self,
+        booking_id: str,
+        patch: BookingPatch,
+        now: datetime | None = None,
+        *,
+        actor: audit.Actor | None = None,
+    ) -> None:
         moment = now or datetime.now(UTC)
-        with self.change("booking_changed") as change:
+        with self.change("booking_changed", actor) as change:
             row = self._active_row(booking_id)
             data = BookingIn.model_validate_json(row["body"]).model_dump(mode="json")
             data.update(patch.model_dump(mode="json", exclude_none=True))
@@ -396,11 +427,25 @@ class PlanningService:
                     ),
                 )
             )
+            # The names of the fields changed, never their values (they describe persons).
+            fields = sorted(patch.model_dump(exclude_none=True))
+            change.audit.append(
+                audit.AuditRecord(
+                    "booking.changed", booking_id, {"fields": fields, "status": status}
+                )
+            )
 
-    def close(self, booking_id: str, status: str, now: datetime | None = None) -> None:
+    def close(
+        self,
+        booking_id: str,
+        status: str,
+        now: datetime | None = None,
+        *,
+        actor: audit.Actor | None = None,
+    ) -> None:
         """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
         moment = now or datetime.now(UTC)
-        with self.change("released") as change:
+        with self.change("released", actor) as change:
             row = self._active_row(booking_id)
             if status == "no_show" and row["arrived_at"]:
                 raise PlanningError(409, "the unit has arrived: not a no-show")
@@ -420,6 +465,8 @@ class PlanningService:
             change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
+            action = "booking.cancelled" if status == "cancelled" else "booking.no_show"
+            change.audit.append(audit.AuditRecord(action, booking_id, {"at": at}))
             self._retry_waitlist(change, moment)
         if status == "no_show":
             self.metrics.no_shows.inc()
@@ -440,8 +487,8 @@ class PlanningService:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def arrived(self, booking_id: str, at: datetime) -> None:
-        with self.change("arrival") as change:
+    def arrived(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> None:
+        with self.change("arrival", actor) as change:
             row = self._active_row(booking_id)
             if row["arrived_at"]:
                 raise PlanningError(409, f"booking {booking_id} arrived at {row['arrived_at']}")
@@ -449,6 +496,7 @@ class PlanningService:
 
     def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
         stamp = format_time(at)
+        change.audit.append(audit.AuditRecord("booking.arrived", booking_id, {"at": stamp}))
         change.statements.append(
             (
                 "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
@@ -485,8 +533,10 @@ class PlanningService:
             self.planner.replace_booking(booking, to_minute(moment))
         return True
 
-    def verified(self, booking_id: str, code: str, at: datetime) -> None:
-        with self.change("verified") as change:
+    def verified(
+        self, booking_id: str, code: str, at: datetime, *, actor: audit.Actor | None = None
+    ) -> None:
+        with self.change("verified", actor) as change:
             row = self._active_row(booking_id)
             if not secrets.compare_digest(code.strip().upper(), row["code"]):
                 raise PlanningError(409, "the booking code does not match this booking")
@@ -500,10 +550,13 @@ class PlanningService:
                     (format_time(at), format_time(at), booking_id),
                 )
             )
+            change.audit.append(
+                audit.AuditRecord("booking.verified", booking_id, {"at": format_time(at)})
+            )
 
-    def entered(self, booking_id: str, at: datetime) -> float:
+    def entered(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> float:
         """Entry into the handling area; returns arrival -> entry in seconds."""
-        with self.change("entered") as change:
+        with self.change("entered", actor) as change:
             row = self._active_row(booking_id)
             arrived = row["arrived_at"]
             if not arrived:
@@ -519,12 +572,17 @@ class PlanningService:
                 )
             )
             seconds = max(0.0, (at - _parse(arrived)).total_seconds())
+            change.audit.append(
+                audit.AuditRecord("booking.entered", booking_id, {"at": format_time(at)})
+            )
         lane = "walk_in" if row["walk_in"] else "booked"
         self.metrics.arrival_to_entry.labels(lane).observe(seconds)
         return seconds
 
-    def session_started(self, booking_id: str, person: str, at: datetime) -> None:
-        with self.change("session_started") as change:
+    def session_started(
+        self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
+    ) -> None:
+        with self.change("session_started", actor) as change:
             row = self._active_row(booking_id)
             if not row["entered_at"]:
                 # H8: questioning comes after entry into the handling area.
@@ -535,6 +593,7 @@ class PlanningService:
             if key in self.planner.fixed:
                 raise PlanningError(409, f"{person}'s session has already started")
             self.planner.start_session(key)
+            change.audit.append(_person_record("person.session_started", booking_id, person, at))
             change.statements.append(
                 (
                     "UPDATE booking_persons SET session_started_at = ? WHERE booking = ? AND "
@@ -543,13 +602,16 @@ class PlanningService:
                 )
             )
 
-    def session_ended(self, booking_id: str, person: str, at: datetime) -> None:
-        with self.change("session_ended") as change:
+    def session_ended(
+        self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
+    ) -> None:
+        with self.change("session_ended", actor) as change:
             self._active_row(booking_id)
             key = self._person_key(booking_id, person)
             if key not in self.planner.fixed:
                 raise PlanningError(409, f"{person}'s session has not started")
             self.planner.end_session(key, to_minute(at))
+            change.audit.append(_person_record("person.session_ended", booking_id, person, at))
             change.statements.append(
                 (
                     "UPDATE booking_persons SET session_ended_at = ? WHERE booking = ? AND "
@@ -558,8 +620,10 @@ class PlanningService:
                 )
             )
 
-    def exited(self, booking_id: str, person: str, at: datetime) -> None:
-        with self.change("exited") as change:
+    def exited(
+        self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
+    ) -> None:
+        with self.change("exited", actor) as change:
             self._active_row(booking_id)
             self._person_key(booking_id, person)
             stamp = format_time(at)
@@ -582,6 +646,10 @@ class PlanningService:
             finally:
                 conn.close()
             still_in.discard(person)
+            record = _person_record("person.exited", booking_id, person, at)
+            change.audit.append(
+                replace(record, detail={**record.detail, "booking_closed": not still_in})
+            )
             if not still_in:
                 # Everyone is out: the booking leaves the live plan, its rows stay as history.
                 self.planner.remove_booking(booking_id)
@@ -688,6 +756,13 @@ class PlanChange:
     quiet: set[str] = field(default_factory=set)
     # Bookings leaving the live plan: their stored rows stay.
     history_kept: set[str] = field(default_factory=set)
+    # What the audit log says about this change: ids, states and counts, no personal data.
+    audit: list[audit.AuditRecord] = field(default_factory=list)
+
+
+def _person_record(action: str, booking_id: str, person: str, at: datetime) -> audit.AuditRecord:
+    # The person id is the booking's own reference (the API's path id), not a name.
+    return audit.AuditRecord(action, booking_id, {"person": person, "at": format_time(at)})
 
 
 def event_statement(

@@ -326,8 +326,52 @@ def _v5(db: sqlite_utils.Database) -> None:
         raise
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: sqlite_utils.Database) -> None:
+    """Token expiry, and the hash-chained audit log (see ``central/audit.py``)."""
+    if "expires_at" not in Table(db, "tokens").columns_dict:
+        db.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
+    Table(db, "audit").create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "role": str,
+            "source": str,
+            "action": str,
+            "target": str,
+            "detail": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="id",
+        if_not_exists=True,
+        not_null={
+            "at",
+            "actor",
+            "role",
+            "source",
+            "action",
+            "target",
+            "detail",
+            "prev_hash",
+            "hash",
+        },
+    )
+    Table(db, "audit").create_index(["at"], index_name="audit_at", if_not_exists=True)
+    Table(db, "audit").create_index(["action", "id"], index_name="audit_action", if_not_exists=True)
+    # Append-only for the application; someone holding the file can drop these, and the hash
+    # chain then shows what was edited or deleted.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS audit_no_{verb.lower()} BEFORE {verb} ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
+# The first schema version with the audit log (``audit verify`` refuses older files).
+AUDIT_SCHEMA_VERSION = MIGRATIONS.index(_v6) + 1
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

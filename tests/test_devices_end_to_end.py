@@ -144,6 +144,16 @@ def test_cabinet_state_events_and_unlock_through_the_centre(
         ("centre:duty officer", "error"),
     ]
     assert json.loads(rows[0][3])["slot"] == 3
+    # And in the audit log: who asked, from where, and what the board answered.
+    status, page = http_get(f"{deployment.base}/api/v1/audit?action=cabinet.unlock", admin)
+    assert status == 200
+    assert [(e["actor"], e["source"], e["target"], e["detail"]["slot"]) for e in page["items"]] == [
+        ("duty officer", "127.0.0.1", "cab-1", 3),
+        ("duty officer", "127.0.0.1", "cab-1", 99),
+    ]
+    status, page = http_get(f"{deployment.base}/api/v1/audit?action=cabinet.unlock_result", admin)
+    assert status == 200
+    assert [e["detail"]["status"] for e in page["items"]] == ["ok", "error"]
 
 
 def test_unlock_answers_504_when_the_agent_does_not_answer(
@@ -159,6 +169,9 @@ def test_unlock_answers_504_when_the_agent_does_not_answer(
     status, body = http_post(f"{deployment.base}/api/v1/cabinets/cab-1/slots/1/unlock", admin, {})
     assert status == 504, body
     assert time.monotonic() - started < 15
+    status, page = http_get(f"{deployment.base}/api/v1/audit?action=cabinet.unlock_result", admin)
+    assert status == 200
+    assert [e["detail"]["status"] for e in page["items"]] == ["no_answer"]
     # Restarted after the expiry, the agent answers the stale command without unlocking.
     deployment.start_agent("station-1-files", extra=["--config", str(config)])
 

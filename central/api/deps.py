@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from central.audit import Actor
 from central.auth import Principal, Role, authenticate
 from central.settings import CentralSettings
 from central.store import connect
@@ -78,3 +79,10 @@ def require_roles(*roles: Role) -> Any:
         return principal
 
     return Depends(check)
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """Who acts, for the audit log: the token's name and role, from the client's address (the
+    peer of the connection; a proxy's forwarding headers are not trusted)."""
+    source = request.client.host if request.client is not None else "unknown"
+    return Actor(name=principal.name, role=principal.role.value, source=source)

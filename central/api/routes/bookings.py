@@ -19,7 +19,7 @@ from central.api.booking_models import (
     PersonProgress,
     UnassignedOut,
 )
-from central.api.deps import DbDep, require_roles
+from central.api.deps import DbDep, actor_of, require_roles
 from central.auth import Principal, Role
 from central.planning import PlanningError, PlanningService
 
@@ -170,7 +170,9 @@ def create_booking(request: Request, db: DbDep, principal: Booker, body: Booking
             "station: required when the centre books for a station",
         )
     try:
-        booking_id = planning(request).create(body, station, f"{principal.role}:{principal.name}")
+        booking_id = planning(request).create(
+            body, station, f"{principal.role}:{principal.name}", actor=actor_of(request, principal)
+        )
     except PlanningError as exc:
         raise answer(exc) from None
     return load_booking(db, booking_id, principal, with_request=False)
@@ -192,7 +194,9 @@ def verify_by_code(
         db,
         principal,
         booking_id,
-        lambda service: service.verified(booking_id, body.code, body.moment()),
+        lambda service: service.verified(
+            booking_id, body.code, body.moment(), actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -230,7 +234,13 @@ def get_booking(db: DbDep, principal: Booker, booking_id: BookingId) -> BookingO
 def update_booking(
     request: Request, db: DbDep, principal: Booker, booking_id: BookingId, body: BookingPatch
 ) -> BookingOut:
-    act(request, db, principal, booking_id, lambda service: service.update(booking_id, body))
+    act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.update(booking_id, body, actor=actor_of(request, principal)),
+    )
     return load_booking(db, booking_id, principal)
 
 
@@ -239,7 +249,11 @@ def cancel_booking(
     request: Request, db: DbDep, principal: Booker, booking_id: BookingId
 ) -> BookingOut:
     return act(
-        request, db, principal, booking_id, lambda service: service.close(booking_id, "cancelled")
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.close(booking_id, "cancelled", actor=actor_of(request, principal)),
     )
 
 
@@ -253,7 +267,13 @@ def no_show(
 ) -> BookingOut:
     at = (body or Moment()).moment()
     return act(
-        request, db, principal, booking_id, lambda service: service.close(booking_id, "no_show", at)
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.close(
+            booking_id, "no_show", at, actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -266,7 +286,13 @@ def arrived(
     body: Moment | None = None,
 ) -> BookingOut:
     at = (body or Moment()).moment()
-    return act(request, db, principal, booking_id, lambda service: service.arrived(booking_id, at))
+    return act(
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.arrived(booking_id, at, actor=actor_of(request, principal)),
+    )
 
 
 @router.post("/{booking_id}/verified")
@@ -278,7 +304,9 @@ def verified(
         db,
         principal,
         booking_id,
-        lambda service: service.verified(booking_id, body.code, body.moment()),
+        lambda service: service.verified(
+            booking_id, body.code, body.moment(), actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -292,7 +320,9 @@ def entered(
 ) -> EntryOut:
     _owned(db, booking_id, principal)
     try:
-        seconds = planning(request).entered(booking_id, (body or Moment()).moment())
+        seconds = planning(request).entered(
+            booking_id, (body or Moment()).moment(), actor=actor_of(request, principal)
+        )
     except PlanningError as exc:
         raise answer(exc) from None
     return EntryOut(id=booking_id, arrival_to_entry_seconds=seconds)
@@ -313,7 +343,9 @@ def session_started(
         db,
         principal,
         booking_id,
-        lambda service: service.session_started(booking_id, person, at),
+        lambda service: service.session_started(
+            booking_id, person, at, actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -332,7 +364,9 @@ def session_ended(
         db,
         principal,
         booking_id,
-        lambda service: service.session_ended(booking_id, person, at),
+        lambda service: service.session_ended(
+            booking_id, person, at, actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -347,5 +381,9 @@ def exited(
 ) -> BookingOut:
     at = (body or Moment()).moment()
     return act(
-        request, db, principal, booking_id, lambda service: service.exited(booking_id, person, at)
+        request,
+        db,
+        principal,
+        booking_id,
+        lambda service: service.exited(booking_id, person, at, actor=actor_of(request, principal)),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from datetime import timedelta
 from typing import Annotated, Any
@@ -11,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
-from central.api.deps import DbDep, require_roles
+from central import audit
+from central.api.deps import DbDep, actor_of, require_roles
 from central.auth import Principal, Role
 from central.commands import CommandDispatcher
+from edge_agent.wire import Command
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,17 @@ async def unlock_slot(
     if body is not None and body.pulse_ms is not None:
         args["pulse_ms"] = body.pulse_ms
     dispatcher: CommandDispatcher = request.app.state.commands
+    actor = actor_of(request, principal)
+
+    def audited(conn: sqlite3.Connection, command: Command) -> None:
+        audit.append(
+            conn,
+            actor,
+            audit.AuditRecord(
+                "cabinet.unlock", cabinet, {"slot": slot, "agent": agent, "command": command.id}
+            ),
+        )
+
     command = await asyncio.to_thread(
         dispatcher.send,
         agent,
@@ -72,6 +86,7 @@ async def unlock_slot(
         args,
         ttl=UNLOCK_TTL,
         requested_by=f"{principal.role}:{principal.name}",
+        on_record=audited,
     )
     log.info(
         "unlock %s slot %d requested by %s (command %s)", cabinet, slot, principal.name, command.id
@@ -80,6 +95,7 @@ async def unlock_slot(
     while time.monotonic() < deadline:
         outcome = await asyncio.to_thread(dispatcher.outcome, command.id)
         if outcome is not None and outcome.status != "sent":
+            await _audit_result(request, actor, cabinet, command.id, outcome.status)
             if outcome.status != "ok":
                 raise HTTPException(
                     status.HTTP_409_CONFLICT, f"unlock refused: {outcome.error or 'unknown error'}"
@@ -93,7 +109,22 @@ async def unlock_slot(
                 result=outcome.result,
             )
         await asyncio.sleep(_POLL_SECONDS)
+    await _audit_result(request, actor, cabinet, command.id, "no_answer")
     raise HTTPException(
         status.HTTP_504_GATEWAY_TIMEOUT,
         f"the agent {agent!r} did not answer in time (command {command.id})",
+    )
+
+
+async def _audit_result(
+    request: Request, actor: audit.Actor, cabinet: str, command: str, status_text: str
+) -> None:
+    """The board's answer, as a row of its own: the agent's ack was stored by ingest."""
+    await asyncio.to_thread(
+        audit.record,
+        request.app.state.settings.db,
+        actor,
+        audit.AuditRecord(
+            "cabinet.unlock_result", cabinet, {"command": command, "status": status_text}
+        ),
     )

@@ -1,4 +1,8 @@
-"""Devices as the centre last saw them: availability and the latest reading of each kind."""
+"""Devices as the centre last saw them: availability and the latest reading of each kind.
+
+Operations see every device's health (class, online, last seen, and when each kind of reading
+last arrived) but no reading's body: cabinet inventories and heart rates are message contents.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ class DevicePublic(BaseModel):
     device_class: str | None = Field(serialization_alias="class")
     online: bool | None
     last_seen: str | None
-    state: dict[str, Any]
+    state: dict[str, Any] = Field(
+        description="kind -> {seq, time, body}; without body for the ops role"
+    )
 
 
 @router.get("", response_model_by_alias=True)
@@ -47,6 +53,7 @@ def list_devices(
         sql.append("AND d.class = ?")
         args.append(device_class)
     sql.append("ORDER BY d.agent, d.device")
+    with_bodies = principal.role is not Role.OPS
     return [
         DevicePublic(
             agent=r[0],
@@ -54,7 +61,15 @@ def list_devices(
             device_class=r[2],
             online=None if r[3] is None else bool(r[3]),
             last_seen=r[4],
-            state=json.loads(r[5]),
+            state=json.loads(r[5]) if with_bodies else _health_only(json.loads(r[5])),
         )
         for r in db.execute(" ".join(sql), args)
     ]
+
+
+def _health_only(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        kind: {key: value for key, value in entry.items() if key != "body"}
+        for kind, entry in state.items()
+        if isinstance(entry, dict)
+    }

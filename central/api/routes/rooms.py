@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.api.deps import DbDep, PrincipalDep, WriteDbDep, require_roles
+from central import audit
+from central.api.deps import DbDep, PrincipalDep, WriteDbDep, actor_of, require_roles
 from central.auth import Principal, Role
 from central.planning import PlanningService
 from edge_agent.wire import format_time
@@ -110,6 +111,16 @@ def _record(
     )
 
 
+def _room_change(before: Room, after: Room) -> audit.AuditRecord:
+    # What changed, from what to what; the free-text reason stays in the room's history.
+    detail: dict[str, object] = {"state": [before.state.value, after.state.value]}
+    if after.capacity != before.capacity:
+        detail["capacity"] = [before.capacity, after.capacity]
+    if after.equipment != before.equipment:
+        detail["equipment"] = [sorted(before.equipment), sorted(after.equipment)]
+    return audit.AuditRecord("room.changed", after.id, detail)
+
+
 def _tell_planner(request: Request, room: Room) -> None:
     service: PlanningService = request.app.state.planning
     service.room_changed(room.id, room.type, room.capacity, room.equipment, room.state)
@@ -141,6 +152,15 @@ def create_room(
             ),
         )
         _record(db, room, None, now, by, "created")
+        audit.append(
+            db,
+            actor_of(request, principal),
+            audit.AuditRecord(
+                "room.created",
+                room.id,
+                {"type": room.type.value, "capacity": room.capacity, "state": room.state.value},
+            ),
+        )
         db.execute("COMMIT")
     except sqlite3.IntegrityError:
         db.execute("ROLLBACK")
@@ -205,6 +225,7 @@ def update_room(
         )
         if change is not None:
             _record(db, changed, change.before, now, by, change.reason)
+        audit.append(db, actor_of(request, principal), _room_change(room, changed))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
