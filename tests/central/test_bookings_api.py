@@ -165,10 +165,13 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     assert refused["detail"]["persons"][0]["rule"] in ("H3", "H7")
     assert len(http_get(f"{api}/bookings", s1)[1]) == 1
 
-    # The day's schedule lists the plan; no room is double-booked.
-    day = arrival.date().isoformat()
-    status, schedule = http_get(f"{api}/schedule?date={day}", s1)
-    assert status == 200
+    # The day's schedule lists the plan; no room is double-booked. An arrival late in the
+    # evening has sessions after midnight, so the next day's schedule is read as well.
+    schedule: list[dict[str, Any]] = []
+    for day in (arrival.date(), arrival.date() + timedelta(days=1)):
+        status, entries = http_get(f"{api}/schedule?date={day.isoformat()}", s1)
+        assert status == 200
+        schedule += entries
     assert {(e["person"], e["room"]) for e in schedule if e["kind"] == "session"} == {
         (p, r[0]) for p, r in placed.items()
     }
