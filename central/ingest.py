@@ -79,7 +79,11 @@ class Ingest:
         if url.username:
             client.username_pw_set(url.username, url.password)
         if url.tls:
-            client.tls_set()
+            client.tls_set(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -142,7 +142,17 @@ class Uplink:
 
     def _client(self) -> aiomqtt.Client:
         url = self._settings.broker_url
-        tls = aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED) if url.tls else None
+        settings = self._settings
+        tls = None
+        if url.tls:
+            # Read again on every attempt: a certificate renewed in place is used at the next
+            # connection.
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         client = aiomqtt.Client(
             url.host,
             url.port,
