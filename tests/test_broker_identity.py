@@ -199,6 +199,18 @@ def test_an_expired_certificate_is_refused(identities: Identities) -> None:
     agent = identities.system.start_agent("a1", synthetic=20, env=identities.env("a1"))
     _refused(identities, "a1", "certificate verify failed", "alert certificate expired")
     assert "expired at 2020-01-31" in agent.output()  # and the agent says why
+    # Renewed in place, the certificate is picked up at the next attempt, without a restart,
+    # and what the agent kept meanwhile is delivered.
+    identities.issue("a1")
+    system = identities.system
+    token = system.token(Role.ADMIN)
+
+    def delivered() -> bool:
+        status, body = http_get(f"{system.base}/api/v1/agents/a1", token)
+        return status == 200 and body["received"] > 0
+
+    wait_until(delivered, 60, "the renewed certificate to be used")
+    assert agent.alive()
 
 
 def test_a_revocation_reaches_new_connections_at_sighup(identities: Identities) -> None:
