@@ -21,6 +21,8 @@ from edge_agent.settings_source import ConfigError, load
 EXIT_USAGE = 2
 # Each device class adds its own subcommands (simulate, probe, decode…) with register(commands).
 DEVICE_CLI_MODULES = ("devices.cabinet.cli", "devices.wristband.cli", "devices.gps.cli")
+# Other packages' subcommands, registered the same way.
+PACKAGE_CLI_MODULES = ("central.pki_cli",)
 
 
 def _setup_logging(level: str) -> None:
@@ -220,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="generator seeds (%(default)s)",
     )
     allocate.set_defaults(handler=_bench_allocate)
-    for name in DEVICE_CLI_MODULES:
+    for name in DEVICE_CLI_MODULES + PACKAGE_CLI_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

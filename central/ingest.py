@@ -15,6 +15,11 @@ unique (agent, epoch, seq) index turns the repeats into counted duplicates.
 Message ids are only valid on the connection that delivered them, so each connect and disconnect
 starts a new *generation*; messages of an older generation are stored but not acknowledged (the
 broker sends them again on the new connection).
+
+A connection that ends other than by :meth:`Ingest.stop` (a CONNACK that never came within the
+keepalive, a lost broker) is reset rather than closed in order, so that a CONNECT still queued in
+the kernel during a network outage cannot reach the broker at the heal and take over the session
+of the next connection.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import multiprocessing
 import os
 import queue
 import signal
+import socket
+import struct
 import threading
 from collections import deque
 from multiprocessing.process import BaseProcess
@@ -43,6 +50,8 @@ from monitoring.central_metrics import CentralMetrics
 log = logging.getLogger(__name__)
 
 _BATCHES_IN_FLIGHT = 2
+# SO_LINGER on, 0 seconds: close() sends a reset and discards whatever is still queued.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 _Queued = tuple[int, mqtt.MQTTMessage]
 
@@ -70,11 +79,16 @@ class Ingest:
         if url.username:
             client.username_pw_set(url.username, url.password)
         if url.tls:
-            client.tls_set()
+            client.tls_set(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_socket_close = self._on_socket_close
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client = client
         self._pending: deque[list[_Queued]] = deque()
@@ -174,6 +188,13 @@ class Ingest:
         self._metrics.broker_connected.set(0)
         if not self._stopping.is_set():
             log.warning("ingest disconnected from broker: %s", reason)
+
+    def _on_socket_close(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+        # Called by paho just before it closes the socket.
+        if self._stopping.is_set() or not isinstance(sock, socket.socket):
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._queue.put((self._generation, message))

@@ -11,6 +11,7 @@ from central.store import migrate
 
 def serve(settings: CentralSettings) -> None:
     host, port = settings.listen_address
+    settings.check_files()
     migrate(settings.db)  # before uvicorn, so that a bad store file is a clear error, not a trace
     config = uvicorn.Config(
         create_app(settings),

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from central.van_eta import VanRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
-from edge_agent.settings_source import parse_host_port
+from edge_agent.settings_source import ConfigError, parse_host_port
+from edge_agent.tls import check_client_tls
 from edge_agent.wire import is_valid_name
 from scheduling.custody import ClockThresholds
 from scheduling.model import LegalBasis
@@ -32,6 +33,12 @@ class CentralSettings:
     # Upper bound on messages per store commit; keep <= the broker's max_inflight_messages.
     batch_max: int = 1000
     keepalive: int = 30
+    # TLS (an mqtts:// broker): the CA that signed the broker's certificate (unset: the system's
+    # CAs), and the central's certificate and key (precinct pki issue precinct-central: the
+    # common name is the broker user name the ACL grants the central's topics to).
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     # Gap repair: every repair_interval seconds (0: off), ranges missing for repair_grace seconds
     # are asked for again, at most every repair_retry seconds.
     repair_interval: float = 5.0
@@ -83,6 +90,13 @@ class CentralSettings:
         except ValueError as exc:
             raise ValueError(f"broker: {exc}") from None
         parse_host_port(self.listen, "listen")
+        if (
+            any((self.tls_ca, self.tls_cert, self.tls_key))
+            and not parse_broker_url(self.broker).tls
+        ):
+            raise ValueError("tls_cert: TLS files are set but the broker URL is not mqtts://")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_key: give both tls_cert and tls_key, or neither")
         if not is_valid_name(self.client_id):
             raise ValueError(f"client_id: {self.client_id!r} must be 1-64 letters, digits or _.:-")
         if not is_valid_name(self.share_group):
@@ -133,6 +147,14 @@ class CentralSettings:
             raise ValueError(f"custody_yellow_fraction: {exc}") from None
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    def check_files(self) -> None:
+        """At start-up: the TLS files exist, parse and match (ConfigError naming the key)."""
+        try:
+            check_client_tls(self.tls_ca, self.tls_cert, self.tls_key)
+        except ValueError as exc:
+            key, _, message = str(exc).partition(": ")
+            raise ConfigError("settings", key, message) from None
 
     def policy(self) -> Policy:
         limits = {

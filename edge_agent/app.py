@@ -10,7 +10,7 @@ import logging
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -21,6 +21,7 @@ from edge_agent.outbox import Outbox, PutResult, Reading
 from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import parse_host_port
 from edge_agent.synthetic import run_synthetic
+from edge_agent.tls import CertificateWatch
 from edge_agent.uplink import CommandHandler, Uplink
 from edge_agent.wire import REPLAY_COMMAND, MessageClass, WireError, decode_replay_args
 from monitoring.agent_metrics import AgentMetrics
@@ -28,6 +29,10 @@ from monitoring.agent_metrics import AgentMetrics
 log = logging.getLogger(__name__)
 
 METRICS_REFRESH_SECONDS = 1.0
+# The certificate file is read again this often (it may be renewed in place), and a near expiry
+# is logged at most this often.
+CERTIFICATE_CHECK_SECONDS = 60.0
+CERTIFICATE_WARN_EVERY = timedelta(hours=6)
 # Device name of the agent's own events (health, alarms about itself).
 AGENT_DEVICE = "agent"
 
@@ -63,6 +68,16 @@ class Agent:
         for name in DEVICE_COMMANDS:
             handlers[name] = functools.partial(self.devices.command, name)
         self.uplink = Uplink(settings, self.outbox, self.metrics, self.wakeup, handlers)
+        self.certificate = (
+            CertificateWatch(
+                settings.tls_cert,
+                timedelta(days=settings.tls_expiry_warning_days),
+                CERTIFICATE_WARN_EVERY,
+            )
+            if settings.tls_cert is not None
+            else None
+        )
+        self._certificate_checked = -CERTIFICATE_CHECK_SECONDS
 
     async def _replay(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``first..last`` again: the centre found them missing."""
@@ -119,6 +134,14 @@ class Agent:
             self.metrics.outbox_depth.labels(cls.value).set(self.outbox.depth[cls])
         self.metrics.outbox_oldest_age.set(self.outbox.oldest_age(time.time()))
         self.metrics.outbox_full.set(1 if self.outbox.full else 0)
+        now = time.monotonic()
+        if self.certificate is not None and now - self._certificate_checked >= (
+            CERTIFICATE_CHECK_SECONDS
+        ):
+            self._certificate_checked = now
+            expiry = self.certificate.check(datetime.now(UTC))
+            if expiry is not None:
+                self.metrics.certificate_expiry.set(expiry.timestamp())
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -164,6 +187,7 @@ class Agent:
 async def run_agent(
     settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]] = ()
 ) -> None:
+    settings.check_files()
     registry = CollectorRegistry()
     agent = Agent(settings, registry, devices)
     server = None

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from devices.base import DeviceConfig
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
-from edge_agent.settings_source import parse_host_port
+from edge_agent.settings_source import ConfigError, parse_host_port
+from edge_agent.tls import check_client_tls
 from edge_agent.wire import is_valid_name
 
 
@@ -40,6 +41,13 @@ class AgentSettings:
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
     log_level: str = "info"
+    # TLS (an mqtts:// broker): the CA that signed the broker's certificate (unset: the system's
+    # CAs), and this agent's certificate (common name = id) and key, from precinct pki issue.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Warn in the log when the certificate expires within this many days.
+    tls_expiry_warning_days: float = 30.0
     # [[devices]] tables: kind, id, transport and the options of that device class.
     devices: tuple[DeviceConfig, ...] = ()
 
@@ -82,6 +90,35 @@ class AgentSettings:
             raise ValueError("log_level: must be one of debug, info, warning, error")
         if self.outbox_sync.upper() not in ("NORMAL", "FULL"):
             raise ValueError("outbox_sync: must be NORMAL or FULL")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if (
+            any((self.tls_ca, self.tls_cert, self.tls_key))
+            and not parse_broker_url(self.broker).tls
+        ):
+            raise ValueError("tls_cert: TLS files are set but the broker URL is not mqtts://")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_key: give both tls_cert and tls_key, or neither")
+        if self.tls_expiry_warning_days < 0:
+            raise ValueError("tls_expiry_warning_days: must not be negative")
+
+    def check_files(self) -> None:
+        """At start-up: the TLS files exist, parse, match, and name this agent (ConfigError)."""
+        try:
+            certificate = check_client_tls(self.tls_ca, self.tls_cert, self.tls_key)
+        except ValueError as exc:
+            key, _, message = str(exc).partition(": ")
+            raise ConfigError("settings", key, message) from None
+        # The broker takes the common name as the user name: any other name than the agent's
+        # own would have every publish silently dropped by the ACL.
+        if certificate is not None and certificate.common_name != self.id:
+            raise ConfigError(
+                "settings",
+                "tls_cert",
+                f"the certificate is for {certificate.common_name!r}, not for this agent "
+                f"({self.id!r})",
+            )
 
     @property
     def broker_url(self) -> BrokerUrl:

@@ -1,7 +1,8 @@
 """MQTT uplink: drains the outbox to the broker and executes commands from the centre.
 
 One connection attempt is one fresh ``aiomqtt.Client`` (a client cannot be re-entered after a
-failure). Attempts are spaced by :class:`~devices.backoff.Backoff`.
+failure). Attempts are spaced by :class:`~devices.backoff.Backoff`. An attempt that ends without
+a clean disconnect resets its socket (see :func:`_abort_socket`).
 
 On each connection the rows already in the outbox are the *backlog*; rows that arrive while
 connected are *live*. Every round fills the publish window with live rows first and tops it up
@@ -16,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
+import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,6 +50,30 @@ _DATA_CHANNEL = {MessageClass.EVENT: Channel.EVENT, MessageClass.TELEMETRY: Chan
 # Bound on the final offline notice and disconnect during a clean stop.
 _STOP_DEADLINE = 3.0
 _COMMAND_DEADLINE = 30.0
+
+
+# SO_LINGER on, 0 seconds: close() sends a reset and discards whatever is still queued.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+
+
+def _abort_socket(client: aiomqtt.Client) -> None:
+    """Reset the socket of an attempt that did not end with a clean disconnect.
+
+    aiomqtt 2.5 leaves the socket open when ``__aenter__`` times out waiting for the CONNACK
+    (until paho's keepalive check, one keepalive later), and offers no public way to close it.
+    A plain close is not enough either: during a blackhole the kernel keeps retransmitting the
+    queued CONNECT, which at the heal would take over the session of the agent's newer
+    connection. A reset discards it.
+    """
+    paho = client._client  # no public accessor in aiomqtt 2.5
+    sock = paho.socket()
+    if sock is None:  # never opened, or closed after a clean DISCONNECT
+        return
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    # paho's close also runs aiomqtt's socket-close callback (reader removed, misc task ended).
+    paho._sock_close()
 
 
 class _TokenBucket:
@@ -117,7 +144,17 @@ class Uplink:
 
     def _client(self) -> aiomqtt.Client:
         url = self._settings.broker_url
-        tls = aiomqtt.TLSParameters(cert_reqs=ssl.CERT_REQUIRED) if url.tls else None
+        settings = self._settings
+        tls = None
+        if url.tls:
+            # Read again on every attempt: a certificate renewed in place is used at the next
+            # connection.
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
+                certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                keyfile=str(settings.tls_key) if settings.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         client = aiomqtt.Client(
             url.host,
             url.port,
@@ -171,7 +208,14 @@ class Uplink:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     async def _connected_session(self, backoff: Backoff) -> None:
-        async with self._client() as client:
+        client = self._client()
+        try:
+            await self._session(client, backoff)
+        finally:
+            _abort_socket(client)
+
+    async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
+        async with client:
             await client.subscribe(
                 topic(self._settings.id, Channel.COMMAND),
                 qos=1,

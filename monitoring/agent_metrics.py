@@ -22,6 +22,7 @@ class AgentMetrics:
     device_last_seen: Gauge
     device_online: Gauge
     device_restarts: Counter
+    certificate_expiry: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AgentMetrics:
@@ -96,6 +97,11 @@ class AgentMetrics:
                 "precinct_agent_device_restarts_total",
                 "Times a device driver failed unexpectedly and was restarted",
                 ["device"],
+                registry=registry,
+            ),
+            certificate_expiry=Gauge(
+                "precinct_agent_certificate_expiry_timestamp_seconds",
+                "When the agent's broker certificate expires (Unix time); 0 without one",
                 registry=registry,
             ),
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.shipped_broker import make_password_file, shipped_config
 from tests.support import ROOT, free_port, port_open, wait_until
 
 USERS = {"precinct-central": "central-secret", "a1": "a1-secret", "a2": "a2-secret"}
@@ -25,23 +26,17 @@ def secured_broker(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes
         pytest.fail("mosquitto_passwd missing: the test command installs mosquitto")
     port = free_port()
     passwd = tmp_path / "precinct.passwd"
-    for index, (user, password) in enumerate(USERS.items()):
-        create = ["-c"] if index == 0 else []
-        subprocess.run(
-            ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-    conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
-    conf = (
-        conf.replace("listener 1883", f"listener {port} 127.0.0.1")
-        .replace("/etc/mosquitto/precinct.passwd", str(passwd))
-        .replace("/etc/mosquitto/precinct.acl", str(ROOT / "deploy" / "precinct.acl"))
-        .replace("/var/lib/mosquitto/", f"{tmp_path}/")
-        .replace("log_dest syslog", f"log_dest file {tmp_path}/mosquitto.log")
+    make_password_file(passwd, USERS)
+    # The shipped config also has the TLS listener, which needs a CA, a broker certificate and
+    # a CRL to start.
+    subprocess.run(
+        [sys.executable, "-m", "central.cli", "pki", "init", "--dir", str(tmp_path / "pki")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
     )
-    conf += f"\nuser {getpass.getuser()}\n"
+    conf = shipped_config(tmp_path, port, free_port(), passwd, tmp_path / "pki")
     (tmp_path / "m.conf").write_text(conf)
     process = subprocess.Popen(
         ["mosquitto", "-c", str(tmp_path / "m.conf")],
