@@ -267,6 +267,25 @@ async def test_events_the_sink_refuses_stay_on_the_board(
     assert _seqs(running.sink.readings) == [1, 2, 3, 4, 5]
 
 
+async def test_events_refused_by_a_full_disk_are_read_again_and_the_device_keeps_running(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
+    for _ in range(3):
+        board.tamper()
+    running = Running(make_device(pty_bus.path, buses, tmp_path))
+    running.sink.refuse_events = True
+    async with running:
+        await eventually(lambda: running.sink.refused >= 3, "several polls refused")
+        assert running.task is not None
+        assert not running.task.done()  # no driver fault, no restart
+        assert [e.seq for e in board.events] == [1, 2, 3]  # the board still holds them
+        running.sink.refuse_events = False
+        await eventually(lambda: len(running.sink.events()) == 3, "the refused events")
+        await eventually(lambda: not board.events, "acknowledged")
+    assert _seqs(running.sink.readings) == [1, 2, 3]
+    assert running.health.availability == [True]
+
+
 async def test_many_events_arrive_in_order_in_batches(
     pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
 ) -> None:
