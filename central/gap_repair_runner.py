@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from central.gap_repair import Gap, GapRepairPlanner
 from central.gaps import gap_ranges
 from central.settings import CentralSettings
 from central.store import connect
+from edge_agent.outbox import is_disk_full
 from edge_agent.wire import REPLAY_COMMAND
 from monitoring.central_metrics import CentralMetrics
 
@@ -54,12 +56,19 @@ async def run_gap_repair(
         gaps = await asyncio.to_thread(find_gaps, settings.db, watermarks)
         for agent, first, last in planner.plan(time.monotonic(), gaps):
             log.info("asking %s to replay %d..%d", agent, first, last)
-            await asyncio.to_thread(
-                dispatcher.send,
-                agent,
-                REPLAY_COMMAND,
-                {"first": first, "last": last},
-                ttl=REPLAY_TTL,
-                requested_by="gap-repair",
-            )
+            try:
+                await asyncio.to_thread(
+                    dispatcher.send,
+                    agent,
+                    REPLAY_COMMAND,
+                    {"first": first, "last": last},
+                    ttl=REPLAY_TTL,
+                    requested_by="gap-repair",
+                )
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                # Not recorded, so not sent: the planner asks again after repair_retry.
+                log.debug("replay for %s not sent: the store is full", agent)
+                continue
             metrics.replay_requests.inc()

@@ -8,6 +8,7 @@ message that breaks the contract goes to the quarantine table with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import defaultdict
@@ -127,7 +128,11 @@ class IngestWriter:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # After SQLITE_FULL SQLite has rolled back by itself, and a ROLLBACK would raise "no
+            # transaction is active" in place of the error that matters.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
         outcome.statuses = len(statuses)
         committed = datetime.now(UTC)

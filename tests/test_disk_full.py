@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from central.auth import Role
+from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.conftest import Deployment
-from tests.support import agent_last_seq, http_get, metric_value, stored_seqs, wait_until
+from tests.support import (
+    agent_last_seq,
+    http_get,
+    http_request,
+    metric_value,
+    stored_seqs,
+    wait_until,
+)
 from tests.tmpfs import fill, free, small_tmpfs
 
 RESERVE = 256 << 10
@@ -123,4 +132,98 @@ def test_agent_on_a_full_disk_keeps_running_refuses_telemetry_and_recovers(
             f"({refused_at_recovery:.0f} at recovery); stored during the episode {during}; "
             f"event refusals {refused_events:.0f}; recovered {recovered:.2f} s after space "
             f"returned; {last} readings stored once"
+        )
+
+
+def _received(system: Deployment, token: str, agent_id: str) -> int:
+    status, body = http_get(f"{system.base}/api/v1/agents/{agent_id}", token)
+    return int(body["received"]) if status == 200 else -1
+
+
+def test_central_on_a_full_disk_acknowledges_nothing_and_resumes_losing_nothing(
+    deployment: Deployment,
+) -> None:
+    agents = ("a1", "a2")
+    with small_tmpfs(deployment.root / "store", "16m") as disk:
+        deployment.db = disk / "central.sqlite3"
+        deployment.start_central()
+        admin = deployment.token(Role.ADMIN)
+        centre = deployment.token(Role.CENTRE, name="duty")
+        station = deployment.token(Role.STATION, "s1")
+        for room in ROOMS:
+            assert http_request("POST", f"{deployment.base}/api/v1/rooms", centre, room)[0] == 201
+        for agent_id in agents:
+            deployment.start_agent(agent_id, synthetic=RATE)
+        wait_until(
+            lambda: min(_received(deployment, admin, a) for a in agents) >= RATE, 30, "readings"
+        )
+
+        fill(disk)
+        filled = time.monotonic()
+
+        def store_full() -> bool:
+            status, body = http_get(f"{deployment.base}/readyz")
+            return status == 503 and body.get("reason") == "store disk full"
+
+        wait_until(store_full, 30, "readyz to report the full store")
+        _, body = http_get(f"{deployment.base}/readyz")
+        assert body["checks"] == {"broker": True, "store": False}
+        _, metrics = http_get(f"{deployment.base}/metrics")
+        assert metric_value(metrics, "precinct_store_disk_full") == 1
+        assert metric_value(metrics, "precinct_ingest_write_errors_total") >= 1
+        held = {a: _received(deployment, admin, a) for a in agents}
+        # The agents go on publishing; nothing more is committed, so nothing is acknowledged
+        # and the readings wait in the central's broker session.
+        wait_until(
+            lambda: all(
+                _metric(deployment, a, "precinct_agent_published_total", 'class="telemetry"')
+                >= held[a] + 2 * RATE
+                for a in agents
+            ),
+            30,
+            "readings published while the store is full",
+        )
+        assert {a: _received(deployment, admin, a) for a in agents} == held
+        # API writes answer 503, not 500.
+        room = {"id": "I-9", "type": "interrogation", "capacity": 1, "equipment": ["recording"]}
+        status, answer = http_request("POST", f"{deployment.base}/api/v1/rooms", centre, room)
+        assert status == 503, answer
+        arrival = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        status, answer = http_request(
+            "POST", f"{deployment.base}/api/v1/bookings", station, booking_body(arrival)
+        )
+        assert status == 503, answer
+        assert http_get(f"{deployment.base}/healthz")[0] == 200
+
+        free(disk)
+        freed = time.monotonic()
+        wait_until(lambda: http_get(f"{deployment.base}/readyz")[0] == 200, 30, "readyz again")
+        resumed = time.monotonic() - freed
+        _, metrics = http_get(f"{deployment.base}/metrics")
+        assert metric_value(metrics, "precinct_store_disk_full") == 0
+        write_errors = metric_value(metrics, "precinct_ingest_write_errors_total")
+        for agent_id in agents:
+            assert deployment.agents[agent_id].stop() == 0
+        totals = {}
+        for agent_id in agents:
+            last = agent_last_seq(deployment.agent_dir(agent_id))
+
+            def complete(a: str = agent_id, n: int = last) -> bool:
+                status, body = http_get(f"{deployment.base}/api/v1/agents/{a}", admin)
+                return status == 200 and body["received"] == n and body["missing"] == 0
+
+            wait_until(complete, 60, f"{agent_id} to be stored completely")
+            assert stored_seqs(deployment.db, agent_id) == list(range(1, last + 1))
+            totals[agent_id] = last
+        status, answer = http_request("POST", f"{deployment.base}/api/v1/rooms", centre, room)
+        assert status == 201, answer
+        assert deployment.central is not None
+        lines = deployment.central.output().splitlines()
+        warnings = [line for line in lines if "store commit failed" in line]
+        assert len(warnings) == 1, warnings
+        assert "disk full" in warnings[0]
+        print(
+            f"\ncentral on a full disk: a {freed - filled:.1f} s episode, received held at "
+            f"{held}, {write_errors:.0f} commits retried, ready again {resumed:.2f} s after "
+            f"space returned, stored once each: {totals}"
         )

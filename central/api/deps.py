@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from central.auth import Principal, Role, authenticate
 from central.settings import CentralSettings
 from central.store import connect
+from edge_agent.outbox import is_disk_full
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -78,3 +79,13 @@ def require_roles(*roles: Role) -> Any:
         return principal
 
     return Depends(check)
+
+
+def store_writable() -> Iterator[None]:
+    """Turn a write the full store refused into a 503 instead of a 500 (nothing was stored)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if is_disk_full(exc):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "store disk full") from exc
+        raise
