@@ -379,7 +379,13 @@ class CabinetDevice:
             if accepted != self._cursor:
                 self._cursor = accepted
                 if self._cursor_store is not None:
-                    self._cursor_store.save(accepted)
+                    try:
+                        self._cursor_store.save(accepted)
+                    except OSError as exc:
+                        # A full disk: the events are in the outbox, and the cursor in memory
+                        # goes on; the next save writes it. A restart before then reads from the
+                        # older cursor, which repeats at most what the board still holds.
+                        log.debug("cabinet %s: cursor not saved: %s", self._id, exc)
         return accepted
 
     def _event_reading(self, event: BoardEvent) -> DeviceReading:

@@ -11,6 +11,7 @@ from devices.base import CommandRejected, DeviceReading
 from devices.cabinet.bus import BusRegistry
 from devices.cabinet.simulator import BoardModel, PtyBus
 from tests.devices.cabinet.support import Running, eventually, make_device
+from tests.tmpfs import fill, free, small_tmpfs
 
 
 def _seqs(readings: list[DeviceReading]) -> list[int]:
@@ -283,6 +284,29 @@ async def test_events_refused_by_a_full_disk_are_read_again_and_the_device_keeps
         await eventually(lambda: len(running.sink.events()) == 3, "the refused events")
         await eventually(lambda: not board.events, "acknowledged")
     assert _seqs(running.sink.readings) == [1, 2, 3]
+    assert running.health.availability == [True]
+
+
+async def test_a_cursor_that_cannot_be_saved_on_a_full_disk_stops_nothing(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
+    with small_tmpfs(tmp_path / "state", "1m") as state:
+        running = Running(make_device(pty_bus.path, buses, state))
+        async with running:
+            board.tamper()
+            await eventually(lambda: len(running.sink.events()) == 1, "the first event")
+            fill(state)
+            board.tamper()
+            board.force_door(1)
+            await eventually(lambda: len(running.sink.events()) == 3, "events on a full disk")
+            await eventually(lambda: not board.events, "acknowledged")
+            assert running.task is not None
+            assert not running.task.done()
+            free(state)
+            board.tamper()
+            await eventually(lambda: len(running.sink.events()) == 4, "after the disk had room")
+            await eventually(lambda: _cursor(state) == 4, "the cursor saved again")
+    assert _seqs(running.sink.readings) == [1, 2, 3, 4]
     assert running.health.availability == [True]
 
 
