@@ -14,10 +14,10 @@ A full disk (SQLITE_FULL) is an episode, not a crash. The failed transaction is 
 failing ROLLBACK never hides the first error nor leaves the connection inside a transaction),
 the :class:`~edge_agent.reserve.Reserve` is released, and until :meth:`Outbox.check_space` finds
 room again telemetry is refused without touching the disk while events are still committed from
-the reserve. An event that cannot be committed even then raises :class:`EventsRefusedError`, so that
-its source keeps it and hands it again later. Broker acknowledgements and command acks that
-cannot be written are kept in memory and written when there is room: a row not marked sent is at
-worst sent again (the centre counts a duplicate), never lost.
+the reserve. An event that cannot be committed even then raises :class:`EventsRefusedError`, so
+that its source keeps it and hands it again later. Broker acknowledgements and command acks
+that cannot be written are kept in memory and written when there is room: a row not marked sent
+is at worst sent again (the centre counts a duplicate), never lost.
 
 The kept history is bounded by ``keep_sent`` rows and ``keep_sent_bytes`` payload bytes, and the
 write-ahead log by ``wal_max_bytes`` (``journal_size_limit`` and a TRUNCATE checkpoint whenever it

@@ -9,6 +9,7 @@ restart, so an agent that starts on a full disk still has its reserve.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -19,6 +20,22 @@ def free_bytes(directory: Path) -> int:
     """Bytes an unprivileged writer may still use on the file system of ``directory``."""
     stat = os.statvfs(directory)
     return stat.f_bavail * stat.f_frsize
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes of real blocks (a sparse hole would give nothing back)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    else:
+        return
+    # A file system without fallocate: write the zeros.
+    zeros = bytes(_CHUNK)
+    left = size
+    while left > 0:
+        left -= os.write(fd, zeros[: min(left, _CHUNK)])
 
 
 class Reserve:
@@ -42,14 +59,9 @@ class Reserve:
             return True
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            # Real blocks, not a sparse file: a hole would give nothing back when released.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                zeros = bytes(_CHUNK)
-                left = self.size
-                while left > 0:
-                    left -= os.write(fd, zeros[: min(left, _CHUNK)])
-                os.fsync(fd)
+                _allocate(fd, self.size)
             finally:
                 os.close(fd)
             tmp.replace(self.path)
