@@ -3,6 +3,7 @@ it could not commit, and both recover by themselves when space returns."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -133,6 +134,58 @@ def test_agent_on_a_full_disk_keeps_running_refuses_telemetry_and_recovers(
             f"event refusals {refused_events:.0f}; recovered {recovered:.2f} s after space "
             f"returned; {last} readings stored once"
         )
+
+
+def test_events_past_the_reserve_are_refused_to_their_source_and_none_is_lost(
+    deployment: Deployment,
+) -> None:
+    """Every synthetic reading comes with an event; the reserve runs out mid-episode."""
+    env = {**AGENT_DISK_ENV, "PRECINCT_SYNTHETIC_EVENT_EVERY": "1"}
+    with small_tmpfs(deployment.agent_dir("a1"), "4m") as disk:
+        deployment.start_central()
+        token = deployment.token(Role.ADMIN)
+        agent = deployment.start_agent("a1", synthetic=RATE, env=env)
+        wait_until(
+            lambda: (
+                _metric(deployment, "a1", "precinct_agent_published_total", 'class="event"') >= RATE
+            ),
+            30,
+            "events to flow",
+        )
+        fill(disk)
+        wait_until(
+            lambda: (
+                not agent.alive()
+                or _metric(deployment, "a1", "precinct_agent_events_refused_total") >= RATE
+            ),
+            60,
+            "events refused once the reserve is spent",
+        )
+        assert agent.alive(), agent.output()[-2000:]
+        refusals = _metric(deployment, "a1", "precinct_agent_events_refused_total")
+        free(disk)
+        wait_until(lambda: _metric(deployment, "a1", "precinct_agent_disk_full") == 0, 30, "room")
+        assert agent.stop() == 0
+        last = agent_last_seq(disk)
+
+        def complete() -> bool:
+            status, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
+            return status == 200 and body["received"] == last and body["missing"] == 0
+
+        wait_until(complete, 60, "every reading to be stored")
+    conn = sqlite3.connect(deployment.db)
+    try:
+        beats = [
+            json.loads(body)["n"]
+            for (body,) in conn.execute(
+                "SELECT body FROM events WHERE agent = 'a1' AND kind = 'heartbeat' ORDER BY seq"
+            )
+        ]
+    finally:
+        conn.close()
+    # Each heartbeat once and in order, none missing: the refused ones were handed again.
+    assert beats == list(range(len(beats)))
+    print(f"\nreserve spent: {refusals:.0f} event refusals, {len(beats)} heartbeats stored once")
 
 
 def _received(system: Deployment, token: str, agent_id: str) -> int:
