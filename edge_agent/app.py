@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from devices.base import Device, DeviceConfig
 from edge_agent.device_supervisor import DeviceSupervisor
-from edge_agent.outbox import EventsRefusedError, Outbox, PutResult, Reading
+from edge_agent.outbox import DiskFullError, EventsRefusedError, Outbox, PutResult, Reading
 from edge_agent.reserve import Reserve, free_bytes
 from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import parse_host_port
@@ -49,6 +49,7 @@ class Agent:
         devices: Sequence[tuple[DeviceConfig, Device]] = (),
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.metrics = AgentMetrics.create(registry)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(
@@ -223,11 +224,32 @@ class Agent:
             self.outbox.close()
 
 
+async def _open_agent(
+    settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]]
+) -> Agent:
+    """The agent, once its outbox can be opened: on a disk without room (and no reserve left
+    from an earlier run) it waits for room instead of exiting, which would only start a loop of
+    restarts that fail the same way."""
+    warned = False
+    while True:
+        try:
+            return Agent(settings, CollectorRegistry(), devices)
+        except DiskFullError as exc:
+            if not warned:
+                warned = True
+                log.warning(
+                    "disk full: %s; waiting for room, checking every %.1f s",
+                    exc,
+                    settings.disk_check_interval,
+                )
+        await asyncio.sleep(settings.disk_check_interval)
+
+
 async def run_agent(
     settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]] = ()
 ) -> None:
-    registry = CollectorRegistry()
-    agent = Agent(settings, registry, devices)
+    agent = await _open_agent(settings, devices)
+    registry = agent.registry
     server = None
     if settings.metrics_listen:
         host, port = parse_host_port(settings.metrics_listen, "metrics_listen")

@@ -147,16 +147,22 @@ class Outbox:
         self._sync = "FULL" if sync.upper() == "FULL" else "NORMAL"
         self._unmarked: list[tuple[int, MessageClass]] = []
         self._unrecorded: dict[str, bytes] = {}
-        self._db = self._connect()
+        self._db: sqlite3.Connection
         self.reserve.restore()
         try:
-            self._start_session()
+            self._db = self._open()
         except sqlite3.Error as exc:
             # Started on a full disk: the reserve left by the last run makes room for this.
-            if not is_disk_full(exc):
+            if not self._looks_full(exc):
                 raise
-            self._enter_disk_full(exc)
-            self._start_session()
+            released = self.reserve.release()
+            try:
+                self._db = self._open()
+            except sqlite3.Error as again:
+                if not self._looks_full(again):
+                    raise
+                raise DiskFullError(f"no room to open {path}: {again}") from again
+            self._enter_disk_full(exc, released)
         row = self._db.execute("SELECT max(seq) FROM outbox").fetchone()
         self._next_seq = max(self._meta("next_seq", 1), (row[0] or 0) + 1)
         self._depth = dict.fromkeys(MessageClass, 0)
@@ -184,10 +190,22 @@ class Outbox:
         db.executescript(_SCHEMA)
         return db
 
-    def _start_session(self) -> None:
-        with self._transaction():
-            self.session = self._meta("session", 0) + 1
-            self._set_meta("session", self.session)
+    def _open(self) -> sqlite3.Connection:
+        """Connect and count this start as a new session."""
+        self._db = self._connect()
+        try:
+            with self._transaction():
+                self.session = self._meta("session", 0) + 1
+                self._set_meta("session", self.session)
+        except BaseException:
+            self._db.close()
+            raise
+        return self._db
+
+    def _looks_full(self, exc: sqlite3.Error) -> bool:
+        # SQLite reports "disk I/O error" rather than SQLITE_FULL when it cannot even create
+        # its log files, so an opening error on a disk without room counts as a full disk.
+        return is_disk_full(exc) or free_bytes(self._path.parent) < RECOVERY_HEADROOM_BYTES
 
     def close(self) -> None:
         self._db.close()
@@ -448,11 +466,12 @@ class Outbox:
             self._sent_bytes -= int(size)
         return sum(count for count, _ in counts.values())
 
-    def _enter_disk_full(self, exc: sqlite3.Error) -> None:
+    def _enter_disk_full(self, exc: sqlite3.Error, released: int | None = None) -> None:
         if self.disk_full:
             return
         self.disk_full = True
-        released = self.reserve.release()
+        if released is None:
+            released = self.reserve.release()
         self._checkpoint()
         log.warning(
             "disk full under %s (%s): released a reserve of %d bytes; refusing telemetry and "

@@ -280,3 +280,39 @@ def test_central_on_a_full_disk_acknowledges_nothing_and_resumes_losing_nothing(
             f"{held}, {write_errors:.0f} commits retried, ready again {resumed:.2f} s after "
             f"space returned, stored once each: {totals}"
         )
+
+
+def test_agent_started_on_a_full_disk_uses_its_reserve_or_waits_for_room(
+    deployment: Deployment,
+) -> None:
+    with small_tmpfs(deployment.agent_dir("a1"), "4m") as disk:
+        deployment.start_central()
+        # A first run leaves its outbox and reserve behind.
+        first = deployment.start_agent("a1", synthetic=RATE, env=AGENT_DISK_ENV)
+        wait_until(lambda: _metric(deployment, "a1", "precinct_agent_connected") == 1, 30, "up")
+        assert first.stop() == 0
+        fill(disk)
+        # Started again on the full disk: the reserve left behind makes room to open the outbox.
+        second = deployment.start_agent("a1", synthetic=RATE, env=AGENT_DISK_ENV)
+        wait_until(
+            lambda: (
+                not second.alive() or _metric(deployment, "a1", "precinct_agent_disk_full") == 1
+            ),
+            30,
+            "the agent to run on its reserve",
+        )
+        assert second.alive(), second.output()[-2000:]
+        assert second.stop() == 0
+
+        # With no reserve and no room (the room the last run's log gave back taken too) it
+        # cannot even open the outbox: it waits, warned once, instead of exiting.
+        fill(disk)
+        third = deployment.start_agent("a1", synthetic=RATE, env=AGENT_DISK_ENV)
+        wait_until(lambda: "waiting for room" in third.output(), 30, "the agent to wait for room")
+        assert third.alive()
+        free(disk)
+        wait_until(lambda: _metric(deployment, "a1", "precinct_agent_connected") == 1, 30, "up")
+        assert _metric(deployment, "a1", "precinct_agent_disk_full") == 0
+        assert third.alive()
+        assert third.stop() == 0
+        assert sum("disk full" in line for line in third.output().splitlines()) == 1
