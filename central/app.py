@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
+from central.api.deps import store_writable
 from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
@@ -81,7 +82,12 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
             # Blocking join of the writer thread: keep the event loop free while it flushes.
             await asyncio.to_thread(ingest.stop, _STOP_SECONDS)
 
-    app = FastAPI(title="Precinct central", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Precinct central",
+        version="1",
+        lifespan=lifespan,
+        dependencies=[Depends(store_writable)],
+    )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.state.settings = settings
     app.state.registry = registry

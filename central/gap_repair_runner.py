@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from central.gap_repair import Gap, GapRepairPlanner
 from central.gaps import gap_ranges
 from central.settings import CentralSettings
 from central.store import LEGACY_EPOCH, connect
+from edge_agent.outbox import is_disk_full
 from edge_agent.wire import REPLAY_COMMAND, ReplayArgs
 from monitoring.central_metrics import CentralMetrics
 
@@ -60,12 +62,19 @@ async def run_gap_repair(
             log.info("asking %s to replay %d..%d of epoch %r", agent, first, last, epoch)
             # An agent of the previous release (legacy epoch) knows no epoch argument.
             replay = ReplayArgs(None if epoch == LEGACY_EPOCH else epoch, first, last)
-            await asyncio.to_thread(
-                dispatcher.send,
-                agent,
-                REPLAY_COMMAND,
-                replay.to_args(),
-                ttl=REPLAY_TTL,
-                requested_by="gap-repair",
-            )
+            try:
+                await asyncio.to_thread(
+                    dispatcher.send,
+                    agent,
+                    REPLAY_COMMAND,
+                    replay.to_args(),
+                    ttl=REPLAY_TTL,
+                    requested_by="gap-repair",
+                )
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                # Not recorded, so not sent: the planner asks again after repair_retry.
+                log.debug("replay for %s not sent: the store is full", agent)
+                continue
             metrics.replay_requests.inc()

@@ -33,6 +33,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -68,6 +69,10 @@ class Ingest:
         # Set once the broker has granted the subscriptions: from then on nothing is missed.
         self.subscribed = threading.Event()
         self.writer_alive = threading.Event()
+        # Set while the store's disk is full: nothing is committed, so nothing is acknowledged.
+        self.store_full = threading.Event()
+        self._failing_since: float | None = None
+        self._failed_commits = 0
         url = settings.broker_url
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -244,11 +249,11 @@ class Ingest:
                     kind, payload, totals = self._replies.recv()
                 except (EOFError, OSError):
                     return
-                if kind == "error":
-                    self._metrics.write_errors.inc()
-                    log.warning("store commit failed (%s); retrying", payload)
+                if kind != "ok":
+                    self._commit_failed(kind, str(payload))
                     continue
                 assert isinstance(payload, BatchOutcome)
+                self._commit_succeeded()
                 with self._pending_lock:
                     batch = self._pending.popleft()
                 self._acknowledge(batch)
@@ -264,6 +269,35 @@ class Ingest:
                 # manager restarts it and the broker redelivers what was not acknowledged.
                 log.critical("ingest store process ended unexpectedly; stopping")
                 os.kill(os.getpid(), signal.SIGTERM)
+
+    def _commit_failed(self, kind: str, error: str) -> None:
+        """A batch's commit failed and is being retried; one warning per episode."""
+        self._metrics.write_errors.inc()
+        self._failed_commits += 1
+        if kind == "disk_full" and not self.store_full.is_set():
+            self.store_full.set()
+            self._metrics.store_disk_full.set(1)
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning(
+                "store commit failed (%s): %s; acknowledging nothing and retrying until it "
+                "is writable again",
+                "disk full" if kind == "disk_full" else "error",
+                error,
+            )
+
+    def _commit_succeeded(self) -> None:
+        if self._failing_since is None:
+            return
+        log.info(
+            "store writable again after %.1f s (%d failed commits retried)",
+            time.monotonic() - self._failing_since,
+            self._failed_commits,
+        )
+        self._failing_since = None
+        self._failed_commits = 0
+        self.store_full.clear()
+        self._metrics.store_disk_full.set(0)
 
     def _store_process_alive(self) -> bool:
         return self._store.is_alive()

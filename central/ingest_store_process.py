@@ -22,6 +22,7 @@ from pathlib import Path
 
 from central.ingest_writer import BatchOutcome, IngestWriter
 from central.store import connect
+from edge_agent.outbox import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ RETRY_SECONDS = 0.5
 TOTALS_EVERY_SECONDS = 0.5
 
 Batch = list[tuple[str, bytes]]
-# ("ok", outcome, (agents online, missing) or None) | ("error", text): a failed commit, retried.
+# ("ok", outcome, (agents online, missing) or None) | ("error" or "disk_full", text, None): a
+# failed commit, retried.
 Reply = tuple[str, BatchOutcome | str, tuple[int, int] | None]
 
 
@@ -67,5 +69,5 @@ def _commit(writer: IngestWriter, batch: Batch, replies: Connection) -> BatchOut
         except sqlite3.Error as exc:
             # Nothing of this batch is acknowledged, so nothing is lost: retry until the store
             # is writable again (disk full, a long lock); the parent counts each failure.
-            replies.send(("error", str(exc), None))
+            replies.send(("disk_full" if is_disk_full(exc) else "error", str(exc), None))
             time.sleep(RETRY_SECONDS)

@@ -19,6 +19,7 @@ of the previous release) to a real one is an upgrade, not a reset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -150,7 +151,11 @@ class IngestWriter:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # After SQLITE_FULL SQLite has rolled back by itself, and a ROLLBACK would raise "no
+            # transaction is active" in place of the error that matters.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
         outcome.statuses = len(statuses)
         committed = datetime.now(UTC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from central import plan_upkeep as upkeep
 from central.planning import PlanningService
 from central.settings import CentralSettings
+from edge_agent.outbox import is_disk_full
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO; the jobs log what they did themselves.
@@ -36,6 +38,12 @@ def _job(
             result = await asyncio.wait_for(asyncio.to_thread(work), deadline)
         except TimeoutError:
             log.warning("planning job %s ran over %.0f s", name, deadline)
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                log.exception("planning job %s failed", name)
+            else:
+                # Ingest has already said so, once; the job runs again at its next time.
+                log.debug("planning job %s skipped: the store is full", name)
         except Exception:
             log.exception("planning job %s failed", name)
         else:

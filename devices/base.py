@@ -56,7 +56,19 @@ class DeviceReading:
     event: bool = False
 
 
+class ReadingRefused(DeviceError):  # noqa: N818 - named for what the device is told
+    """Raised by a :class:`ReadingSink` that cannot take an event now (the agent's disk is full).
+
+    The event was not accepted: the device keeps it and hands it again later (a cabinet leaves
+    its board's event cursor where it was and reads the event again at the next poll). Only
+    events are ever refused this way; telemetry a full disk cannot hold is dropped and counted
+    by the agent.
+    """
+
+
 class ReadingSink(Protocol):
+    """Takes one reading; raises :class:`ReadingRefused` for an event it cannot accept now."""
+
     def __call__(self, reading: DeviceReading) -> None: ...
 
 

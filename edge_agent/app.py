@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from devices.base import Device, DeviceConfig
 from edge_agent.device_supervisor import DeviceSupervisor
-from edge_agent.outbox import Outbox, PutResult, Reading
+from edge_agent.outbox import DiskFullError, EventsRefusedError, Outbox, PutResult, Reading
+from edge_agent.reserve import Reserve, free_bytes
 from edge_agent.settings import AgentSettings
 from edge_agent.settings_source import parse_host_port
 from edge_agent.synthetic import run_synthetic
@@ -53,6 +54,7 @@ class Agent:
         devices: Sequence[tuple[DeviceConfig, Device]] = (),
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.metrics = AgentMetrics.create(registry)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(
@@ -61,7 +63,14 @@ class Agent:
             max_rows=settings.outbox_max,
             keep_sent=settings.replay_keep,
             sync=settings.outbox_sync,
+            keep_sent_bytes=settings.replay_keep_bytes,
+            wal_max_bytes=settings.wal_max_bytes,
+            reserve=Reserve(settings.data_dir / "outbox.reserve", settings.disk_reserve_bytes),
         )
+        # The disk_full state the agent has reported (gauge, event); the outbox's may be newer.
+        self._disk_full_reported = False
+        # The agent's own events the outbox refused, handed again at the next check.
+        self._own_events: list[Reading] = []
         self.wakeup = asyncio.Event()
         self.devices = DeviceSupervisor(devices, self.metrics, self.submit)
         handlers: dict[str, CommandHandler] = {"ping": _ping, REPLAY_COMMAND: self._replay}
@@ -99,26 +108,27 @@ class Agent:
         return {"requeued": requeued, "oldest_kept": self.outbox.oldest_kept()}
 
     def submit(self, readings: list[Reading]) -> PutResult:
-        """Hand readings to the outbox; the uplink is woken to publish them."""
+        """Hand readings to the outbox; the uplink is woken to publish them.
+
+        Raises :class:`EventsRefusedError` when the disk is full and not even the reserve holds
+        the events: the caller keeps them and hands them again later.
+        """
         was_full = self.outbox.full
-        result = self.outbox.put(readings)
+        try:
+            result = self.outbox.put(readings)
+        except EventsRefusedError as exc:
+            self._count_refused(exc.telemetry_refused)
+            self.metrics.events_refused.inc(len(exc.events))
+            self._sync_disk_state()
+            raise
         if self.outbox.full and not was_full:
             # The alarm travels as an event, which the full outbox still accepts.
-            self.outbox.put(
-                [
-                    Reading(
-                        AGENT_DEVICE,
-                        "outbox_full",
-                        MessageClass.EVENT,
-                        datetime.now(UTC),
-                        json.dumps(
-                            {
-                                "events_waiting": self.outbox.depth[MessageClass.EVENT],
-                                "bound": self.outbox.max_rows,
-                            }
-                        ),
-                    )
-                ]
+            self._own_event(
+                "outbox_full",
+                {
+                    "events_waiting": self.outbox.depth[MessageClass.EVENT],
+                    "bound": self.outbox.max_rows,
+                },
             )
         if result.dropped_oldest:
             self.metrics.dropped.labels("telemetry", "outbox_full_oldest").inc(
@@ -126,8 +136,67 @@ class Agent:
             )
         if result.refused:
             self.metrics.dropped.labels("telemetry", "outbox_full_refused").inc(result.refused)
+        self._count_refused(result.refused_disk_full)
+        self._sync_disk_state()
         self.wakeup.set()
         return result
+
+    def _count_refused(self, telemetry: int) -> None:
+        if telemetry:
+            self.metrics.dropped.labels("telemetry", "disk_full").inc(telemetry)
+
+    def _own_event(self, kind: str, body: Mapping[str, Any]) -> None:
+        """Queue an event about the agent itself and hand over every one still waiting."""
+        self._own_events.append(
+            Reading(AGENT_DEVICE, kind, MessageClass.EVENT, datetime.now(UTC), json.dumps(body))
+        )
+        self._flush_own_events()
+
+    def _flush_own_events(self) -> None:
+        if not self._own_events:
+            return
+        try:
+            self.outbox.put(self._own_events)
+        except EventsRefusedError:
+            return  # kept, in order, for the next disk check
+        self._own_events = []
+        self.wakeup.set()
+
+    def _sync_disk_state(self) -> None:
+        """Report a change of the outbox's disk state: the gauge and a ``disk_full`` event.
+
+        The outbox logs the one warning of an episode when it begins; the event is committed
+        from the reserve the outbox has just released.
+        """
+        full = self.outbox.disk_full
+        if full == self._disk_full_reported:
+            return
+        self._disk_full_reported = full
+        self.metrics.disk_full.set(1 if full else 0)
+        if full:
+            self._own_event(
+                "disk_full",
+                {
+                    "free_bytes": free_bytes(self.settings.data_dir),
+                    "reserve_bytes": self.outbox.reserve.size,
+                    "events_waiting": self.outbox.depth[MessageClass.EVENT],
+                },
+            )
+
+    def check_disk(self) -> None:
+        """The periodic disk check: bound the log, end an episode when there is room again."""
+        if self.outbox.check_space():
+            resend_from = self.outbox.take_resend_from()
+            if resend_from is not None:
+                self.uplink.requeued(resend_from)
+            self.devices.retry()
+        self._flush_own_events()
+        self._sync_disk_state()
+
+    async def _disk_loop(self) -> None:
+        while True:
+            self.check_disk()
+            await asyncio.sleep(self.settings.disk_check_interval)
 
     def refresh_metrics(self) -> None:
         for cls in MessageClass:
@@ -142,6 +211,8 @@ class Agent:
             expiry = self.certificate.check(datetime.now(UTC))
             if expiry is not None:
                 self.metrics.certificate_expiry.set(expiry.timestamp())
+        # A disk found full by the uplink (an acknowledgement it could not write) shows at once.
+        self._sync_disk_state()
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -161,6 +232,7 @@ class Agent:
                 uplink = group.create_task(self.uplink.run(), name="uplink")
                 helpers = [
                     group.create_task(self._refresh_loop(), name="metrics-refresh"),
+                    group.create_task(self._disk_loop(), name="disk-check"),
                     group.create_task(self.devices.run(), name="devices"),
                 ]
                 if self.settings.synthetic > 0:
@@ -184,12 +256,33 @@ class Agent:
             self.outbox.close()
 
 
+async def _open_agent(
+    settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]]
+) -> Agent:
+    """The agent, once its outbox can be opened: on a disk without room (and no reserve left
+    from an earlier run) it waits for room instead of exiting, which would only start a loop of
+    restarts that fail the same way."""
+    warned = False
+    while True:
+        try:
+            return Agent(settings, CollectorRegistry(), devices)
+        except DiskFullError as exc:
+            if not warned:
+                warned = True
+                log.warning(
+                    "disk full: %s; waiting for room, checking every %.1f s",
+                    exc,
+                    settings.disk_check_interval,
+                )
+        await asyncio.sleep(settings.disk_check_interval)
+
+
 async def run_agent(
     settings: AgentSettings, devices: Sequence[tuple[DeviceConfig, Device]] = ()
 ) -> None:
     settings.check_files()
-    registry = CollectorRegistry()
-    agent = Agent(settings, registry, devices)
+    agent = await _open_agent(settings, devices)
+    registry = agent.registry
     server = None
     if settings.metrics_listen:
         host, port = parse_host_port(settings.metrics_listen, "metrics_listen")

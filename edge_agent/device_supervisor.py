@@ -4,6 +4,11 @@ turns their health into metrics and availability events, routes commands to them
 A driver recovers from transport errors itself; an exception escaping ``run`` is a driver fault,
 logged, counted, and answered with a restart after a delay, so one broken device never stops the
 others or the agent.
+
+When the outbox cannot commit an event (a full disk, its reserve used up) the device's sink
+raises :class:`~devices.base.ReadingRefused` and the device keeps the event for later; an
+availability event refused that way is kept here and handed again by :meth:`DeviceSupervisor.retry`
+or the device's next frame.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from devices.base import (
     DeviceConfig,
     DeviceConfigError,
     DeviceReading,
+    ReadingRefused,
 )
-from edge_agent.outbox import Reading
+from edge_agent.outbox import EventsRefusedError, Reading
 from edge_agent.wire import AVAILABILITY_KIND, MessageClass
 from monitoring.agent_metrics import AgentMetrics
 
@@ -83,6 +89,8 @@ class _Health:
         self._metrics = metrics
         self._submit = submit
         self._online: bool | None = None
+        # The availability the outbox has taken; differs from _online while one is refused.
+        self._reported: bool | None = None
         # The labelled children, looked up once: frame() runs for every frame of every band.
         self._frames = metrics.device_frames.labels(config.id)
         self._last_seen = metrics.device_last_seen.labels(config.id)
@@ -92,6 +100,8 @@ class _Health:
     def frame(self) -> None:
         self._frames.inc()
         self._last_seen.set(time.time())
+        if self._reported != self._online:
+            self.retry()
 
     def error(self, kind: str) -> None:
         self._metrics.device_errors.labels(self._config.id, kind[:32]).inc()
@@ -101,18 +111,29 @@ class _Health:
             return
         self._online = online
         self._online_gauge.set(1 if online else 0)
+        self.retry()
+
+    def retry(self) -> None:
+        """Hand the current availability to the outbox unless it already has it."""
+        online = self._online
+        if online is None or online == self._reported:
+            return
         body = {"online": online, "class": self._config.kind}
-        self._submit(
-            [
-                Reading(
-                    self._config.id,
-                    AVAILABILITY_KIND,
-                    MessageClass.EVENT,
-                    datetime.now(UTC),
-                    json.dumps(body),
-                )
-            ]
-        )
+        try:
+            self._submit(
+                [
+                    Reading(
+                        self._config.id,
+                        AVAILABILITY_KIND,
+                        MessageClass.EVENT,
+                        datetime.now(UTC),
+                        json.dumps(body),
+                    )
+                ]
+            )
+        except EventsRefusedError:
+            return  # kept: the next frame, change or retry() hands it again
+        self._reported = online
 
 
 class DeviceSupervisor:
@@ -124,6 +145,12 @@ class DeviceSupervisor:
         self._submit = submit
         self._pending: list[Reading] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._health: dict[str, _Health] = {}
+
+    def retry(self) -> None:
+        """Hand again what the outbox refused (called when the disk has room again)."""
+        for health in self._health.values():
+            health.retry()
 
     def flush(self) -> None:
         """Hand waiting telemetry to the outbox now."""
@@ -148,7 +175,10 @@ class DeviceSupervisor:
         cls = MessageClass.EVENT if reading.event else MessageClass.TELEMETRY
         self._pending.append(Reading(reading.device, reading.kind, cls, reading.time, body))
         if reading.event:
-            self.flush()
+            try:
+                self.flush()
+            except EventsRefusedError as exc:
+                raise ReadingRefused(str(exc)) from exc
             return
         if self._flush_timer is None:
             try:
@@ -171,6 +201,7 @@ class DeviceSupervisor:
 
     async def _supervise(self, config: DeviceConfig, device: Device) -> None:
         health = _Health(config, self._metrics, self._submit_in_order)
+        self._health[config.id] = health
         while True:
             try:
                 await device.run(self._sink, health)

@@ -25,8 +25,18 @@ class AgentSettings:
     synthetic_event_every: int = 100
     # Rows the outbox holds before telemetry is dropped (oldest first); events are never dropped.
     outbox_max: int = 200_000
-    # Acknowledged messages kept so that the centre can ask for a lost range again.
+    # Acknowledged messages kept so that the centre can ask for a lost range again, at most
+    # this many rows and this many payload bytes.
     replay_keep: int = 100_000
+    replay_keep_bytes: int = 64 << 20
+    # The write-ahead log is cut back to this after each checkpoint (and checkpointed whenever
+    # it is found larger).
+    wal_max_bytes: int = 16 << 20
+    # Disk space held back in a ballast file beside the outbox and released when the disk is
+    # full, so that events still commit (0: none).
+    disk_reserve_bytes: int = 8 << 20
+    # How often the agent checks its disk (free space, the log's size) in seconds.
+    disk_check_interval: float = 5.0
     # PRAGMA synchronous for the outbox: NORMAL survives a killed process, FULL also power loss.
     outbox_sync: str = "NORMAL"
     # After a reconnect, the backlog drains at most this many messages per second so that live
@@ -71,6 +81,8 @@ class AgentSettings:
             "connect_timeout": self.connect_timeout,
             "backoff_initial": self.backoff_initial,
             "backoff_max": self.backoff_max,
+            "wal_max_bytes": self.wal_max_bytes,
+            "disk_check_interval": self.disk_check_interval,
         }
         for key, value in positive.items():
             if value <= 0:
@@ -84,6 +96,10 @@ class AgentSettings:
                 raise ValueError(f"devices: device id {device.id!r} is not a valid name")
         if self.replay_keep < 0:
             raise ValueError("replay_keep: must not be negative")
+        if self.replay_keep_bytes < 0:
+            raise ValueError("replay_keep_bytes: must not be negative")
+        if self.disk_reserve_bytes < 0:
+            raise ValueError("disk_reserve_bytes: must not be negative")
         if self.synthetic < 0 or self.synthetic_event_every < 0 or self.backoff_jitter < 0:
             raise ValueError("synthetic: rates and jitter must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):

@@ -2,6 +2,7 @@
 
 It emits ``rate`` telemetry readings per second in ticks of 100 ms (drift-corrected against the
 loop clock), and every ``event_every`` readings one event, so both classes flow end to end.
+Events the outbox refuses (its disk full) are handed again at the next tick, before new ones.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from edge_agent.outbox import Reading
+from edge_agent.outbox import EventsRefusedError, Reading
 from edge_agent.wire import MessageClass
 
 TICK_SECONDS = 0.1
@@ -43,11 +44,19 @@ async def run_synthetic(
     due = 0.0
     emitted = 0
     next_tick = loop.time()
+    refused: list[Reading] = []
     while True:
         due += rate * TICK_SECONDS
         count = int(due - emitted)
+        batch = list(refused)
         if count:
-            sink(synthetic_readings(emitted, count, event_every, datetime.now(UTC)))
+            batch += synthetic_readings(emitted, count, event_every, datetime.now(UTC))
             emitted += count
+        if batch:
+            try:
+                sink(batch)
+                refused = []
+            except EventsRefusedError as exc:
+                refused = list(exc.events)
         next_tick += TICK_SECONDS
         await asyncio.sleep(max(0.0, next_tick - loop.time()))

@@ -12,6 +12,8 @@ class AgentMetrics:
     outbox_depth: Gauge
     outbox_oldest_age: Gauge
     outbox_full: Gauge
+    disk_full: Gauge
+    events_refused: Counter
     published: Counter
     dropped: Counter
     reconnects: Counter
@@ -41,6 +43,16 @@ class AgentMetrics:
             outbox_full=Gauge(
                 "precinct_agent_outbox_full",
                 "1 while the outbox holds only events at its bound and refuses telemetry",
+                registry=registry,
+            ),
+            disk_full=Gauge(
+                "precinct_agent_disk_full",
+                "1 while the outbox's disk is full: telemetry refused, events from the reserve",
+                registry=registry,
+            ),
+            events_refused=Counter(
+                "precinct_agent_events_refused_total",
+                "Events handed back to their source because not even the reserve could hold them",
                 registry=registry,
             ),
             published=Counter(

@@ -37,6 +37,7 @@ class CentralMetrics:
     lag: Histogram
     batch_size: Histogram
     write_errors: Counter
+    store_disk_full: Gauge
     agents_online: Gauge
     broker_connected: Gauge
     replay_requests: Counter
@@ -87,6 +88,11 @@ class CentralMetrics:
             write_errors=Counter(
                 "precinct_ingest_write_errors_total",
                 "Store commits that failed and were retried (nothing is acknowledged before)",
+                registry=registry,
+            ),
+            store_disk_full=Gauge(
+                "precinct_store_disk_full",
+                "1 while the store's disk is full: nothing is acknowledged until it commits again",
                 registry=registry,
             ),
             agents_online=Gauge(

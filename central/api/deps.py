@@ -13,6 +13,7 @@ from central.audit import Actor
 from central.auth import Principal, Role, authenticate
 from central.settings import CentralSettings
 from central.store import connect
+from edge_agent.outbox import is_disk_full
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -86,3 +87,13 @@ def actor_of(request: Request, principal: Principal) -> Actor:
     peer of the connection; a proxy's forwarding headers are not trusted)."""
     source = request.client.host if request.client is not None else "unknown"
     return Actor(name=principal.name, role=principal.role.value, source=source)
+
+
+def store_writable() -> Iterator[None]:
+    """Turn a write the full store refused into a 503 instead of a 500 (nothing was stored)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if is_disk_full(exc):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "store disk full") from exc
+        raise

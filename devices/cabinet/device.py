@@ -20,7 +20,9 @@ board_event     yes    an event type this code does not know (``type``)
 ==============  =====  ====================================================================
 
 Events are never lost: the cursor moves only past events the sink accepted, it is on disk
-before the board is told to forget them, and a restart asks for events after it.
+before the board is told to forget them, and a restart asks for events after it. A sink that
+refuses an event (:class:`~devices.base.ReadingRefused`: the agent's disk is full) leaves the
+cursor before it, so the board keeps the event and the next poll reads it again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from devices.base import CommandRejected, DeviceHealth, DeviceReading, ReadingSink
+from devices.base import (
+    CommandRejected,
+    DeviceHealth,
+    DeviceReading,
+    ReadingRefused,
+    ReadingSink,
+)
 from devices.cabinet.config import CabinetOptions
 from devices.cabinet.cursor import EventCursor
 from devices.cabinet.driver import BoardInfo, CabinetDriver
@@ -242,6 +250,12 @@ class CabinetDevice:
             log.warning("cabinet %s: %s", self._id, exc)
             self._set_online(True)
             return False
+        except ReadingRefused as exc:
+            # The board still holds the event (the cursor stayed before it): read it again next
+            # poll. The agent has already logged the full disk once.
+            log.debug("cabinet %s: event refused (%s); reading it again next poll", self._id, exc)
+            self._set_online(True)
+            return False
         self._set_online(True)
         return True
 
@@ -365,7 +379,13 @@ class CabinetDevice:
             if accepted != self._cursor:
                 self._cursor = accepted
                 if self._cursor_store is not None:
-                    self._cursor_store.save(accepted)
+                    try:
+                        self._cursor_store.save(accepted)
+                    except OSError as exc:
+                        # A full disk: the events are in the outbox, and the cursor in memory
+                        # goes on; the next save writes it. A restart before then reads from the
+                        # older cursor, which repeats at most what the board still holds.
+                        log.debug("cabinet %s: cursor not saved: %s", self._id, exc)
         return accepted
 
     def _event_reading(self, event: BoardEvent) -> DeviceReading:

@@ -53,6 +53,7 @@ from devices.base import (
     DeviceError,
     DeviceHealth,
     DeviceReading,
+    ReadingRefused,
     ReadingSink,
 )
 from devices.wristband import profile
@@ -76,6 +77,9 @@ log = logging.getLogger(__name__)
 # What a radio raises when it is missing, busy or gone: bleak's errors, D-Bus and socket errors,
 # deadlines. Anything else is a bug and ends run().
 RADIO_ERRORS: tuple[type[Exception], ...] = (BleakError, OSError, EOFError, TimeoutError)
+
+# Events refused by a full disk held for a later hand-over, at most (then the oldest go, counted).
+HELD_EVENTS_MAX = 1000
 
 _InputKind = Literal["advert", "heart_rate", "battery", "custody"]
 
@@ -133,6 +137,7 @@ class WristbandFleet:
         self._sink: ReadingSink | None = None
         self._health: DeviceHealth | None = None
         self._online: bool | None = None
+        self._held: list[DeviceReading] = []
         self.recoveries: list[Recovery] = []
         self.decode_errors = 0
 
@@ -338,7 +343,33 @@ class WristbandFleet:
         for reading in readings:
             if reading.kind == "custody_seq_gap":
                 self._require_health().error("custody_seq_gap")
-            sink(reading)
+        # A band does not send an alarm twice, so an event the agent refused (its disk full) is
+        # held here, in order, and handed again first: at the next reading or presence tick.
+        queue = [*self._held, *readings]
+        self._held.clear()
+        refused_at = None
+        for index, reading in enumerate(queue):
+            try:
+                sink(reading)
+            except ReadingRefused:
+                refused_at = index
+                break
+        if refused_at is None:
+            return
+        for reading in queue[refused_at + 1 :]:
+            if not reading.event:
+                sink(reading)  # telemetry is never refused this way (a full disk counts it)
+        held = [r for r in queue[refused_at:] if r.event]
+        if len(held) > HELD_EVENTS_MAX:
+            self._require_health().error("event_refused_dropped")
+            log.error(
+                "fleet %s: %d refused events dropped (more than %d held)",
+                self.id,
+                len(held) - HELD_EVENTS_MAX,
+                HELD_EVENTS_MAX,
+            )
+            held = held[-HELD_EVENTS_MAX:]
+        self._held.extend(held)
 
     def _require_health(self) -> DeviceHealth:
         if self._health is None:

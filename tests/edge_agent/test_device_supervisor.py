@@ -10,9 +10,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from devices.base import DeviceConfig, DeviceHealth, DeviceReading, ReadingSink
+from devices.base import DeviceConfig, DeviceHealth, DeviceReading, ReadingRefused, ReadingSink
 from edge_agent.device_supervisor import TELEMETRY_BATCH_SECONDS, DeviceSupervisor
-from edge_agent.outbox import Reading
+from edge_agent.outbox import EventsRefusedError, Reading
 from edge_agent.wire import AVAILABILITY_KIND, MessageClass
 from monitoring.agent_metrics import AgentMetrics
 
@@ -95,3 +95,51 @@ def test_readings_further_apart_than_the_window_go_separately() -> None:
     device = ScriptedDevice([reading("t1"), gap, reading("t2")])
     batches = asyncio.run(run_for(device, gap * 3))
     assert kinds(batches) == [[AVAILABILITY_KIND], ["t1"], ["t2"]]
+
+
+class RefusingOutbox:
+    """Refuses every event while ``full``, as the agent's submit does on a spent reserve."""
+
+    def __init__(self) -> None:
+        self.full = True
+        self.taken: list[Reading] = []
+
+    def __call__(self, readings: list[Reading]) -> None:
+        events = [r for r in readings if r.cls is MessageClass.EVENT]
+        if self.full and events:
+            raise EventsRefusedError(events, len(readings) - len(events))
+        self.taken.extend(readings)
+
+
+def test_a_refused_event_reaches_the_device_and_a_refused_availability_is_kept() -> None:
+    outbox = RefusingOutbox()
+    refusals: list[str] = []
+
+    class EventDevice(ScriptedDevice):
+        async def run(self, sink: ReadingSink, health: DeviceHealth) -> None:
+            health.available(True)
+            try:
+                sink(reading("door", event=True))
+            except ReadingRefused:
+                refusals.append("door")
+            await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        config = DeviceConfig("test", "dev", "none")
+        supervisor = DeviceSupervisor(
+            [(config, EventDevice([]))], AgentMetrics.create(CollectorRegistry()), outbox
+        )
+        task = asyncio.create_task(supervisor.run())
+        await asyncio.sleep(TELEMETRY_BATCH_SECONDS)
+        assert refusals == ["door"]
+        assert outbox.taken == []
+        outbox.full = False
+        supervisor.retry()  # the disk has room again
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 1)
+
+    asyncio.run(scenario())
+    assert [(r.kind, r.body_json) for r in outbox.taken] == [
+        (AVAILABILITY_KIND, '{"online": true, "class": "test"}')
+    ]

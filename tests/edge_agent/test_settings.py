@@ -40,6 +40,14 @@ def test_flag_beats_environment_beats_file(tmp_path: Path) -> None:
         ('data_dir = "/x"\n', "id", "required"),
         ('id = "a"\ndata_dir = "/x"\nbroker = "http://x"\n', "broker", "mqtt://"),
         ('id = "a"\ndata_dir = "/x"\noutbox_max = 0\n', "outbox_max", "greater than 0"),
+        ('id = "a"\ndata_dir = "/x"\nreplay_keep_bytes = -1\n', "replay_keep_bytes", "negative"),
+        ('id = "a"\ndata_dir = "/x"\ndisk_reserve_bytes = -1\n', "disk_reserve_bytes", "negative"),
+        ('id = "a"\ndata_dir = "/x"\nwal_max_bytes = 0\n', "wal_max_bytes", "greater than 0"),
+        (
+            'id = "a"\ndata_dir = "/x"\ndisk_check_interval = 0.0\n',
+            "disk_check_interval",
+            "greater than 0",
+        ),
         ("id = [", None, "not valid TOML"),
     ],
 )

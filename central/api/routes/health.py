@@ -16,11 +16,24 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request, response: Response) -> dict[str, object]:
     ingest = request.app.state.ingest
-    checks = {"broker": ingest.subscribed.is_set(), "store": ingest.writer_alive.is_set()}
+    store_full = ingest.store_full.is_set()
+    checks = {
+        "broker": ingest.subscribed.is_set(),
+        "store": ingest.writer_alive.is_set() and not store_full,
+    }
     ready = all(checks.values())
+    answer: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return {"status": "ready" if ready else "not ready", "checks": checks}
+        reasons = []
+        if not checks["broker"]:
+            reasons.append("broker not subscribed")
+        if store_full:
+            reasons.append("store disk full")
+        elif not checks["store"]:
+            reasons.append("store writer not running")
+        answer["reason"] = "; ".join(reasons)
+    return answer
 
 
 @router.get("/metrics")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.base import DeviceReading
+from devices.base import DeviceReading, ReadingRefused
 from devices.cabinet.bus import BusRegistry
 from devices.cabinet.config import CabinetOptions
 from devices.cabinet.cursor import EventCursor
@@ -22,15 +22,21 @@ POLL_INTERVAL = 0.02
 
 
 class RecordingSink:
-    """Keeps every reading; ``fail_after`` makes it refuse readings, as a full outbox would."""
+    """Keeps every reading; ``fail_after`` makes it fail, ``refuse_events`` refuse every event
+    as the agent does when its disk is full."""
 
     def __init__(self) -> None:
         self.readings: list[DeviceReading] = []
         self.fail_after: int | None = None
+        self.refuse_events = False
+        self.refused = 0
 
     def __call__(self, reading: DeviceReading) -> None:
         if self.fail_after is not None and len(self.readings) >= self.fail_after:
             raise RuntimeError("sink refuses the reading")
+        if self.refuse_events and reading.event:
+            self.refused += 1
+            raise ReadingRefused("disk full")
         self.readings.append(reading)
 
     def kinds(self, kind: str) -> list[DeviceReading]:

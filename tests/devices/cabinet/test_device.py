@@ -11,6 +11,7 @@ from devices.base import CommandRejected, DeviceReading
 from devices.cabinet.bus import BusRegistry
 from devices.cabinet.simulator import BoardModel, PtyBus
 from tests.devices.cabinet.support import Running, eventually, make_device
+from tests.tmpfs import fill, free, small_tmpfs
 
 
 def _seqs(readings: list[DeviceReading]) -> list[int]:
@@ -265,6 +266,48 @@ async def test_events_the_sink_refuses_stay_on_the_board(
     await eventually(lambda: not board.events, "acknowledged")
     await running.stop()
     assert _seqs(running.sink.readings) == [1, 2, 3, 4, 5]
+
+
+async def test_events_refused_by_a_full_disk_are_read_again_and_the_device_keeps_running(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
+    for _ in range(3):
+        board.tamper()
+    running = Running(make_device(pty_bus.path, buses, tmp_path))
+    running.sink.refuse_events = True
+    async with running:
+        await eventually(lambda: running.sink.refused >= 3, "several polls refused")
+        assert running.task is not None
+        assert not running.task.done()  # no driver fault, no restart
+        assert [e.seq for e in board.events] == [1, 2, 3]  # the board still holds them
+        running.sink.refuse_events = False
+        await eventually(lambda: len(running.sink.events()) == 3, "the refused events")
+        await eventually(lambda: not board.events, "acknowledged")
+    assert _seqs(running.sink.readings) == [1, 2, 3]
+    assert running.health.availability == [True]
+
+
+async def test_a_cursor_that_cannot_be_saved_on_a_full_disk_stops_nothing(
+    pty_bus: PtyBus, board: BoardModel, buses: BusRegistry, tmp_path: Path
+) -> None:
+    with small_tmpfs(tmp_path / "state", "1m") as state:
+        running = Running(make_device(pty_bus.path, buses, state))
+        async with running:
+            board.tamper()
+            await eventually(lambda: len(running.sink.events()) == 1, "the first event")
+            fill(state)
+            board.tamper()
+            board.force_door(1)
+            await eventually(lambda: len(running.sink.events()) == 3, "events on a full disk")
+            await eventually(lambda: not board.events, "acknowledged")
+            assert running.task is not None
+            assert not running.task.done()
+            free(state)
+            board.tamper()
+            await eventually(lambda: len(running.sink.events()) == 4, "after the disk had room")
+            await eventually(lambda: _cursor(state) == 4, "the cursor saved again")
+    assert _seqs(running.sink.readings) == [1, 2, 3, 4]
+    assert running.health.availability == [True]
 
 
 async def test_many_events_arrive_in_order_in_batches(
