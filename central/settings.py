@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from central.van_eta import VanRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
-from edge_agent.tls import check_client_tls
+from edge_agent.tls import check_client_tls, check_tls_keys
 from edge_agent.wire import is_valid_name
 from scheduling.custody import ClockThresholds
 from scheduling.model import LegalBasis
@@ -90,13 +90,7 @@ class CentralSettings:
         except ValueError as exc:
             raise ValueError(f"broker: {exc}") from None
         parse_host_port(self.listen, "listen")
-        if (
-            any((self.tls_ca, self.tls_cert, self.tls_key))
-            and not parse_broker_url(self.broker).tls
-        ):
-            raise ValueError("tls_cert: TLS files are set but the broker URL is not mqtts://")
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_key: give both tls_cert and tls_key, or neither")
+        check_tls_keys(parse_broker_url(self.broker).tls, self.tls_ca, self.tls_cert, self.tls_key)
         if not is_valid_name(self.client_id):
             raise ValueError(f"client_id: {self.client_id!r} must be 1-64 letters, digits or _.:-")
         if not is_valid_name(self.share_group):

@@ -8,7 +8,7 @@ from pathlib import Path
 from devices.base import DeviceConfig
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
-from edge_agent.tls import check_client_tls
+from edge_agent.tls import check_client_tls, check_tls_keys
 from edge_agent.wire import is_valid_name
 
 
@@ -109,13 +109,7 @@ class AgentSettings:
         self._check_tls()
 
     def _check_tls(self) -> None:
-        if (
-            any((self.tls_ca, self.tls_cert, self.tls_key))
-            and not parse_broker_url(self.broker).tls
-        ):
-            raise ValueError("tls_cert: TLS files are set but the broker URL is not mqtts://")
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_key: give both tls_cert and tls_key, or neither")
+        check_tls_keys(parse_broker_url(self.broker).tls, self.tls_ca, self.tls_cert, self.tls_key)
         if self.tls_expiry_warning_days < 0:
             raise ValueError("tls_expiry_warning_days: must not be negative")
 

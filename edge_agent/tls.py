@@ -36,6 +36,14 @@ class CertificateInfo:
     not_after: datetime
 
 
+def check_tls_keys(broker_tls: bool, ca: Path | None, cert: Path | None, key: Path | None) -> None:
+    """The TLS keys of a settings object agree with each other and with the broker URL."""
+    if any((ca, cert, key)) and not broker_tls:
+        raise ValueError("tls_cert: TLS files are set but the broker URL is not mqtts://")
+    if (cert is None) != (key is None):
+        raise ValueError("tls_key: give both tls_cert and tls_key, or neither")
+
+
 def key_matches(cert: x509.Certificate, key: object) -> bool:
     """Whether ``key`` is the private key of ``cert``."""
     from cryptography.hazmat.primitives import serialization
