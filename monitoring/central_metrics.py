@@ -40,6 +40,7 @@ class CentralMetrics:
     agents_online: Gauge
     broker_connected: Gauge
     replay_requests: Counter
+    api_rate_limited: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CentralMetrics:
@@ -99,6 +100,13 @@ class CentralMetrics:
             replay_requests=Counter(
                 "precinct_ingest_replay_requests_total",
                 "Ranges of missing messages an agent was asked to publish again",
+                registry=registry,
+            ),
+            api_rate_limited=Counter(
+                "precinct_api_rate_limited_total",
+                "API requests answered 429, by limit (token: one token's requests; "
+                "auth_failure: failed authentications from one client address)",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -2,14 +2,21 @@
 
 A booking body is kept in the store exactly as accepted (``model_dump_json``), so that the plan
 can be rebuilt from the store after a restart through this same conversion.
+
+Every field is bounded, far past what a real centre sees, so that no body can make the planner
+or the store work without end: at most ``MAX_PERSONS`` (20) persons per booking (a raid brings
+a dozen), 1-50 officers, names and ids of 1-64 letters, digits or ``_.:-``, sessions of
+10-480 minutes, and times between ``EARLIEST`` and ``LATEST`` (the store's text times and the
+planner's minutes hold far more; the bound keeps every conversion and sum away from the limits
+of ``datetime``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from scheduling.model import (
     Booking,
@@ -26,6 +33,19 @@ MAX_PERSONS = 20
 # Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
 MAX_AHEAD = timedelta(days=7)
 MAX_CUSTODY_BEFORE = timedelta(hours=48)
+MAX_OFFICERS = 50
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("must be between 2000 and 2100")
+    return moment
+
+
+# An aware time a centre can mean (year 0001 or 9999 overflow the moment they are shifted).
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class Needs(BaseModel):
@@ -43,12 +63,12 @@ class PersonIn(BaseModel):
     role: PersonRole
     minor: bool
     sex: Sex
-    brought_in_at: AwareDatetime
+    brought_in_at: Instant
     legal_basis: LegalBasis
     co_suspect_group: Name | None = None
     sexual_abuse_victim: bool = False
     intoxicated: bool = False
-    guardian_at: AwareDatetime | None = None
+    guardian_at: Instant | None = None
     session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
 
 
@@ -58,8 +78,8 @@ class BookingIn(BaseModel):
     station: Name | None = None  # a station token books for its own station
     case_id: Name
     case_type: Annotated[str, Field(min_length=1, max_length=64)]
-    officers: int = Field(ge=1, le=50)
-    expected_arrival: AwareDatetime
+    officers: int = Field(ge=1, le=MAX_OFFICERS)
+    expected_arrival: Instant
     session_minutes: int = Field(ge=10, le=8 * 60)
     needs: Needs = Field(default_factory=Needs)
     female_staff: bool = False
@@ -73,20 +93,21 @@ class BookingIn(BaseModel):
         ids = [p.id for p in self.persons]
         if len(set(ids)) != len(ids):
             raise ValueError("persons: each person id must appear once in a booking")
-        for person in self.persons:
+        # Persons are named by their place in the list: an error answer quotes nothing sent.
+        for index, person in enumerate(self.persons):
             if person.brought_in_at > self.expected_arrival:
                 raise ValueError(
-                    f"persons[{person.id}].brought_in_at: after expected_arrival; "
+                    f"persons[{index}].brought_in_at: after expected_arrival; "
                     "the clock runs from 到案, which comes before arrival"
                 )
             if self.expected_arrival - person.brought_in_at > MAX_CUSTODY_BEFORE:
                 raise ValueError(
-                    f"persons[{person.id}].brought_in_at: more than 48 h before "
+                    f"persons[{index}].brought_in_at: more than 48 h before "
                     "arrival, past every legal limit"
                 )
             if person.co_suspect_group is not None and person.role is not PersonRole.SUSPECT:
                 raise ValueError(
-                    f"persons[{person.id}].co_suspect_group: only suspects are co-suspects"
+                    f"persons[{index}].co_suspect_group: only suspects are co-suspects"
                 )
         return self
 
@@ -167,8 +188,8 @@ class BookingPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    officers: int | None = Field(default=None, ge=1, le=50)
-    expected_arrival: AwareDatetime | None = None
+    officers: int | None = Field(default=None, ge=1, le=MAX_OFFICERS)
+    expected_arrival: Instant | None = None
     session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
     needs: Needs | None = None
     female_staff: bool | None = None

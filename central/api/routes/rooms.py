@@ -14,7 +14,15 @@ from central.api.deps import DbDep, PrincipalDep, WriteDbDep, require_roles
 from central.auth import Principal, Role
 from central.planning import PlanningService
 from edge_agent.wire import format_time
-from scheduling.rooms import Equipment, Room, RoomError, RoomState, RoomType, change_state
+from scheduling.rooms import (
+    MAX_CAPACITY,
+    Equipment,
+    Room,
+    RoomError,
+    RoomState,
+    RoomType,
+    change_state,
+)
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 
@@ -27,7 +35,7 @@ class RoomCreate(BaseModel):
 
     id: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     type: RoomType
-    capacity: int
+    capacity: int = Field(ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] = Field(default_factory=list, max_length=10)
     state: RoomState = RoomState.IN_SERVICE
 
@@ -36,7 +44,7 @@ class RoomUpdate(BaseModel):
     # Only these fields can change; anything else in the body is refused (no mass assignment).
     model_config = ConfigDict(extra="forbid")
 
-    capacity: int | None = None
+    capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] | None = Field(default=None, max_length=10)
     state: RoomState | None = None
     reason: str | None = Field(default=None, max_length=500)
