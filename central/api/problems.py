@@ -130,11 +130,31 @@ def field_errors(raw: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
-async def on_http_error(_request: Request, exc: Exception) -> ProblemResponse:
+def allowed_methods(request: Request) -> str:
+    """The methods the OpenAPI declares at this path. Starlette's 405 names only the methods of
+    the first route that matched, and GET and POST of one resource are two routes. Where a
+    fixed path and a template both match (``/bookings/verify``, ``/bookings/{booking_id}``),
+    the one with fewer parameters is the resource."""
+    found: dict[int, set[str]] = {}
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern, parameters = re.subn(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            found.setdefault(parameters, set()).update(method.upper() for method in operations)
+    methods = found[min(found)] if found else set()
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods))
+
+
+async def on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, HTTPException)
     extensions = dict(getattr(exc, "extensions", {}))
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
-    return problem(exc.status_code, detail, headers=exc.headers, **extensions)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem(exc.status_code, detail, headers=headers, **extensions)
 
 
 async def on_invalid_request(_request: Request, exc: Exception) -> ProblemResponse:

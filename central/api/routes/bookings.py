@@ -16,11 +16,11 @@ from central.api.booking_models import (
     BookingIn,
     BookingOut,
     BookingPatch,
-    Instant,
     PersonProgress,
     UnassignedOut,
 )
 from central.api.deps import DbDep, require_roles
+from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
 from central.auth import Principal, Role
 from central.planning import PlanningError, PlanningService
@@ -54,7 +54,7 @@ class Moment(BaseModel):
 
 
 class Verification(Moment):
-    code: str = Field(min_length=4, max_length=16)
+    code: Text = Field(min_length=4, max_length=16)
 
 
 class EntryOut(BaseModel):

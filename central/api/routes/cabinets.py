@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from central.api.deps import DbDep, require_roles
 from central.auth import Principal, Role
@@ -26,7 +26,7 @@ _POLL_SECONDS = 0.05
 
 
 class UnlockRequest(BaseModel):
-    pulse_ms: int | None = Field(default=None, ge=50, le=2000)
+    pulse_ms: StrictInt | None = Field(default=None, ge=50, le=2000)
 
 
 class UnlockOutcome(BaseModel):

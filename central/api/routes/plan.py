@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from central.api.booking_models import EARLIEST, LATEST, Instant
 from central.api.deps import DbDep, PrincipalDep, SettingsDep, require_roles
+from central.api.fields import EARLIEST, LATEST, Instant
 from central.auth import Principal, Role
 from central.planning import PlanningService, iso
 from edge_agent.wire import format_time

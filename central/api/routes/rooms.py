@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from central.api.deps import DbDep, PrincipalDep, WriteDbDep, require_roles
+from central.api.fields import Text
 from central.auth import Principal, Role
 from central.planning import PlanningService
 from edge_agent.wire import format_time
@@ -35,7 +36,7 @@ class RoomCreate(BaseModel):
 
     id: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     type: RoomType
-    capacity: int = Field(ge=1, le=MAX_CAPACITY)
+    capacity: StrictInt = Field(ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] = Field(default_factory=list, max_length=10)
     state: RoomState = RoomState.IN_SERVICE
 
@@ -44,10 +45,10 @@ class RoomUpdate(BaseModel):
     # Only these fields can change; anything else in the body is refused (no mass assignment).
     model_config = ConfigDict(extra="forbid")
 
-    capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
+    capacity: StrictInt | None = Field(default=None, ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] | None = Field(default=None, max_length=10)
     state: RoomState | None = None
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class StateChangePublic(BaseModel):
