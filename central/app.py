@@ -50,6 +50,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         found = migrate(settings.db)
         log.info("store %s ready (schema was version %d)", settings.db, found)
         await asyncio.to_thread(planning.load)
+        # Built once here rather than by the first 405 (its Allow list reads it) or /docs visit,
+        # which would stall every other request while it is generated.
+        app.openapi()
         jobs = start_plan_jobs(settings, planning)
         ingest = Ingest(settings, metrics)
         app.state.ingest = ingest
