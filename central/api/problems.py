@@ -174,22 +174,39 @@ async def on_unexpected(_request: Request, _exc: Exception) -> ProblemResponse:
     return problem(500, "internal error; the service logged it")
 
 
-def _problem_content(model: type[Problem], description: str) -> dict[str, Any]:
-    return {"description": description, "model": model}
+def _problem_content(
+    model: type[Problem], description: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    declared: dict[str, Any] = {"description": description, "model": model}
+    if headers:
+        declared["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return declared
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _problem_content(Problem, "The body could not be read"),
-    401: _problem_content(Problem, "No valid bearer token"),
+    401: _problem_content(
+        Problem, "No valid bearer token", {"WWW-Authenticate": "The scheme to use: Bearer"}
+    ),
     403: _problem_content(Problem, "Outside the role's or the station's scope"),
     404: _problem_content(Problem, "No such resource"),
-    405: _problem_content(Problem, "Method not allowed"),
+    405: _problem_content(
+        Problem, "Method not allowed", {"Allow": "Every method the resource serves"}
+    ),
     409: _problem_content(Problem, "Conflicts with the current state"),
     413: _problem_content(Problem, "The body is larger than max_body_bytes"),
     422: _problem_content(Problem, "Invalid fields (see errors)"),
-    429: _problem_content(Problem, "Rate limited: wait Retry-After seconds"),
+    429: _problem_content(
+        Problem,
+        "Rate limited",
+        {"Retry-After": "Whole seconds until the next request may pass"},
+    ),
     500: _problem_content(Problem, "Internal error"),
     503: _problem_content(Problem, "Not available now"),
+    504: _problem_content(Problem, "A device's agent did not answer in time"),
 }
 """Declared for every route (answers a route cannot give are declared too: they cost nothing
 and one declaration keeps every route's OpenAPI the same)."""
