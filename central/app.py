@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
+from central.api.body_limit import BodyLimit
 from central.api.deps import store_writable
+from central.api.gate import ApiGate
+from central.api.problems import (
+    PROBLEM_RESPONSES,
+    on_http_error,
+    on_invalid_request,
+    on_unexpected,
+    problems_in_openapi,
+)
 from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
@@ -33,23 +40,6 @@ log = logging.getLogger(__name__)
 _STOP_SECONDS = 10.0
 
 
-def _json_safe(value: Any) -> Any:
-    """The validation errors as JSON can carry them: a body may hold NaN or Infinity, which
-    Python's JSON reader takes and strict JSON output refuses."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else [str(exc)]
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(errors))})
-
-
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     metrics = CentralMetrics.create(registry)
@@ -62,6 +52,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         found = migrate(settings.db)
         log.info("store %s ready (schema was version %d)", settings.db, found)
         await asyncio.to_thread(planning.load)
+        # Built once here rather than by the first 405 (its Allow list reads it) or /docs visit,
+        # which would stall every other request while it is generated.
+        app.openapi()
         jobs = start_plan_jobs(settings, planning)
         ingest = Ingest(settings, metrics)
         app.state.ingest = ingest
@@ -86,9 +79,17 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         title="Precinct central",
         version="1",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+        # A write the full store refused answers 503 instead of 500.
         dependencies=[Depends(store_writable)],
     )
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(Exception, on_unexpected)
+    # The last added runs first: the size cap, then the gate (rate limits, the token), both
+    # before FastAPI reads the body.
+    app.add_middleware(ApiGate, settings=settings, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
     app.state.registry = registry
     app.state.planning = planning
@@ -101,4 +102,10 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(bookings.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return problems_in_openapi(fastapi_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
     return app

@@ -83,6 +83,14 @@ class CentralSettings:
     custody_orange_fraction: float = 0.75
     custody_orange_within_minutes: int = 120
     custody_red_before_minutes: int = 60
+    # HTTP edge: a request body past max_body_bytes is answered 413 before anything parses it.
+    max_body_bytes: int = 256 * 1024
+    # Rate limits, token buckets (a rate per second and the burst it may spend at once; rate 0:
+    # off): requests per API token, and failed authentications per client address.
+    rate_limit_token_rate: float = 100.0
+    rate_limit_token_burst: int = 600
+    rate_limit_auth_failure_rate: float = 1.0
+    rate_limit_auth_failure_burst: int = 20
 
     def __post_init__(self) -> None:
         try:
@@ -139,6 +147,12 @@ class CentralSettings:
             self.thresholds()
         except ValueError as exc:
             raise ValueError(f"custody_yellow_fraction: {exc}") from None
+        if not 1024 <= self.max_body_bytes <= 64 * 1024 * 1024:
+            raise ValueError("max_body_bytes: must be between 1 KiB and 64 MiB")
+        if min(self.rate_limit_token_rate, self.rate_limit_auth_failure_rate) < 0:
+            raise ValueError("rate_limit_token_rate: rates must not be negative (0: off)")
+        if min(self.rate_limit_token_burst, self.rate_limit_auth_failure_burst) < 1:
+            raise ValueError("rate_limit_token_burst: bursts must be at least 1")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
 

@@ -42,6 +42,7 @@ class CentralMetrics:
     broker_connected: Gauge
     replay_requests: Counter
     agent_resets: Counter
+    api_rate_limited: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CentralMetrics:
@@ -111,6 +112,13 @@ class CentralMetrics:
             agent_resets=Counter(
                 "precinct_ingest_agent_resets_total",
                 "Agents that came back with a new outbox epoch (a wiped or replaced disk)",
+                registry=registry,
+            ),
+            api_rate_limited=Counter(
+                "precinct_api_rate_limited_total",
+                "API requests answered 429, by limit (token: one token's requests; "
+                "auth_failure: failed authentications from one client address)",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -2,6 +2,14 @@
 
 A booking body is kept in the store exactly as accepted (``model_dump_json``), so that the plan
 can be rebuilt from the store after a restart through this same conversion.
+
+Every field is bounded, far past what a real centre sees, so that no body can make the planner
+or the store work without end: at most ``MAX_PERSONS`` (20) persons per booking (a raid brings
+a dozen), 1-50 officers, names and ids of 1-64 letters, digits or ``_.:-``, a case type of
+1-64 characters of valid Unicode, sessions of 10-480 minutes, and times from 2000 to 2100
+(:mod:`central.api.fields`: the bound keeps every conversion and sum away from the limits of
+``datetime``). ``needs`` is three flags. Booleans and integers are strict: ``0`` is not
+``false`` and ``"5"`` is not ``5``, as the OpenAPI says.
 """
 
 from __future__ import annotations
@@ -9,8 +17,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
+from central.api.fields import Instant, Text
 from scheduling.model import (
     Booking,
     LegalBasis,
@@ -26,14 +42,15 @@ MAX_PERSONS = 20
 # Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
 MAX_AHEAD = timedelta(days=7)
 MAX_CUSTODY_BEFORE = timedelta(hours=48)
+MAX_OFFICERS = 50
 
 
 class Needs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recording: bool = False
-    interpreter: bool = False
-    guardian: bool = False  # a guardian or appropriate adult comes with the unit
+    recording: StrictBool = False
+    interpreter: StrictBool = False
+    guardian: StrictBool = False  # a guardian or appropriate adult comes with the unit
 
 
 class PersonIn(BaseModel):
@@ -41,15 +58,15 @@ class PersonIn(BaseModel):
 
     id: Name
     role: PersonRole
-    minor: bool
+    minor: StrictBool
     sex: Sex
-    brought_in_at: AwareDatetime
+    brought_in_at: Instant
     legal_basis: LegalBasis
     co_suspect_group: Name | None = None
-    sexual_abuse_victim: bool = False
-    intoxicated: bool = False
-    guardian_at: AwareDatetime | None = None
-    session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
+    sexual_abuse_victim: StrictBool = False
+    intoxicated: StrictBool = False
+    guardian_at: Instant | None = None
+    session_minutes: StrictInt | None = Field(default=None, ge=10, le=8 * 60)
 
 
 class BookingIn(BaseModel):
@@ -57,14 +74,14 @@ class BookingIn(BaseModel):
 
     station: Name | None = None  # a station token books for its own station
     case_id: Name
-    case_type: Annotated[str, Field(min_length=1, max_length=64)]
-    officers: int = Field(ge=1, le=50)
-    expected_arrival: AwareDatetime
-    session_minutes: int = Field(ge=10, le=8 * 60)
+    case_type: Annotated[Text, Field(min_length=1, max_length=64)]
+    officers: StrictInt = Field(ge=1, le=MAX_OFFICERS)
+    expected_arrival: Instant
+    session_minutes: StrictInt = Field(ge=10, le=8 * 60)
     needs: Needs = Field(default_factory=Needs)
-    female_staff: bool = False
-    walk_in: bool = False
-    waitlist: bool = False  # keep the booking, unplaced, if it cannot be placed now
+    female_staff: StrictBool = False
+    walk_in: StrictBool = False
+    waitlist: StrictBool = False  # keep the booking, unplaced, if it cannot be placed now
     van: Name | None = None  # the escort van's GPS device id: its ETA re-plans a late unit
     persons: list[PersonIn] = Field(min_length=1, max_length=MAX_PERSONS)
 
@@ -73,20 +90,21 @@ class BookingIn(BaseModel):
         ids = [p.id for p in self.persons]
         if len(set(ids)) != len(ids):
             raise ValueError("persons: each person id must appear once in a booking")
-        for person in self.persons:
+        # Persons are named by their place in the list: an error answer quotes nothing sent.
+        for index, person in enumerate(self.persons):
             if person.brought_in_at > self.expected_arrival:
                 raise ValueError(
-                    f"persons[{person.id}].brought_in_at: after expected_arrival; "
+                    f"persons[{index}].brought_in_at: after expected_arrival; "
                     "the clock runs from 到案, which comes before arrival"
                 )
             if self.expected_arrival - person.brought_in_at > MAX_CUSTODY_BEFORE:
                 raise ValueError(
-                    f"persons[{person.id}].brought_in_at: more than 48 h before "
+                    f"persons[{index}].brought_in_at: more than 48 h before "
                     "arrival, past every legal limit"
                 )
             if person.co_suspect_group is not None and person.role is not PersonRole.SUSPECT:
                 raise ValueError(
-                    f"persons[{person.id}].co_suspect_group: only suspects are co-suspects"
+                    f"persons[{index}].co_suspect_group: only suspects are co-suspects"
                 )
         return self
 
@@ -167,11 +185,11 @@ class BookingPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    officers: int | None = Field(default=None, ge=1, le=50)
-    expected_arrival: AwareDatetime | None = None
-    session_minutes: int | None = Field(default=None, ge=10, le=8 * 60)
+    officers: StrictInt | None = Field(default=None, ge=1, le=MAX_OFFICERS)
+    expected_arrival: Instant | None = None
+    session_minutes: StrictInt | None = Field(default=None, ge=10, le=8 * 60)
     needs: Needs | None = None
-    female_staff: bool | None = None
+    female_staff: StrictBool | None = None
 
 
 class AssignmentOut(BaseModel):

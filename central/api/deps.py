@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from central.api.gate import PRINCIPAL_STATE
 from central.audit import Actor
 from central.auth import Principal, Role, authenticate
 from central.settings import CentralSettings
@@ -49,16 +50,27 @@ WriteDbDep = Annotated[sqlite3.Connection, Depends(get_write_db)]
 
 
 def get_principal(
-    db: DbDep,
+    request: Request,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller. ``/api/`` requests were authenticated by the gate before their body was read
+    (:mod:`central.api.gate`); its answer is reused. ``credentials`` declares the bearer scheme
+    in the OpenAPI, and authenticates a route the gate does not cover."""
+    gated = getattr(request.state, PRINCIPAL_STATE, None)
+    if isinstance(gated, Principal):
+        return gated
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "bearer token required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = authenticate(db, credentials.credentials)
+    conn = connect(settings.db, readonly=True)
+    try:
+        principal = authenticate(conn, credentials.credentials)
+    finally:
+        conn.close()
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -162,14 +162,15 @@ def test_booking_lifecycle_replan_and_restart(deployment: Deployment) -> None:
     )
     status, refused = http_request("POST", f"{api}/bookings", s1, minor)
     assert status == 409
-    assert refused["detail"]["persons"][0]["rule"] in ("H3", "H7")
+    assert refused["persons"][0]["rule"] in ("H3", "H7")
     assert len(http_get(f"{api}/bookings", s1)[1]) == 1
 
-    # The day's schedule lists the plan; no room is double-booked. An arrival late in the
-    # evening has sessions after midnight, so the next day's schedule is read as well.
+    # The days' schedules list the plan (sessions can start after midnight when the test runs
+    # late in the day: the centre's zone here is UTC); no room is double-booked.
+    day = arrival.date().isoformat()
     schedule: list[dict[str, Any]] = []
-    for day in (arrival.date(), arrival.date() + timedelta(days=1)):
-        status, entries = http_get(f"{api}/schedule?date={day.isoformat()}", s1)
+    for session_day in sorted({start[:10] for _room, start, _end in placed.values()}):
+        status, entries = http_get(f"{api}/schedule?date={session_day}", s1)
         assert status == 200
         schedule += entries
     assert {(e["person"], e["room"]) for e in schedule if e["kind"] == "session"} == {
@@ -316,7 +317,7 @@ def test_cancelled_booking_frees_the_room_for_the_waitlist(deployment: Deploymen
     # 8 h limit, brought in 5 h before arrival: only the first slot would have done.
     status, refused = http_request("POST", f"{api}/bookings", centre, one_suspect("B", 5))
     assert status == 409
-    assert refused["detail"]["persons"][0]["rule"] == "H5"
+    assert refused["persons"][0]["rule"] == "H5"
     status, waiting = http_request(
         "POST", f"{api}/bookings", centre, {**one_suspect("B", 5), "waitlist": True}
     )
@@ -516,8 +517,8 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
     # the arrival at which he would no longer meet her there.
     status, refused = http_request("POST", f"{api}/bookings", centre, suspect("C", "male"))
     assert status == 409
-    assert refused["detail"]["persons"][0]["rule"] == "H2"
-    suggested = datetime.fromisoformat(refused["detail"]["suggested_arrival"])
+    assert refused["persons"][0]["rule"] == "H2"
+    suggested = datetime.fromisoformat(refused["suggested_arrival"])
     assert suggested == arrival + timedelta(minutes=120)
     status, taken = http_request(
         "POST",
@@ -529,8 +530,8 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
 
 
 def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
-    """Whatever a client sends, the answer is 201, 403, 409 or 422 with a detail: never a
-    5xx, never a crash of the central."""
+    """Whatever a client sends, the answer is 201, or 403, 409 or 422 as a problem with a
+    detail: never a 5xx, never a crash of the central."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -602,7 +603,7 @@ def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
     def post(body: Any) -> None:
         status, answer = http_request("POST", f"{api}/bookings", centre, body)
         assert status in (201, 403, 409, 422), (status, answer, body)
-        assert status == 201 or answer.get("detail"), answer
+        assert status == 201 or (answer["status"] == status and answer["detail"]), answer
 
     post()
     # NaN and Infinity are read by Python's JSON parser; the 422 must still be valid JSON.
@@ -613,7 +614,8 @@ def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:
     ):
         status, answer = http_request("POST", url, centre, body)
         assert status == 422, answer
-        assert answer["detail"]
+        assert isinstance(answer["detail"], str)
+        assert answer["errors"]
     assert http_get(f"{deployment.base}/healthz")[0] == 200
     _status, text = http_get(f"{deployment.base}/metrics")
     assert metric_value(text, "precinct_plan_violations_total") == 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from central.api.booking_models import (
     AssignmentOut,
@@ -20,10 +20,21 @@ from central.api.booking_models import (
     UnassignedOut,
 )
 from central.api.deps import DbDep, actor_of, require_roles
+from central.api.fields import Instant, Text
+from central.api.problems import BookingRefusal, ProblemError
 from central.auth import Principal, Role
 from central.planning import PlanningError, PlanningService
 
-router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
+router = APIRouter(
+    prefix="/api/v1/bookings",
+    tags=["bookings"],
+    responses={
+        409: {
+            "description": "The plan cannot take it: the rule each person broke (H1-H10)",
+            "model": BookingRefusal,
+        }
+    },
+)
 
 BookingId = Annotated[str, Path(max_length=64, pattern=r"^bk-[0-9a-f]{12}$")]
 PersonId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
@@ -36,14 +47,14 @@ class Moment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
     def moment(self) -> datetime:
         return self.at or datetime.now(UTC)
 
 
 class Verification(Moment):
-    code: str = Field(min_length=4, max_length=16)
+    code: Text = Field(min_length=4, max_length=16)
 
 
 class EntryOut(BaseModel):
@@ -57,17 +68,12 @@ def planning(request: Request) -> PlanningService:
 
 
 def answer(exc: PlanningError) -> HTTPException:
-    detail: object = (
-        exc.message
-        if exc.detail is None
-        else {
-            "message": exc.message,
-            "persons": exc.detail,
-            # When coming later would let every person in: what the station can book instead.
-            "suggested_arrival": exc.suggested_arrival,
-        }
+    if exc.detail is None:
+        return HTTPException(exc.status, exc.message)
+    # When coming later would let every person in: what the station can book instead.
+    return ProblemError(
+        exc.status, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
     )
-    return HTTPException(exc.status, detail)
 
 
 def load_booking(

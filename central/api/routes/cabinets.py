@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from central import audit
 from central.api.deps import DbDep, actor_of, require_roles
@@ -29,7 +29,7 @@ _POLL_SECONDS = 0.05
 
 
 class UnlockRequest(BaseModel):
-    pulse_ms: int | None = Field(default=None, ge=50, le=2000)
+    pulse_ms: StrictInt | None = Field(default=None, ge=50, le=2000)
 
 
 class UnlockOutcome(BaseModel):

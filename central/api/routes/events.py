@@ -47,7 +47,8 @@ def list_events(
     agent: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
     message_class: Annotated[MessageClass | None, Query(alias="class")] = None,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    # A stored id: 18 digits stay below SQLite's 64-bit integer limit.
+    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     if principal.role is Role.OPS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 router = APIRouter(tags=["health"])
@@ -13,7 +14,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+# A probe's answer, not an error: a 503 here has the same shape as the 200.
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: the failing checks are false"}},
+)
 def readyz(request: Request, response: Response) -> dict[str, object]:
     ingest = request.app.state.ingest
     store_full = ingest.store_full.is_set()
@@ -36,6 +41,6 @@ def readyz(request: Request, response: Response) -> dict[str, object]:
     return answer
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

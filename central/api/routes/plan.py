@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from central.api.deps import DbDep, PrincipalDep, SettingsDep, require_roles
+from central.api.fields import EARLIEST, LATEST, Instant
 from central.auth import Principal, Role
 from central.planning import PlanningService, iso
 from edge_agent.wire import format_time
@@ -79,6 +80,10 @@ def schedule(
     day: Annotated[date, Query(alias="date")],
 ) -> list[ScheduleEntry]:
     """Every assignment starting on ``date`` in the centre's time zone."""
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "date: must be between 2000 and 2099"
+        )
     zone = ZoneInfo(settings.timezone)
     start = datetime.combine(day, time(0, 0), zone)
     end = datetime.combine(day + timedelta(days=1), time(0, 0), zone)
@@ -137,8 +142,8 @@ def _figures(values: list[float]) -> LaneFigures:
 def fast_lane(
     db: DbDep,
     principal: PrincipalDep,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> FastLaneReport:
     """Arrival -> entry, booked versus walk-in, for units that arrived in ``[from, to)``."""
     end = end or datetime.now(UTC)
@@ -171,7 +176,8 @@ def fast_lane(
 def plan_events(
     db: DbDep,
     principal: CaseReader,
-    after: Annotated[int, Query(ge=0)] = 0,
+    # SQLite integers are 64-bit: a larger id is no id at all.
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[PlanEvent]:
     """Plan changes, unplaceable persons and custody level changes, oldest first after ``after``

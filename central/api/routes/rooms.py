@@ -8,14 +8,23 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from central import audit
 from central.api.deps import DbDep, PrincipalDep, WriteDbDep, actor_of, require_roles
+from central.api.fields import Text
 from central.auth import Principal, Role
 from central.planning import PlanningService
 from edge_agent.wire import format_time
-from scheduling.rooms import Equipment, Room, RoomError, RoomState, RoomType, change_state
+from scheduling.rooms import (
+    MAX_CAPACITY,
+    Equipment,
+    Room,
+    RoomError,
+    RoomState,
+    RoomType,
+    change_state,
+)
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 
@@ -28,7 +37,7 @@ class RoomCreate(BaseModel):
 
     id: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     type: RoomType
-    capacity: int
+    capacity: StrictInt = Field(ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] = Field(default_factory=list, max_length=10)
     state: RoomState = RoomState.IN_SERVICE
 
@@ -37,10 +46,10 @@ class RoomUpdate(BaseModel):
     # Only these fields can change; anything else in the body is refused (no mass assignment).
     model_config = ConfigDict(extra="forbid")
 
-    capacity: int | None = None
+    capacity: StrictInt | None = Field(default=None, ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] | None = Field(default=None, max_length=10)
     state: RoomState | None = None
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class StateChangePublic(BaseModel):

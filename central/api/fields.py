@@ -1,0 +1,36 @@
+"""Field types shared by the request models: bounded so that no value can make a conversion,
+a sum or the store fail later."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("must be between 2000 and 2100")
+    return moment
+
+
+# An aware time a centre can mean (year 0001 or 9999 overflow the moment they are shifted).
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+def _encodable(text: str) -> str:
+    # JSON may escape a lone surrogate (\ud800); Python reads it, and SQLite's UTF-8 binding
+    # then fails deep inside a handler.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text") from None
+    return text
+
+
+# Free text from a body: valid Unicode (lengths are bounded where it is used).
+Text = Annotated[str, AfterValidator(_encodable)]
