@@ -123,7 +123,9 @@ class World:
 
 
 def _build_world(deployment: Deployment) -> World:
-    deployment.start_central()
+    # The walk sends a hundred bad credentials from one address on purpose; the failed-auth
+    # limit (tested on its own) would answer every later request 429 instead of its decision.
+    deployment.start_central({"PRECINCT_RATE_LIMIT_AUTH_FAILURE_RATE": "0"})
     deployment.start_agent("gate-north", station=NORTH, synthetic=5)
     deployment.start_agent("gate-south", station=SOUTH, synthetic=5)
     tokens = {
