@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from central.api.deps import DbDep, require_roles
+from central.api.fields import Instant
 from central.auth import Principal, Role
 from edge_agent.wire import format_time
 
@@ -42,7 +42,7 @@ class AuditPage(BaseModel):
 def list_audit(
     db: DbDep,
     _principal: Admin,
-    since: Annotated[AwareDatetime | None, Query(description="rows at or after this time")] = None,
+    since: Annotated[Instant | None, Query(description="rows at or after this time")] = None,
     action: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[a-z_]+(\.[a-z_]+)?$", examples=["room.changed"]),
@@ -59,7 +59,7 @@ def list_audit(
     ]
     args: list[Any] = [int(cursor) if cursor else 0]
     for column, value in (
-        ("at >=", None if since is None else _since(since)),
+        ("at >=", None if since is None else format_time(since)),
         ("action =", action),
         ("actor =", actor),
         ("target =", target),
@@ -87,16 +87,6 @@ def list_audit(
     ]
     next_cursor = str(items[-1].id) if len(rows) > limit else None
     return AuditPage(items=items, next_cursor=next_cursor)
-
-
-def _since(moment: datetime) -> str:
-    """``since`` as stored times compare, also for a moment at the calendar's ends whose UTC
-    time Python cannot hold (0001-01-01T00:00+05:00)."""
-    try:
-        return format_time(moment)
-    except OverflowError:
-        # Before every row: the empty string; after every row: a character above the digits.
-        return "" if moment.year == 1 else "~"
 
 
 def _detail(text: str) -> dict[str, Any]:
