@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from central import feed
 from central.auth import Principal, Role
 from central.ingest_writer import IngestWriter
+from central.plan_jobs import purge_feed
 from central.store import connect, migrate
 from edge_agent.wire import Envelope, MessageClass, Status, format_time
 
@@ -121,3 +122,14 @@ def test_availability_is_reported_once_per_change(tmp_path: Path) -> None:
         ("device_offline", "s1", health),
         ("agent_offline", "s1", health),
     ]
+
+
+def test_the_retention_job_deletes_only_events_past_the_window(tmp_path: Path) -> None:
+    conn = _store(tmp_path)
+    old = format_time(datetime.now(UTC) - timedelta(hours=30))
+    feed.append(conn, "room_state", None, {"room": "W-1"}, at=old)
+    kept = feed.append(conn, "room_state", None, {"room": "W-2"})
+    assert purge_feed(tmp_path / "c.sqlite3", 24.0) == 1
+    assert [e.id for e in feed.after(conn, 0, ADMIN, 10)] == [kept]
+    assert feed.position(conn, kept - 2).lost
+    assert not feed.position(conn, kept - 1).lost

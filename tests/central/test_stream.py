@@ -297,3 +297,31 @@ def test_commit_to_delivery_latency(deployment: Deployment, clients: list[SseCli
     )
     # The poll interval (0.1 s) bounds it on an idle machine; generous for a loaded one.
     assert p50 < 1.0
+
+
+def test_the_feed_outlives_a_killed_central(
+    deployment: Deployment, clients: list[SseClient]
+) -> None:
+    central = deployment.start_central(STREAM_ENV)
+    centre = deployment.token(Role.CENTRE)
+    stream = _open(deployment, clients, centre)
+    assert stream.next() is not None
+    _room(deployment, centre, "W-1")
+    got, _ = stream.until(_is_room("W-1"))
+    central.kill()  # SIGKILL mid-stream
+    assert stream.next(10) is None  # the answer just ends; the client resumes elsewhere
+    deployment.start_central(STREAM_ENV)
+    _room(deployment, centre, "W-2")
+    again = _open(deployment, clients, centre, got.id)
+    _, seen = again.until(_is_room("W-2"))
+    assert [e.event for e in seen] == ["hello", "room_state"]
+    assert int(seen[1].id or 0) == int(got.id or 0) + 1
+
+
+def test_an_idle_stream_gets_heartbeats(deployment: Deployment, clients: list[SseClient]) -> None:
+    deployment.start_central(STREAM_ENV)
+    stream = _open(deployment, clients, deployment.token(Role.ADMIN))
+    assert stream.next() is not None
+    with pytest.raises(TimeoutError):
+        stream.next(3.5)  # nothing happens: only heartbeats, one a second
+    assert stream.pings >= 2

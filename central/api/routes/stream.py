@@ -187,12 +187,9 @@ class _StreamResponse(EventSourceResponse):
             self._slots.give_back(self._key)
 
 
-def stream_slots(request: Request, settings: CentralSettings) -> _Slots:
-    slots = getattr(request.app.state, "stream_slots", None)
-    if not isinstance(slots, _Slots):
-        slots = _Slots(settings.stream_max_per_token)
-        request.app.state.stream_slots = slots
-    return slots
+def stream_slots(settings: CentralSettings) -> _Slots:
+    """The counts of one application (``create_app`` keeps them in ``app.state``)."""
+    return _Slots(settings.stream_max_per_token)
 
 
 @router.get(
@@ -214,7 +211,7 @@ async def stream(
     start, lost = await asyncio.wait_for(
         asyncio.to_thread(_start, settings.db, resume), READ_DEADLINE_SECONDS
     )
-    slots = stream_slots(request, settings)
+    slots: _Slots = request.app.state.stream_slots
     key = slots.take(principal)
     shutdown = anyio.Event()
     return _StreamResponse(
