@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from central.auth import Principal, Role
 from edge_agent.wire import format_time
@@ -73,6 +73,19 @@ def append(
         (at or format_time(datetime.now(UTC)), kind, station, audience.value, text),
     )
     return int(cursor.lastrowid or 0)
+
+
+# Reads every event: the in-process poller, which filters per stream (see visible).
+EVERYONE: Final = Principal("feed", Role.ADMIN, None)
+
+
+def visible(event: FeedEvent, principal: Principal) -> bool:
+    """The scope of :func:`after`'s query, for an event already read."""
+    if principal.role is Role.STATION:
+        return event.station is not None and event.station == principal.station
+    if principal.role is Role.OPS:
+        return event.audience is Audience.HEALTH
+    return True
 
 
 def _scope(principal: Principal) -> tuple[str, tuple[Any, ...]]:

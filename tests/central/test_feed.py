@@ -3,6 +3,7 @@ availability changes (reported once per change, not per reading)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from central import feed
 from central.auth import Principal, Role
+from central.feed_watch import FeedWatch
 from central.ingest_writer import IngestWriter
 from central.plan_jobs import purge_feed
 from central.store import connect, migrate
@@ -133,3 +135,30 @@ def test_the_retention_job_deletes_only_events_past_the_window(tmp_path: Path) -
     assert [e.id for e in feed.after(conn, 0, ADMIN, 10)] == [kept]
     assert feed.position(conn, kept - 2).lost
     assert not feed.position(conn, kept - 1).lost
+
+
+def test_the_poller_serves_recent_events_and_sends_older_readers_to_the_store(
+    tmp_path: Path,
+) -> None:
+    conn = _store(tmp_path)
+    first = feed.append(conn, "room_state", None, {"room": "W-0"})
+    watch = FeedWatch(tmp_path / "c.sqlite3", 0.1, keep=3)
+    station = Principal("s", Role.STATION, "s1")
+
+    async def scenario() -> None:
+        await watch.poll_once()
+        assert watch.latest == first
+        assert watch.recent(first, ADMIN) == []
+        assert watch.recent(first - 1, ADMIN) is None  # before the poller started: the store
+        ids = [feed.append(conn, "plan_changed", f"s{n % 2}", {"n": n}) for n in range(5)]
+        await watch.poll_once()  # reads at most 3: the rest next time
+        assert watch.latest == ids[2]
+        await watch.poll_once()
+        assert watch.latest == ids[4]
+        assert watch.recent(ids[0], ADMIN) is None  # dropped from memory
+        recent = watch.recent(ids[1], ADMIN)
+        assert recent is not None
+        assert [e.id for e in recent] == ids[2:]
+        assert [e.station for e in watch.recent(ids[1], station) or []] == ["s1"]
+
+    asyncio.run(scenario())

@@ -124,9 +124,13 @@ async def _events(
             return
         if watch.latest <= cursor:
             continue
-        events, cursor, lost = await asyncio.wait_for(
-            asyncio.to_thread(_read, settings.db, cursor, principal), READ_DEADLINE_SECONDS
-        )
+        served = watch.recent(cursor, principal)
+        if served is not None:
+            events, cursor, lost = served, watch.latest, False
+        else:
+            events, cursor, lost = await asyncio.wait_for(
+                asyncio.to_thread(_read, settings.db, cursor, principal), READ_DEADLINE_SECONDS
+            )
         if lost:
             yield _resync(cursor)
         for item in events:
