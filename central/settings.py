@@ -96,7 +96,7 @@ class CentralSettings:
     # stream_poll_interval seconds, send a heartbeat every stream_ping_interval seconds, and one
     # token holds at most stream_max_per_token streams at once.
     feed_retention_hours: float = 24.0
-    stream_poll_interval: float = 0.1
+    stream_poll_interval: float = 0.05
     stream_ping_interval: float = 5.0
     stream_max_per_token: int = 4
 
