@@ -372,7 +372,8 @@ def _v8(db: sqlite_utils.Database) -> None:
     """The feed that ``GET /api/v1/stream`` serves (see ``central/feed.py``).
 
     Plan events reach it by a trigger, in the transaction that writes them, whichever code path
-    writes them (the planning service, the periodic jobs' statement lists)."""
+    writes them (the planning service, the periodic jobs' statement lists). A body that is not
+    JSON goes in as text rather than failing the planner's transaction."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS feed ("
         "id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, "
@@ -384,7 +385,8 @@ def _v8(db: sqlite_utils.Database) -> None:
         "CREATE TRIGGER IF NOT EXISTS feed_plan_events AFTER INSERT ON plan_events BEGIN "
         "INSERT INTO feed (at, kind, station, audience, body) VALUES (NEW.at, NEW.kind, "
         "NEW.station, 'centre', json_object('booking', NEW.booking, 'person', NEW.person, "
-        "'plan_event', NEW.id, 'detail', json(NEW.body))); END"
+        "'plan_event', NEW.id, 'detail', CASE WHEN json_valid(NEW.body) THEN json(NEW.body) "
+        "ELSE NEW.body END)); END"
     )
 
 

@@ -162,3 +162,29 @@ def test_the_poller_serves_recent_events_and_sends_older_readers_to_the_store(
         assert [e.station for e in watch.recent(ids[1], station) or []] == ["s1"]
 
     asyncio.run(scenario())
+
+
+def test_every_plan_event_reaches_the_feed_in_its_transaction(tmp_path: Path) -> None:
+    conn = _store(tmp_path)
+    insert = (
+        "INSERT INTO plan_events (at, kind, station, booking, person, body) "
+        "VALUES ('2026-12-01T22:00:00.000000Z', ?, 's1', 'b1', ?, ?)"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(insert, ("plan_changed", None, '{"cause":"booking"}'))
+    conn.execute("ROLLBACK")
+    assert feed.after(conn, 0, ADMIN, 10) == []  # rolled back with it
+    conn.execute(insert, ("custody_level", "P1", '{"level":"red"}'))
+    conn.execute(insert, ("plan_changed", None, "not json"))
+    events = feed.after(conn, 0, ADMIN, 10)
+    assert [(e.kind, e.station, e.audience) for e in events] == [
+        ("custody_level", "s1", feed.Audience.CENTRE),
+        ("plan_changed", "s1", feed.Audience.CENTRE),
+    ]
+    assert events[0].body == {
+        "booking": "b1",
+        "person": "P1",
+        "plan_event": 1,
+        "detail": {"level": "red"},
+    }
+    assert events[1].body["detail"] == "not json"
