@@ -23,9 +23,20 @@ from central.api.problems import (
     on_unexpected,
     problems_in_openapi,
 )
-from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
+from central.api.routes import (
+    agents,
+    bookings,
+    cabinets,
+    devices,
+    events,
+    health,
+    plan,
+    rooms,
+    stream,
+)
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
+from central.feed_watch import FeedWatch
 from central.gap_repair_runner import run_gap_repair
 from central.ingest import Ingest
 from central.plan_jobs import start_plan_jobs
@@ -67,7 +78,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                     repair = group.create_task(
                         run_gap_repair(settings, app.state.commands, metrics), name="gap-repair"
                     )
+                watch = group.create_task(app.state.feed_watch.run(), name="feed-watch")
                 yield
+                watch.cancel()
                 if repair is not None:
                     repair.cancel()
         finally:
@@ -93,6 +106,8 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.state.settings = settings
     app.state.registry = registry
     app.state.planning = planning
+    app.state.feed_watch = FeedWatch(settings.db, settings.stream_poll_interval)
+    app.state.stream_slots = stream.stream_slots(settings)
     app.include_router(health.router)
     app.include_router(agents.router)
     app.include_router(events.router)
@@ -102,6 +117,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(bookings.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
+    app.include_router(stream.router)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from central import feed
 from central.gaps import gap_ranges
 from central.store import LEGACY_EPOCH
 from edge_agent.wire import (
@@ -326,6 +327,7 @@ class IngestWriter:
             state: dict[str, Any] = json.loads(row[0]) if row else {}
             device_class: str | None = row[1] if row else None
             online: int | None = row[2] if row else None
+            was_online = online
             for reading in readings:
                 known = state.get(reading.kind)
                 # Replayed or backlog readings arrive late: only a newer number replaces state.
@@ -368,6 +370,25 @@ class IngestWriter:
                     now_text,
                 ),
             )
+            if online is not None and online != was_online:
+                self._report(
+                    "device_online" if online else "device_offline",
+                    agent,
+                    {"agent": agent, "device": device, "class": device_class},
+                    now_text,
+                )
+
+    def _report(self, kind: str, agent: str, body: dict[str, Any], now_text: str) -> None:
+        """A change of availability, to the feed, in the batch's transaction."""
+        row = self._db.execute("SELECT station FROM agents WHERE agent = ?", (agent,)).fetchone()
+        feed.append(
+            self._db,
+            kind,
+            row[0] if row else None,
+            body,
+            audience=feed.Audience.HEALTH,
+            at=now_text,
+        )
 
     def _store_status(self, status: Status, now_text: str, outcome: BatchOutcome) -> None:
         db = self._db
@@ -387,7 +408,10 @@ class IngestWriter:
         # that the broker delivers after a newer birth must not mark a live agent offline. A new
         # epoch counts its sessions from 1 again, so its first status always applies.
         new_epoch = before != epoch
-        db.execute(
+        (was_online,) = db.execute(
+            "SELECT online FROM agents WHERE agent = ?", (status.agent,)
+        ).fetchone()
+        cursor = db.execute(
             "UPDATE agents SET online = ?, session = ?, connection = ?, status_time = ?, "
             "status_reason = ?, station = coalesce(?, station), last_seen = ? "
             "WHERE agent = ? AND (? OR session < ? OR (session = ? AND connection <= ?))",
@@ -406,6 +430,14 @@ class IngestWriter:
                 status.connection,
             ),
         )
+        # Only a change is news: a repeated birth or a stale will that lost changes nothing.
+        if cursor.rowcount and bool(was_online) != status.online:
+            self._report(
+                "agent_online" if status.online else "agent_offline",
+                status.agent,
+                {"agent": status.agent, "reason": status.reason},
+                now_text,
+            )
 
     def _store_ack(self, agent: str, ack: Ack, now_text: str) -> bool:
         cursor = self._db.execute(

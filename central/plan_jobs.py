@@ -13,13 +13,16 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from central import feed
 from central import plan_upkeep as upkeep
 from central.planning import PlanningService
 from central.settings import CentralSettings
+from central.store import connect
 from edge_agent.outbox import is_disk_full
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,16 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 JOB_DEADLINE_SECONDS = 30.0
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
+FEED_PURGE_INTERVAL_SECONDS = 60.0
+
+
+def purge_feed(db: Path, retention_hours: float) -> int:
+    """Delete feed events older than ``retention_hours``; a stream further behind resyncs."""
+    conn = connect(db)
+    try:
+        return feed.purge(conn, timedelta(hours=retention_hours))
+    finally:
+        conn.close()
 
 
 def _job(
@@ -104,6 +117,14 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
         "interval",
         seconds=RETENTION_INTERVAL_SECONDS,
         id="retention",
+        next_run_time=soon,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        _job("feed", lambda: purge_feed(settings.db, settings.feed_retention_hours)),
+        "interval",
+        seconds=FEED_PURGE_INTERVAL_SECONDS,
+        id="feed",
         next_run_time=soon,
         replace_existing=True,
     )

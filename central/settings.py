@@ -91,6 +91,14 @@ class CentralSettings:
     rate_limit_token_burst: int = 600
     rate_limit_auth_failure_rate: float = 1.0
     rate_limit_auth_failure_burst: int = 20
+    # The live stream (GET /api/v1/stream): the feed keeps feed_retention_hours of events (a
+    # client further behind is told to reload); streams look for new events every
+    # stream_poll_interval seconds, send a heartbeat every stream_ping_interval seconds, and one
+    # token holds at most stream_max_per_token streams at once.
+    feed_retention_hours: float = 24.0
+    stream_poll_interval: float = 0.05
+    stream_ping_interval: float = 5.0
+    stream_max_per_token: int = 4
 
     def __post_init__(self) -> None:
         try:
@@ -153,6 +161,14 @@ class CentralSettings:
             raise ValueError("rate_limit_token_rate: rates must not be negative (0: off)")
         if min(self.rate_limit_token_burst, self.rate_limit_auth_failure_burst) < 1:
             raise ValueError("rate_limit_token_burst: bursts must be at least 1")
+        if not 0 < self.feed_retention_hours <= 24 * 365:
+            raise ValueError("feed_retention_hours: must be more than 0 and at most a year")
+        if not 0.01 <= self.stream_poll_interval <= 10:
+            raise ValueError("stream_poll_interval: must be between 0.01 and 10 seconds")
+        if not 0.5 <= self.stream_ping_interval <= 300:
+            raise ValueError("stream_ping_interval: must be between 0.5 and 300 seconds")
+        if not 1 <= self.stream_max_per_token <= 1000:
+            raise ValueError("stream_max_per_token: must be between 1 and 1000")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
 

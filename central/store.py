@@ -368,7 +368,37 @@ def _v6(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v8(db: sqlite_utils.Database) -> None:
+    """The feed that ``GET /api/v1/stream`` serves (see ``central/feed.py``).
+
+    Plan events reach it by a trigger, in the transaction that writes them, whichever code path
+    writes them (the planning service, the periodic jobs' statement lists). A body that is not
+    JSON goes in as text rather than failing the planner's transaction."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS feed ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, "
+        "station TEXT, audience TEXT NOT NULL, body TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS feed_at ON feed (at)")
+    db.execute("CREATE INDEX IF NOT EXISTS feed_station ON feed (station, id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS feed_plan_events AFTER INSERT ON plan_events BEGIN "
+        "INSERT INTO feed (at, kind, station, audience, body) VALUES (NEW.at, NEW.kind, "
+        "NEW.station, 'centre', json_object('booking', NEW.booking, 'person', NEW.person, "
+        "'plan_event', NEW.id, 'detail', CASE WHEN json_valid(NEW.body) THEN json(NEW.body) "
+        "ELSE NEW.body END)); END"
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v8,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).
 AUDIT_SCHEMA_VERSION = MIGRATIONS.index(_v6) + 1

@@ -63,6 +63,10 @@ def test_the_whole_openapi_holds(deployment: Deployment, role: Role, tmp_path: P
             f"{deployment.base}/openapi.json",
             "--header",
             f"Authorization: Bearer {token}",
+            # The stream never ends, so no check could see its answer complete; its status,
+            # scopes, resume and shutdown are tested in test_stream.py.
+            "--exclude-path",
+            "/api/v1/stream",
             "--checks",
             ",".join(CHECKS),
             "--phases",
@@ -92,7 +96,8 @@ def test_the_whole_openapi_holds(deployment: Deployment, role: Role, tmp_path: P
     assert run.returncode == 0, run.stdout[-20000:]
     assert summary["failures"] == [], run.stdout[-20000:]
     assert summary["errors"] == [], run.stdout[-20000:]
-    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 29
+    # Every operation but the stream (left out above).
+    assert summary["operations"]["tested"] == summary["operations"]["total"] - 1 >= 29
     assert summary["test_cases"]["generated"] >= 29 * EXAMPLES
     assert deployment.central is not None
     assert deployment.central.alive()

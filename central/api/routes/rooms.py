@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from central import audit
+from central import audit, feed
 from central.api.deps import DbDep, PrincipalDep, WriteDbDep, actor_of, require_roles
 from central.api.fields import Text
 from central.auth import Principal, Role
@@ -117,6 +117,14 @@ def _record(
     db.execute(
         "INSERT INTO room_history (room, before, after, at, by, reason) VALUES (?, ?, ?, ?, ?, ?)",
         (room.id, before, room.state, at, by, reason),
+    )
+    # Rooms are the centre's, not a station's: centre-wide, for admin and centre tokens.
+    feed.append(
+        db,
+        "room_state",
+        None,
+        {"room": room.id, "type": room.type.value, "before": before, "after": room.state.value},
+        at=at,
     )
 
 
