@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
+from central.alarm_deriver import run_alarms
 from central.api.body_limit import BodyLimit
 from central.api.deps import store_writable
 from central.api.gate import ApiGate
@@ -23,7 +24,17 @@ from central.api.problems import (
     on_unexpected,
     problems_in_openapi,
 )
-from central.api.routes import agents, bookings, cabinets, devices, events, health, plan, rooms
+from central.api.routes import (
+    agents,
+    alarms,
+    bookings,
+    cabinets,
+    devices,
+    events,
+    health,
+    plan,
+    rooms,
+)
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
 from central.gap_repair_runner import run_gap_repair
@@ -67,9 +78,13 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                     repair = group.create_task(
                         run_gap_repair(settings, app.state.commands, metrics), name="gap-repair"
                     )
+                derive = None
+                if settings.alarm_interval > 0:
+                    derive = group.create_task(run_alarms(settings, metrics), name="alarms")
                 yield
-                if repair is not None:
-                    repair.cancel()
+                for task in (repair, derive):
+                    if task is not None:
+                        task.cancel()
         finally:
             jobs.shutdown(wait=False)
             # Blocking join of the writer thread: keep the event loop free while it flushes.
@@ -102,6 +117,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(bookings.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
+    app.include_router(alarms.router)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from central.alarm_rules import ALARM_KINDS, Severity
 from central.van_eta import VanRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
@@ -91,6 +93,25 @@ class CentralSettings:
     rate_limit_token_burst: int = 600
     rate_limit_auth_failure_rate: float = 1.0
     rate_limit_auth_failure_burst: int = 20
+    # Alarms: derived from the store every alarm_interval seconds (0: off); an agent offline for
+    # longer than agent_offline_alarm seconds raises agent_offline.
+    alarm_interval: float = 1.0
+    agent_offline_alarm: float = 60.0
+    # Severity per alarm kind (critical, warning, info); the defaults are in
+    # central/alarm_rules.py (DEFAULT_SEVERITY).
+    alarm_severity_door_forced: str = "critical"
+    alarm_severity_tamper: str = "critical"
+    alarm_severity_power_fail: str = "warning"
+    alarm_severity_strap_opened: str = "critical"
+    alarm_severity_band_tamper: str = "critical"
+    alarm_severity_heart_rate_alarm: str = "critical"
+    alarm_severity_contact_lost: str = "warning"
+    alarm_severity_battery_low: str = "info"
+    alarm_severity_band_absent: str = "warning"
+    alarm_severity_outbox_full: str = "warning"
+    alarm_severity_disk_full: str = "critical"
+    alarm_severity_agent_reset: str = "warning"
+    alarm_severity_agent_offline: str = "warning"
 
     def __post_init__(self) -> None:
         try:
@@ -153,8 +174,21 @@ class CentralSettings:
             raise ValueError("rate_limit_token_rate: rates must not be negative (0: off)")
         if min(self.rate_limit_token_burst, self.rate_limit_auth_failure_burst) < 1:
             raise ValueError("rate_limit_token_burst: bursts must be at least 1")
+        if self.alarm_interval < 0 or self.agent_offline_alarm <= 0:
+            raise ValueError("alarm_interval: must not be negative (agent_offline_alarm > 0)")
+        for kind in ALARM_KINDS:
+            value = getattr(self, f"alarm_severity_{kind}")
+            if value not in {s.value for s in Severity}:
+                raise ValueError(
+                    f"alarm_severity_{kind}: {value!r} is not one of critical, warning, info"
+                )
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    def alarm_severities(self) -> Mapping[str, Severity]:
+        return MappingProxyType(
+            {kind: Severity(getattr(self, f"alarm_severity_{kind}")) for kind in ALARM_KINDS}
+        )
 
     def check_files(self) -> None:
         """At start-up: the TLS files exist, parse and match (ConfigError naming the key)."""
