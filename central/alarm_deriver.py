@@ -29,6 +29,7 @@ from central.alarm_rules import (
     Severity,
     action_for,
     agent_event_action,
+    device_offline_action,
     offline_action,
     severity,
     subject_of,
@@ -36,7 +37,7 @@ from central.alarm_rules import (
 from central.alarms_store import AlarmChange, Source
 from central.settings import CentralSettings
 from central.store import connect
-from edge_agent.wire import format_time, parse_time
+from edge_agent.wire import AVAILABILITY_KIND, format_time, parse_time
 from monitoring.central_metrics import CentralMetrics
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,51 @@ def _availability(
         )
 
 
+def _devices(
+    conn: sqlite3.Connection, table: Mapping[str, Severity], now: datetime, outcome: Outcome
+) -> None:
+    rows = conn.execute(
+        "SELECT d.agent, d.device, d.online, d.state, a.online, a.station FROM devices d "
+        "JOIN agents a ON a.agent = d.agent WHERE d.online IS NOT NULL"
+    ).fetchall()
+    for agent, device, online, state_text, agent_online, station in rows:
+        effect = device_offline_action(bool(agent_online), bool(online))
+        if effect is None:
+            continue
+        subject = subject_of(agent, device)
+        if effect is Effect.CLEAR and (
+            conn.execute(
+                "SELECT 1 FROM alarms WHERE kind = 'device_offline' AND subject = ? AND active = 1",
+                (subject,),
+            ).fetchone()
+            is None
+        ):
+            continue
+        # The availability reading that said so: its number keys the alarm, its time dates it.
+        entry = _body(state_text).get(AVAILABILITY_KIND)
+        if not isinstance(entry, dict):
+            continue
+        key = f"{agent}:{device}:{entry.get('epoch', '')}:{entry.get('seq')}"
+        at = _time(entry.get("time")) or now
+        if effect is Effect.CLEAR:
+            outcome.changes += alarms_store.clear(
+                conn, kinds=("device_offline",), subject=subject, key=f"device_online:{key}", at=at
+            )
+            continue
+        source = Source(
+            key=f"device_offline:{key}",
+            agent=agent,
+            epoch=None if entry.get("epoch") is None else str(entry.get("epoch")),
+            device=device,
+            band=None,
+            station=station,
+            at=at,
+            body={"offline_since": format_time(at)},
+        )
+        action = AlarmAction(Effect.RAISE, ("device_offline",), subject, device, None)
+        _apply(conn, action, source, table, now, outcome)
+
+
 def _in_transaction(conn: sqlite3.Connection, step: Any) -> Any:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -282,10 +328,9 @@ def derive(
                 step = partial(batch, conn, table, now or datetime.now(UTC), outcome)
                 if not _in_transaction(conn, step):
                     break
-        _in_transaction(
-            conn,
-            partial(_availability, conn, table, offline_after, now or datetime.now(UTC), outcome),
-        )
+        moment = now or datetime.now(UTC)
+        _in_transaction(conn, partial(_availability, conn, table, offline_after, moment, outcome))
+        _in_transaction(conn, partial(_devices, conn, table, moment, outcome))
         return outcome
     finally:
         conn.close()

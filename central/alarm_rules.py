@@ -26,6 +26,7 @@ outbox_full         agent ``outbox_full``       acknowledgement (latched)
 disk_full           agent ``disk_full``         acknowledgement (latched)
 agent_reset         ``agent_events`` reset      acknowledgement (latched)
 agent_offline       agent offline too long      the agent online again
+device_offline      device offline, agent on    the device online again
 ==================  ==========================  ===========================================
 """
 
@@ -67,6 +68,7 @@ DEFAULT_SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType(
         "disk_full": Severity.CRITICAL,
         "agent_reset": Severity.WARNING,
         "agent_offline": Severity.WARNING,
+        "device_offline": Severity.WARNING,
     }
 )
 ALARM_KINDS: Final = tuple(DEFAULT_SEVERITY)
@@ -190,6 +192,17 @@ def offline_action(online: bool, offline_for: float | None, after: float) -> Eff
     if offline_for is not None and offline_for > after:
         return Effect.RAISE
     return None
+
+
+def device_offline_action(agent_online: bool, device_online: bool | None) -> Effect | None:
+    """A device's availability: offline while its agent is online raises ``device_offline``
+    (an agent that is itself offline has its own alarm), online clears it; a device that never
+    reports availability (a band of a fleet) does nothing."""
+    if device_online is None:
+        return None
+    if device_online:
+        return Effect.CLEAR
+    return Effect.RAISE if agent_online else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,7 @@ class CentralSettings:
     alarm_severity_disk_full: str = "critical"
     alarm_severity_agent_reset: str = "warning"
     alarm_severity_agent_offline: str = "warning"
+    alarm_severity_device_offline: str = "warning"
 
     def __post_init__(self) -> None:
         try:

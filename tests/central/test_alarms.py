@@ -21,6 +21,7 @@ from central.alarm_rules import (
     Effect,
     Reading,
     action_for,
+    device_offline_action,
     on_ack,
     on_clear,
     on_repeat,
@@ -280,3 +281,35 @@ def test_the_alarms_are_the_same_however_often_and_where_the_deriver_stops(
     derive(db, DEFAULT_SEVERITY, 60.0, now=T0)
     assert _alarms(db) == once
     assert sum(a[2] for a in once) == sum(1 for k in kinds if k != "door_closed")
+
+
+def _device_availability(db: Path, online: bool, seq: int) -> None:
+    state = {"availability": {"epoch": "e1", "seq": seq, "time": format_time(T0), "body": {}}}
+    conn = connect(db)
+    conn.execute(
+        "INSERT INTO devices (agent, device, class, online, last_seen, state, updated_at) "
+        "VALUES ('a1', 'cab-1', 'cabinet', ?, ?, ?, ?) ON CONFLICT (agent, device) DO UPDATE "
+        "SET online = excluded.online, state = excluded.state",
+        (int(online), format_time(T0), json.dumps(state), format_time(T0)),
+    )
+    conn.close()
+
+
+def test_a_device_offline_under_an_online_agent_raises_once_and_back_clears(db: Path) -> None:
+    _device_availability(db, online=True, seq=1)
+    _run(db)
+    assert _alarms(db) == []
+    _device_availability(db, online=False, seq=2)
+    _run(db)
+    _run(db)
+    assert [(a[0], a[1], a[3], a[4]) for a in _alarms(db)] == [
+        ("device_offline", "open", "cab-1", "s1")
+    ]
+    _device_availability(db, online=True, seq=3)
+    _run(db)
+    assert [(a[0], a[1], a[2]) for a in _alarms(db)] == [("device_offline", "cleared", 1)]
+
+
+def test_an_offline_agents_devices_raise_nothing_of_their_own() -> None:
+    assert device_offline_action(agent_online=False, device_online=False) is None
+    assert device_offline_action(agent_online=True, device_online=None) is None
