@@ -80,7 +80,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                     )
                 derive = None
                 if settings.alarm_interval > 0:
-                    derive = group.create_task(run_alarms(settings, metrics), name="alarms")
+                    derive = group.create_task(
+                        run_alarms(settings, metrics, ingest.committed), name="alarms"
+                    )
                 yield
                 for task in (repair, derive):
                     if task is not None:
