@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import statistics
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -159,4 +160,38 @@ def test_a_forced_door_is_one_alarm_acknowledged_and_kept_once_across_a_central_
         lambda: len(_alarms(deployment, admin, "?kind=door_forced")) == len(SLOTS) + 1,
         20,
         "the alarm of the door forced after the restart",
+    )
+
+
+def test_an_agent_killed_raises_agent_offline_after_the_set_time_and_back_clears_it(
+    deployment: Deployment,
+) -> None:
+    deployment.start_central({"PRECINCT_AGENT_OFFLINE_ALARM": "2"})
+    admin = deployment.token(Role.ADMIN)
+
+    def agent_online(online: bool) -> bool:
+        status, agents = http_get(f"{deployment.base}/api/v1/agents", admin)
+        return status == 200 and [a["online"] for a in agents] == [online]
+
+    agent = deployment.start_agent("gate-1", synthetic=5)
+    wait_until(lambda: agent_online(True), 20, "the agent online")
+    killed = time.monotonic()
+    agent.kill()
+    wait_until(lambda: agent_online(False), 30, "the broker's will: the agent offline")
+    wait_until(
+        lambda: len(_alarms(deployment, admin, "?kind=agent_offline&state=open")) == 1,
+        30,
+        "the agent_offline alarm",
+    )
+    # Not before the set time: the agent went offline at most when it was killed.
+    assert time.monotonic() - killed >= 2
+    [alarm] = _alarms(deployment, admin, "?kind=agent_offline")
+    assert (alarm["agent"], alarm["station"], alarm["severity"]) == ("gate-1", "s1", "warning")
+    deployment.start_agent("gate-1", synthetic=5)
+    wait_until(
+        lambda: (
+            [a["state"] for a in _alarms(deployment, admin, "?kind=agent_offline")] == ["cleared"]
+        ),
+        30,
+        "the agent_offline alarm cleared by the agent back online",
     )
