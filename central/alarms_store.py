@@ -141,10 +141,8 @@ def clear(
     conn: sqlite3.Connection, *, kinds: tuple[str, ...], subject: str, key: str, at: datetime
 ) -> list[AlarmChange]:
     """End the active alarms of ``kinds`` for ``subject`` raised no later than ``at`` (a clearing
-    reading replayed late does not end an alarm raised after it)."""
-    if not _claim(conn, key, "clear"):
-        return []
-    changes: list[AlarmChange] = []
+    reading replayed late does not end an alarm raised after it). A reading that ends nothing
+    leaves no trace (most custody readings end nothing)."""
     when = format_time(at)
     marks = ", ".join("?" for _ in kinds)
     rows = conn.execute(
@@ -152,6 +150,9 @@ def clear(
         f"AND kind IN ({marks}) AND raised_at <= ?",
         (subject, *kinds, when),
     ).fetchall()
+    if not rows or not _claim(conn, key, "clear"):
+        return []
+    changes: list[AlarmChange] = []
     for alarm_id, kind, state, count in rows:
         step = on_clear(ActiveAlarm(kind, AlarmState(state), int(count)))
         conn.execute(

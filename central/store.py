@@ -399,6 +399,13 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE TABLE IF NOT EXISTS alarm_cursors (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL)"
     )
+    # Alarms begin with this release: a store brought forward raises nothing for its history
+    # (months of old forced doors are not news). A fresh store starts at 0.
+    for table in ("events", "agent_events"):
+        start = db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]  # noqa: S608
+        db.execute(
+            "INSERT OR IGNORE INTO alarm_cursors (name, last_id) VALUES (?, ?)", (table, start)
+        )
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (

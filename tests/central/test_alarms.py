@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +28,7 @@ from central.alarm_rules import (
     on_repeat,
 )
 from central.audit import Actor
-from central.store import connect, migrate
+from central.store import MIGRATIONS, connect, migrate
 from edge_agent.wire import format_time
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -313,3 +314,20 @@ def test_a_device_offline_under_an_online_agent_raises_once_and_back_clears(db: 
 def test_an_offline_agents_devices_raise_nothing_of_their_own() -> None:
     assert device_offline_action(agent_online=False, device_online=False) is None
     assert device_offline_action(agent_online=True, device_online=None) is None
+
+
+def test_a_store_brought_forward_raises_nothing_for_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = connect(path)
+    old = sqlite_utils.Database(conn)
+    for version, step in enumerate(MIGRATIONS[:-1], start=1):
+        step(old)
+        conn.execute(f"PRAGMA user_version={version}")
+    conn.close()
+    _event(path, 1, "door_forced", CABINET_BODY)
+    migrate(path)
+    _run(path)
+    assert _alarms(path) == []
+    _event(path, 2, "door_forced", CABINET_BODY)
+    _run(path)
+    assert [a[5] for a in _alarms(path)] == ["event:a1:e1:2"]
