@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
+from central.alarm_deriver import run_alarms
 from central.api.body_limit import BodyLimit
 from central.api.deps import store_writable
 from central.api.gate import ApiGate
@@ -25,6 +26,7 @@ from central.api.problems import (
 )
 from central.api.routes import (
     agents,
+    alarms,
     bookings,
     cabinets,
     devices,
@@ -79,10 +81,15 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                         run_gap_repair(settings, app.state.commands, metrics), name="gap-repair"
                     )
                 watch = group.create_task(app.state.feed_watch.run(), name="feed-watch")
+                derive = None
+                if settings.alarm_interval > 0:
+                    derive = group.create_task(
+                        run_alarms(settings, metrics, ingest.committed), name="alarms"
+                    )
                 yield
-                watch.cancel()
-                if repair is not None:
-                    repair.cancel()
+                for task in (watch, repair, derive):
+                    if task is not None:
+                        task.cancel()
         finally:
             jobs.shutdown(wait=False)
             # Blocking join of the writer thread: keep the event loop free while it flushes.
@@ -118,6 +125,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
     app.include_router(stream.router)
+    app.include_router(alarms.router)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

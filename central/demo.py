@@ -6,7 +6,8 @@ and has a synthetic source; the van's agent reads a simulated GPS receiver repla
 toward the centre. The central service, the agents and the device simulators are real child
 processes, started in their own sessions so that Ctrl-C reaches the demo alone, which then stops
 them in order: agents first (they say goodbye to the broker), then the simulators, the central
-service and the broker.
+service and the broker. A few seconds in, a cabinet door is forced and a band's strap opened, so
+that ``GET /api/v1/alarms`` has something to show.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ DEMO_BANDS = 3
 _SIMULATOR_SECONDS = 15.0
 _CHILD_STOP_SECONDS = 10.0
 _READY_SECONDS = 30.0
+# When the demo forces a door and opens a strap: late enough for the agents to be polling.
+_INCIDENT_SECONDS = 3.0
+_FORCED_SLOT = 5
 
 
 def _free_port() -> int:
@@ -282,11 +286,15 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                 f"'{base}/api/v1/schedule?date={datetime.now(UTC).date().isoformat()}'"
             )
             print(f"  custody:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/custody")
+            print(f"  alarms:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/alarms")
             print(f"  metrics:   {base}/metrics")
             print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")
             sys.stdout.flush()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=duration)
+            async with asyncio.TaskGroup() as group:
+                incidents = group.create_task(_incidents(cabinet, bands), name="demo-incidents")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=duration)
+                incidents.cancel()
         finally:
             for child in reversed(children[1:]):
                 await _stop_child(child)
@@ -303,6 +311,20 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
     ]
     print("Precinct demo stopped." if not failed else f"Precinct demo stopped; exits {failed}")
     return 0 if not failed else 1
+
+
+async def _incidents(
+    cabinet: asyncio.subprocess.Process, bands: asyncio.subprocess.Process
+) -> None:
+    """A forced cabinet door and an opened strap (it closes again by itself): two alarms."""
+    await asyncio.sleep(_INCIDENT_SECONDS)
+    if cabinet.stdin is not None and cabinet.returncode is None:
+        cabinet.stdin.write(f"force {_FORCED_SLOT}\n".encode())
+        with contextlib.suppress(ConnectionError):
+            await asyncio.wait_for(cabinet.stdin.drain(), 5)
+    if bands.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            bands.send_signal(signal.SIGUSR1)
 
 
 def run_demo(listen: str, duration: float | None, broker: str | None) -> int:

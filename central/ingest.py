@@ -71,6 +71,8 @@ class Ingest:
         self.writer_alive = threading.Event()
         # Set while the store's disk is full: nothing is committed, so nothing is acknowledged.
         self.store_full = threading.Event()
+        # Set after each commit: whoever derives from the store (alarms) need not wait its turn.
+        self.committed = threading.Event()
         self._failing_since: float | None = None
         self._failed_commits = 0
         url = settings.broker_url
@@ -259,6 +261,7 @@ class Ingest:
                 self._acknowledge(batch)
                 self._slots.release()
                 self._record(payload, len(batch))
+                self.committed.set()
                 if totals is not None:
                     self._metrics.agents_online.set(totals[0])
                     self._metrics.missing.set(totals[1])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from central.alarm_rules import ALARM_KINDS, Severity
 from central.van_eta import VanRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
@@ -99,6 +101,26 @@ class CentralSettings:
     stream_poll_interval: float = 0.05
     stream_ping_interval: float = 5.0
     stream_max_per_token: int = 4
+    # Alarms: derived from the store every alarm_interval seconds (0: off); an agent offline for
+    # longer than agent_offline_alarm seconds raises agent_offline.
+    alarm_interval: float = 1.0
+    agent_offline_alarm: float = 60.0
+    # Severity per alarm kind (critical, warning, info); the defaults are in
+    # central/alarm_rules.py (DEFAULT_SEVERITY).
+    alarm_severity_door_forced: str = "critical"
+    alarm_severity_tamper: str = "critical"
+    alarm_severity_power_fail: str = "warning"
+    alarm_severity_strap_opened: str = "critical"
+    alarm_severity_band_tamper: str = "critical"
+    alarm_severity_heart_rate_alarm: str = "critical"
+    alarm_severity_contact_lost: str = "warning"
+    alarm_severity_battery_low: str = "info"
+    alarm_severity_band_absent: str = "warning"
+    alarm_severity_outbox_full: str = "warning"
+    alarm_severity_disk_full: str = "critical"
+    alarm_severity_agent_reset: str = "warning"
+    alarm_severity_agent_offline: str = "warning"
+    alarm_severity_device_offline: str = "warning"
 
     def __post_init__(self) -> None:
         try:
@@ -169,8 +191,21 @@ class CentralSettings:
             raise ValueError("stream_ping_interval: must be between 0.5 and 300 seconds")
         if not 1 <= self.stream_max_per_token <= 1000:
             raise ValueError("stream_max_per_token: must be between 1 and 1000")
+        if self.alarm_interval < 0 or self.agent_offline_alarm <= 0:
+            raise ValueError("alarm_interval: must not be negative (agent_offline_alarm > 0)")
+        for kind in ALARM_KINDS:
+            value = getattr(self, f"alarm_severity_{kind}")
+            if value not in {s.value for s in Severity}:
+                raise ValueError(
+                    f"alarm_severity_{kind}: {value!r} is not one of critical, warning, info"
+                )
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    def alarm_severities(self) -> Mapping[str, Severity]:
+        return MappingProxyType(
+            {kind: Severity(getattr(self, f"alarm_severity_{kind}")) for kind in ALARM_KINDS}
+        )
 
     def check_files(self) -> None:
         """At start-up: the TLS files exist, parse and match (ConfigError naming the key)."""

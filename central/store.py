@@ -368,6 +368,46 @@ def _v6(db: sqlite_utils.Database) -> None:
         )
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Alarms (``central/alarms_store.py``), what each was derived from, and the deriver's cursors.
+
+    ``source`` of ``alarm_sources`` names each stored reading applied to an alarm (``event:`` and
+    the agent, epoch and seq; ``agent_event:`` and its id; ``offline:``/``online:`` and the agent
+    and its status time): a reading applied twice (a restart before the cursor moved, a cursor
+    reset) changes nothing the second time. At most one alarm of a kind is active per subject.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS alarms ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, severity TEXT NOT NULL, "
+        "state TEXT NOT NULL, active INTEGER NOT NULL, subject TEXT NOT NULL, "
+        "agent TEXT NOT NULL, epoch TEXT, device TEXT, band TEXT, station TEXT, person TEXT, "
+        "booking TEXT, raised_at TEXT NOT NULL, derived_at TEXT NOT NULL, "
+        "count INTEGER NOT NULL, last_at TEXT NOT NULL, acked_by TEXT, acked_at TEXT, "
+        "ack_note TEXT, cleared_at TEXT, source TEXT NOT NULL, body TEXT NOT NULL)"
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS alarms_source ON alarms (source)")
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_active ON alarms (kind, subject) "
+        "WHERE active = 1"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS alarms_state ON alarms (state, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS alarms_station ON alarms (station, id)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS alarm_sources ("
+        "source TEXT PRIMARY KEY, alarm INTEGER, effect TEXT NOT NULL) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS alarm_cursors (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL)"
+    )
+    # Alarms begin with this release: a store brought forward raises nothing for its history
+    # (months of old forced doors are not news). A fresh store starts at 0.
+    for table in ("events", "agent_events"):
+        start = db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]  # noqa: S608
+        db.execute(
+            "INSERT OR IGNORE INTO alarm_cursors (name, last_id) VALUES (?, ?)", (table, start)
+        )
+
+
 def _v8(db: sqlite_utils.Database) -> None:
     """The feed that ``GET /api/v1/stream`` serves (see ``central/feed.py``).
 
@@ -397,6 +437,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v4,
     _v5,
     _v6,
+    _v7,
     _v8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

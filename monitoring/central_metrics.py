@@ -43,6 +43,9 @@ class CentralMetrics:
     replay_requests: Counter
     agent_resets: Counter
     api_rate_limited: Counter
+    alarms_open: Gauge
+    alarm_latency: Histogram
+    alarm_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CentralMetrics:
@@ -119,6 +122,23 @@ class CentralMetrics:
                 "API requests answered 429, by limit (token: one token's requests; "
                 "auth_failure: failed authentications from one client address)",
                 ["reason"],
+                registry=registry,
+            ),
+            alarms_open=Gauge(
+                "precinct_alarms_open",
+                "Alarms open (raised, neither acknowledged nor cleared), by kind and severity",
+                ["kind", "severity"],
+                registry=registry,
+            ),
+            alarm_latency=Histogram(
+                "precinct_alarm_latency_seconds",
+                "A device event's reading time to the commit of the alarm it raised",
+                buckets=LAG_BUCKETS,
+                registry=registry,
+            ),
+            alarm_errors=Counter(
+                "precinct_alarm_derivation_errors_total",
+                "Alarm derivation runs that did not finish (retried from the stored cursors)",
                 registry=registry,
             ),
         )

@@ -119,6 +119,15 @@ def test_a_wiped_agent_keeps_both_lives_and_raises_one_reset(deployment: Deploym
     assert f'"old_last_seq":{first_last},' in resets[0][2]
     assert '"gaps":[]' in resets[0][2]
 
+    def reset_alarmed() -> bool:
+        status, page = http_get(f"{base}/api/v1/alarms?kind=agent_reset", token)
+        return status == 200 and len(page["items"]) == 1
+
+    wait_until(reset_alarmed, 20, "the agent_reset alarm")
+    _, page = http_get(f"{base}/api/v1/alarms?kind=agent_reset", token)
+    [alarm] = page["items"]
+    assert (alarm["agent"], alarm["epoch"], alarm["state"]) == ("a1", second_epoch, "open")
+
     # The reset is derived from the store: a SIGKILLed central, restarted, and another birth of
     # the same epoch raise it no second time.
     assert deployment.central is not None

@@ -103,6 +103,13 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
         assert status == 200
         assert {c["level"] for c in clocks if c["person"] == "S-1"} >= {"yellow"}
         if stop_by == "ctrl-c":
+            # A forced door and an opened strap a few seconds in, as alarms at the centre.
+            def incidents_alarmed() -> bool:
+                status, page = http_get(f"{base}/api/v1/alarms", token.group(1))
+                kinds = {a["kind"] for a in page["items"]} if status == 200 else set()
+                return {"door_forced", "strap_opened"} <= kinds
+
+            wait_until(incidents_alarmed, 30, "the demo's forced-door and strap alarms")
             demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=60)
     finally:

@@ -20,7 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from central import alarms_store
+from central.alarm_rules import Severity
+from central.alarms_store import Source
 from central.auth import Role
+from central.store import connect
 from tests.central.test_audit_api import one_suspect_booking
 from tests.conftest import Deployment
 from tests.support import ROOT, http_get, http_request, wait_until
@@ -45,6 +49,7 @@ SOUTH_VISIBLE_TO_ADMIN = {
     "/api/v1/bookings",
     "/api/v1/schedule",
     "/api/v1/custody",
+    "/api/v1/alarms",
 }
 
 
@@ -112,6 +117,7 @@ class World:
     north: dict[str, Any]
     south: dict[str, Any]
     day: str
+    alarms: dict[str, int]
 
     def path_values(self, station: str) -> dict[str, str]:
         booking = self.north if station == NORTH else self.south
@@ -122,6 +128,7 @@ class World:
             "room_id": "I-1",
             "cabinet": "cab-none",
             "slot": "1",
+            "alarm_id": str(self.alarms[station]),
         }
 
     def markers(self) -> list[str]:
@@ -168,7 +175,32 @@ def _build_world(deployment: Deployment) -> World:
         assert status == 201, booking
         bookings[station] = booking
     day = bookings[SOUTH]["assignments"][0]["start"][:10]
-    return World(base, tokens, bookings[NORTH], bookings[SOUTH], day)
+    return World(base, tokens, bookings[NORTH], bookings[SOUTH], day, _raise_alarms(deployment))
+
+
+def _raise_alarms(deployment: Deployment) -> dict[str, int]:
+    """One forced-door alarm per station, written as the deriver writes them."""
+    ids = {}
+    conn = connect(deployment.db)
+    try:
+        for station, agent in ((NORTH, "gate-north"), (SOUTH, "gate-south")):
+            now = datetime.now(UTC)
+            source = Source(f"walk:{agent}", agent, "e", "cab-1", None, station, now, {"slot": 1})
+            conn.execute("BEGIN IMMEDIATE")
+            change = alarms_store.raise_or_count(
+                conn,
+                kind="door_forced",
+                severity=Severity.CRITICAL,
+                subject=f"{agent}/cab-1#1",
+                source=source,
+                now=now,
+            )
+            conn.execute("COMMIT")
+            assert change is not None
+            ids[station] = change.alarm
+    finally:
+        conn.close()
+    return ids
 
 
 _room_ids = itertools.count(100)
@@ -190,6 +222,7 @@ def _body(world: World, method: str, path: str, station: str) -> object:
         ("POST", "/api/v1/bookings/verify"): lambda: {"code": booking["code"]},
         ("PATCH", "/api/v1/bookings/{booking_id}"): dict,
         ("POST", "/api/v1/bookings/{booking_id}/verified"): lambda: {"code": booking["code"]},
+        ("POST", "/api/v1/alarms/{alarm_id}/ack"): lambda: {"note": "seen on camera"},
     }
     make = bodies.get((method, path))
     return None if make is None else make()
@@ -212,7 +245,7 @@ def _url(world: World, path: str, operation: dict[str, Any], station: str) -> st
 
 
 def _has_path_scope(path: str) -> bool:
-    return any(f"{{{name}}}" in path for name in ("agent_id", "booking_id", "person"))
+    return any(f"{{{name}}}" in path for name in ("agent_id", "booking_id", "person", "alarm_id"))
 
 
 @dataclass

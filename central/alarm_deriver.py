@@ -1,0 +1,385 @@
+"""Alarms derived from what is stored, never from memory.
+
+The deriver reads ``events`` and ``agent_events`` after its cursors (their ids), applies
+:mod:`central.alarm_rules` and writes through :mod:`central.alarms_store`, the alarms and the
+moved cursor in one transaction per batch. A central killed at any point either committed a
+batch whole or not at all; the next run reads it again. Each reading is keyed on
+(agent, epoch, seq) in ``alarm_sources``, so a batch applied twice (a cursor reset, a second
+central on the same file) raises nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from central import alarms_store
+from central.alarm_rules import (
+    AlarmAction,
+    Effect,
+    Reading,
+    Severity,
+    action_for,
+    agent_event_action,
+    device_offline_action,
+    offline_action,
+    severity,
+    subject_of,
+)
+from central.alarms_store import AlarmChange, Source
+from central.settings import CentralSettings
+from central.store import connect
+from edge_agent.wire import AVAILABILITY_KIND, format_time, parse_time
+from monitoring.central_metrics import CentralMetrics
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+_MIN_GAP = 0.02
+EVENTS_CURSOR = "events"
+AGENT_EVENTS_CURSOR = "agent_events"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One run: the alarms changed, and per raised alarm its reading time."""
+
+    changes: list[AlarmChange] = field(default_factory=list)
+    raised_at: list[datetime] = field(default_factory=list)
+    read: int = 0
+
+
+def _cursor(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute("SELECT last_id FROM alarm_cursors WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _move(conn: sqlite3.Connection, name: str, last_id: int) -> None:
+    conn.execute(
+        "INSERT INTO alarm_cursors (name, last_id) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+        (name, last_id),
+    )
+
+
+def _time(text: object) -> datetime | None:
+    try:
+        return parse_time(text, "time")
+    except ValueError:
+        return None
+
+
+def _body(text: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class _Stations:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._known: dict[str, str | None] = {}
+
+    def of(self, agent: str) -> str | None:
+        if agent not in self._known:
+            row = self._conn.execute(
+                "SELECT station FROM agents WHERE agent = ?", (agent,)
+            ).fetchone()
+            self._known[agent] = None if row is None else row[0]
+        return self._known[agent]
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    action: AlarmAction,
+    source: Source,
+    table: Mapping[str, Severity],
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    if action.effect is Effect.CLEAR:
+        outcome.changes += alarms_store.clear(
+            conn, kinds=action.kinds, subject=action.subject, key=source.key, at=source.at
+        )
+        return
+    kind = action.kinds[0]
+    change = alarms_store.raise_or_count(
+        conn,
+        kind=kind,
+        severity=severity(kind, table),
+        subject=action.subject,
+        source=source,
+        now=now,
+    )
+    if change is not None:
+        outcome.changes.append(change)
+        if change.change == "raised":
+            outcome.raised_at.append(source.at)
+
+
+def _events_batch(
+    conn: sqlite3.Connection, table: Mapping[str, Severity], now: datetime, outcome: Outcome
+) -> bool:
+    """One batch of ``events``; True when there may be more."""
+    after = _cursor(conn, EVENTS_CURSOR)
+    upto = conn.execute(
+        "SELECT max(id), count(*) FROM (SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, BATCH),
+    ).fetchone()
+    if upto[0] is None:
+        return False
+    # Telemetry is read only where it can end an alarm (a band's custody flags).
+    rows = conn.execute(
+        "SELECT agent, epoch, seq, class, device, kind, time, body FROM events "
+        "WHERE id > ? AND id <= ? AND (class = 'event' OR kind = 'custody') ORDER BY id",
+        (after, upto[0]),
+    ).fetchall()
+    stations = _Stations(conn)
+    for agent, epoch, seq, cls, device, kind, time_text, body_text in rows:
+        body = _body(body_text)
+        action = action_for(Reading(agent, device, cls, kind, body))
+        if action is None:
+            continue
+        at = _time(time_text) or now
+        source = Source(
+            key=f"event:{agent}:{epoch}:{seq}",
+            agent=agent,
+            epoch=epoch,
+            device=action.device,
+            band=action.band,
+            station=stations.of(agent),
+            at=at,
+            body=body,
+        )
+        _apply(conn, action, source, table, now, outcome)
+    _move(conn, EVENTS_CURSOR, int(upto[0]))
+    outcome.read += int(upto[1])
+    return int(upto[1]) == BATCH
+
+
+def _agent_events_batch(
+    conn: sqlite3.Connection, table: Mapping[str, Severity], now: datetime, outcome: Outcome
+) -> bool:
+    after = _cursor(conn, AGENT_EVENTS_CURSOR)
+    rows = conn.execute(
+        "SELECT id, at, agent, kind, epoch, body FROM agent_events WHERE id > ? ORDER BY id "
+        "LIMIT ?",
+        (after, BATCH),
+    ).fetchall()
+    if not rows:
+        return False
+    stations = _Stations(conn)
+    for row_id, at_text, agent, kind, epoch, body_text in rows:
+        action = agent_event_action(agent, kind)
+        if action is None:
+            continue
+        at = _time(at_text) or now
+        source = Source(
+            key=f"agent_event:{row_id}",
+            agent=agent,
+            epoch=epoch,
+            device=None,
+            band=None,
+            station=stations.of(agent),
+            at=at,
+            body=_body(body_text),
+        )
+        _apply(conn, action, source, table, now, outcome)
+    _move(conn, AGENT_EVENTS_CURSOR, int(rows[-1][0]))
+    outcome.read += len(rows)
+    return len(rows) == BATCH
+
+
+def _availability(
+    conn: sqlite3.Connection,
+    table: Mapping[str, Severity],
+    offline_after: float,
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    rows = conn.execute(
+        "SELECT a.agent, a.station, a.online, a.status_time, a.epoch FROM agents a"
+    ).fetchall()
+    for agent, station, online, status_time, epoch in rows:
+        since = _time(status_time)
+        offline_for = None if since is None else (now - since).total_seconds()
+        effect = offline_action(bool(online), offline_for, offline_after)
+        if effect is None:
+            continue
+        subject = subject_of(agent, None)
+        if effect is Effect.CLEAR:
+            # Cheap check first: most agents are online with nothing to clear.
+            if (
+                conn.execute(
+                    "SELECT 1 FROM alarms WHERE kind = 'agent_offline' AND subject = ? "
+                    "AND active = 1",
+                    (subject,),
+                ).fetchone()
+                is None
+            ):
+                continue
+            outcome.changes += alarms_store.clear(
+                conn,
+                kinds=("agent_offline",),
+                subject=subject,
+                key=f"online:{agent}:{status_time}",
+                at=since or now,
+            )
+            continue
+        assert since is not None
+        source = Source(
+            key=f"offline:{agent}:{status_time}",
+            agent=agent,
+            epoch=epoch,
+            device=None,
+            band=None,
+            station=station,
+            at=since,
+            body={"offline_since": format_time(since), "after_s": offline_after},
+        )
+        _apply(
+            conn,
+            AlarmAction(Effect.RAISE, ("agent_offline",), subject, None, None),
+            source,
+            table,
+            now,
+            outcome,
+        )
+
+
+def _devices(
+    conn: sqlite3.Connection, table: Mapping[str, Severity], now: datetime, outcome: Outcome
+) -> None:
+    rows = conn.execute(
+        "SELECT d.agent, d.device, d.online, d.state, a.online, a.station FROM devices d "
+        "JOIN agents a ON a.agent = d.agent WHERE d.online IS NOT NULL"
+    ).fetchall()
+    for agent, device, online, state_text, agent_online, station in rows:
+        effect = device_offline_action(bool(agent_online), bool(online))
+        if effect is None:
+            continue
+        subject = subject_of(agent, device)
+        if effect is Effect.CLEAR and (
+            conn.execute(
+                "SELECT 1 FROM alarms WHERE kind = 'device_offline' AND subject = ? AND active = 1",
+                (subject,),
+            ).fetchone()
+            is None
+        ):
+            continue
+        # The availability reading that said so: its number keys the alarm, its time dates it.
+        entry = _body(state_text).get(AVAILABILITY_KIND)
+        if not isinstance(entry, dict):
+            continue
+        key = f"{agent}:{device}:{entry.get('epoch', '')}:{entry.get('seq')}"
+        at = _time(entry.get("time")) or now
+        if effect is Effect.CLEAR:
+            outcome.changes += alarms_store.clear(
+                conn, kinds=("device_offline",), subject=subject, key=f"device_online:{key}", at=at
+            )
+            continue
+        source = Source(
+            key=f"device_offline:{key}",
+            agent=agent,
+            epoch=None if entry.get("epoch") is None else str(entry.get("epoch")),
+            device=device,
+            band=None,
+            station=station,
+            at=at,
+            body={"offline_since": format_time(at)},
+        )
+        action = AlarmAction(Effect.RAISE, ("device_offline",), subject, device, None)
+        _apply(conn, action, source, table, now, outcome)
+
+
+def _in_transaction(conn: sqlite3.Connection, step: Any) -> Any:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = step()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def derive(
+    db: Path,
+    table: Mapping[str, Severity],
+    offline_after: float,
+    now: datetime | None = None,
+    max_batches: int = 20,
+) -> Outcome:
+    """Apply what was stored since the cursors, batch by batch (each its own commit)."""
+    outcome = Outcome()
+    conn = connect(db)
+    try:
+        for batch in (_events_batch, _agent_events_batch):
+            for _ in range(max_batches):
+                step = partial(batch, conn, table, now or datetime.now(UTC), outcome)
+                if not _in_transaction(conn, step):
+                    break
+        moment = now or datetime.now(UTC)
+        _in_transaction(conn, partial(_availability, conn, table, offline_after, moment, outcome))
+        _in_transaction(conn, partial(_devices, conn, table, moment, outcome))
+        return outcome
+    finally:
+        conn.close()
+
+
+def open_counts(db: Path) -> dict[tuple[str, str], int]:
+    conn = connect(db, readonly=True)
+    try:
+        rows = conn.execute(
+            "SELECT kind, severity, count(*) FROM alarms WHERE state = 'open' "
+            "GROUP BY kind, severity"
+        ).fetchall()
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+    finally:
+        conn.close()
+
+
+async def run_alarms(
+    settings: CentralSettings, metrics: CentralMetrics, committed: threading.Event | None = None
+) -> None:
+    """Runs until cancelled: derive every ``alarm_interval`` seconds, and soon after each
+    ingest commit (``committed``), each run with a deadline."""
+    table = settings.alarm_severities()
+    deadline = max(10.0, settings.alarm_interval * 10)
+    seen: set[tuple[str, str]] = set()
+    while True:
+        if committed is None:
+            await asyncio.sleep(settings.alarm_interval)
+        else:
+            await asyncio.to_thread(committed.wait, settings.alarm_interval)
+            committed.clear()
+            # A busy broker commits all the time: at most one run per _MIN_GAP.
+            await asyncio.sleep(_MIN_GAP)
+        try:
+            outcome = await asyncio.wait_for(
+                asyncio.to_thread(derive, settings.db, table, settings.agent_offline_alarm),
+                deadline,
+            )
+            counts = await asyncio.wait_for(asyncio.to_thread(open_counts, settings.db), deadline)
+        except (TimeoutError, sqlite3.Error) as exc:
+            # Nothing committed is lost: the next run starts from the cursors on file.
+            log.warning("alarm derivation did not finish: %s", exc)
+            metrics.alarm_errors.inc()
+            continue
+        done = datetime.now(UTC)
+        for raised in outcome.raised_at:
+            metrics.alarm_latency.observe(max(0.0, (done - raised).total_seconds()))
+        for labels in seen | set(counts):
+            metrics.alarms_open.labels(*labels).set(counts.get(labels, 0))
+        seen |= set(counts)
