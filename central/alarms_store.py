@@ -2,8 +2,9 @@
 
 Each function works inside the caller's open write transaction (``BEGIN IMMEDIATE``), so an
 alarm changes in the same commit as whatever caused it (the deriver's cursor, the audit row of
-an acknowledgement). Each returns the :class:`AlarmChange` it made, the one place a feed of
-alarm changes can be written from.
+an acknowledgement). Each returns the :class:`AlarmChange` it made and puts it into the live
+stream's feed (``central/feed.py``) in the same commit, as ``alarm_raised``, ``alarm_repeated``,
+``alarm_cleared`` or ``alarm_acknowledged``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from central import audit
+from central import audit, feed
 from central.alarm_rules import (
     ActiveAlarm,
     AlarmState,
@@ -41,6 +42,21 @@ class AlarmChange:
     alarm: int
     change: str  # "raised", "repeated", "cleared", "acknowledged"
     kind: str
+
+
+def _announce(
+    conn: sqlite3.Connection, change: AlarmChange, station: str | None, state: str, count: int
+) -> AlarmChange:
+    # Ids, kind and state only: an alarm's reading body and its person stay in the alarms API,
+    # so operations may follow alarms in the stream as they follow device health.
+    feed.append(
+        conn,
+        f"alarm_{change.change}",
+        station,
+        {"alarm": change.alarm, "kind": change.kind, "state": state, "count": count},
+        audience=feed.Audience.HEALTH,
+    )
+    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,7 @@ def raise_or_count(
         )
         alarm_id = int(row[0])
         change = "repeated"
+        state, count = step.state.value, step.count
     else:
         cursor = conn.execute(
             "INSERT INTO alarms (kind, severity, state, active, subject, agent, epoch, device, "
@@ -133,8 +150,9 @@ def raise_or_count(
         )
         alarm_id = int(cursor.lastrowid or 0)
         change = "raised"
+        state, count = AlarmState.OPEN.value, 1
     conn.execute("UPDATE alarm_sources SET alarm = ? WHERE source = ?", (alarm_id, source.key))
-    return AlarmChange(alarm_id, change, kind)
+    return _announce(conn, AlarmChange(alarm_id, change, kind), source.station, state, count)
 
 
 def clear(
@@ -146,20 +164,28 @@ def clear(
     when = format_time(at)
     marks = ", ".join("?" for _ in kinds)
     rows = conn.execute(
-        f"SELECT id, kind, state, count FROM alarms WHERE subject = ? AND active = 1 "  # noqa: S608
+        f"SELECT id, kind, state, count, station FROM alarms WHERE subject = ? AND active = 1 "  # noqa: S608
         f"AND kind IN ({marks}) AND raised_at <= ?",
         (subject, *kinds, when),
     ).fetchall()
     if not rows or not _claim(conn, key, "clear"):
         return []
     changes: list[AlarmChange] = []
-    for alarm_id, kind, state, count in rows:
+    for alarm_id, kind, state, count, station in rows:
         step = on_clear(ActiveAlarm(kind, AlarmState(state), int(count)))
         conn.execute(
             "UPDATE alarms SET state = ?, active = ?, cleared_at = ? WHERE id = ?",
             (step.state.value, int(step.active), when, alarm_id),
         )
-        changes.append(AlarmChange(int(alarm_id), "cleared", str(kind)))
+        changes.append(
+            _announce(
+                conn,
+                AlarmChange(int(alarm_id), "cleared", str(kind)),
+                station,
+                step.state.value,
+                int(count),
+            )
+        )
     if len(rows) == 1:
         conn.execute("UPDATE alarm_sources SET alarm = ? WHERE source = ?", (rows[0][0], key))
     return changes
@@ -197,4 +223,10 @@ def acknowledge(
         AuditRecord("alarm.acknowledged", str(alarm_id), {"kind": kind, "state": state}),
         now,
     )
-    return AlarmChange(alarm_id, "acknowledged", str(kind))
+    return _announce(
+        conn,
+        AlarmChange(alarm_id, "acknowledged", str(kind)),
+        _station,
+        step.state.value,
+        int(count),
+    )
