@@ -23,7 +23,7 @@ from central.api.deps import DbDep, actor_of, require_roles
 from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
 from central.auth import Principal, Role
-from central.planning import PlanningError, PlanningService
+from central.planning import ErrorKind, PlanningError, PlanningService
 
 router = APIRouter(
     prefix="/api/v1/bookings",
@@ -67,12 +67,24 @@ def planning(request: Request) -> PlanningService:
     return service
 
 
+STATUS_OF = {
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+}
+
+
 def answer(exc: PlanningError) -> HTTPException:
+    code = STATUS_OF[exc.kind]
+    if exc.state is not None:
+        # An illegal lifecycle step: the detail names the state, and so does ``state``.
+        return ProblemError(code, exc.message, state=exc.state)
     if exc.detail is None:
-        return HTTPException(exc.status, exc.message)
+        return HTTPException(code, exc.message)
     # When coming later would let every person in: what the station can book instead.
     return ProblemError(
-        exc.status, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
+        code, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
     )
 
 
