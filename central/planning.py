@@ -363,7 +363,7 @@ class PlanningService:
                     ],
                     suggested_arrival=None if later is None else iso(later),
                 )
-            status = "confirmed" if placement.complete else "waitlisted"
+            status = lifecycle.booked(placement.complete).value
             at = format_time(moment)
             change.statements.append(
                 (
@@ -472,14 +472,14 @@ class PlanningService:
     def close(
         self,
         booking_id: str,
-        status: str,
+        closing: BookingStatus,
         now: datetime | None = None,
         *,
         actor: audit.Actor | None = None,
     ) -> None:
         """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
         moment = now or datetime.now(UTC)
-        closing = BookingStatus(status)
+        status = BookingStatus(closing).value
         with self.change("released", actor) as change:
             row, state = self._state(booking_id)
             self._step(change, state, lambda s: lifecycle.close(s, closing, moment), moment)
@@ -488,10 +488,10 @@ class PlanningService:
             change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
-            action = "booking.cancelled" if status == "cancelled" else "booking.no_show"
+            action = f"booking.{'cancelled' if closing is BookingStatus.CANCELLED else 'no_show'}"
             change.audit.append(audit.AuditRecord(action, booking_id, {"at": at}))
             self._retry_waitlist(change, moment)
-        if status == "no_show":
+        if closing is BookingStatus.NO_SHOW:
             self.metrics.no_shows.inc()
 
     def _retry_waitlist(self, change: PlanChange, moment: datetime) -> None:

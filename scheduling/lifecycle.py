@@ -187,13 +187,17 @@ def require_open(state: BookingState) -> None:
         raise LifecycleError(state.status, f"booking {state.id} is {state.status}")
 
 
+def booked(complete: bool) -> BookingStatus:
+    """A new booking's status: every person placed, or on the waitlist."""
+    return BookingStatus.CONFIRMED if complete else BookingStatus.WAITLISTED
+
+
 def placed(state: BookingState, complete: bool) -> BookingState:
     """A re-plan's verdict: only a booking not yet come changes its status with it."""
     require_open(state)
     if state.status not in EXPECTED:
         return state
-    status = BookingStatus.CONFIRMED if complete else BookingStatus.WAITLISTED
-    return replace(state, status=status)
+    return replace(state, status=booked(complete))
 
 
 def arrive(state: BookingState, now: datetime) -> BookingState:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from central.api.booking_models import BookingIn
 from central.planning import ErrorKind, PlanningError, PlanningService
 from central.store import connect
+from scheduling.lifecycle import BookingStatus
 from scheduling.model import PlanRoom
 from scheduling.rooms import Equipment, RoomType
 from tests.central.test_planning_service import memory_plan, service_with_rooms, stored_plan
@@ -83,9 +84,9 @@ def take(service: PlanningService, booking: str, step: str, person: str, now: da
         case "exit":
             service.exited(booking, person, now)
         case "cancel":
-            service.close(booking, "cancelled", now)
+            service.close(booking, BookingStatus.CANCELLED, now)
         case _:
-            service.close(booking, "no_show", now)
+            service.close(booking, BookingStatus.NO_SHOW, now)
 
 
 @settings(

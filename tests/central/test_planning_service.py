@@ -17,6 +17,7 @@ from central.store import connect, migrate
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.checker import check_plan
 from scheduling.generator import generate_day
+from scheduling.lifecycle import BookingStatus
 from scheduling.model import from_minute
 
 
@@ -188,7 +189,7 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(tmp_
     assert ("s2", "overrun") in told
     assert service.check() == []
 
-    service.close(second, "cancelled", late)
+    service.close(second, BookingStatus.CANCELLED, late)
     assert upkeep.purge(service, 30, late + timedelta(days=29)) == 0
     assert upkeep.purge(service, 30, late + timedelta(days=31)) == 1
     conn = connect(db)

@@ -24,6 +24,7 @@ from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
 from central.auth import Principal, Role
 from central.planning import ErrorKind, PlanningError, PlanningService
+from scheduling.lifecycle import BookingStatus
 
 router = APIRouter(
     prefix="/api/v1/bookings",
@@ -271,7 +272,9 @@ def cancel_booking(
         db,
         principal,
         booking_id,
-        lambda service: service.close(booking_id, "cancelled", actor=actor_of(request, principal)),
+        lambda service: service.close(
+            booking_id, BookingStatus.CANCELLED, actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -290,7 +293,7 @@ def no_show(
         principal,
         booking_id,
         lambda service: service.close(
-            booking_id, "no_show", at, actor=actor_of(request, principal)
+            booking_id, BookingStatus.NO_SHOW, at, actor=actor_of(request, principal)
         ),
     )
 
