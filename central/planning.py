@@ -612,6 +612,17 @@ class PlanningService:
             if state.person(person).status is lifecycle.PersonStatus.IN_SESSION:
                 # Out without a recorded end: the session ended at the exit.
                 self.planner.end_session(key, to_minute(at))
+            planned = self.planner.person(key)
+            limit = self.policy.limit_minutes(planned.legal_basis)
+            if limit is not None:
+                # The clock stops here: its last level is what the history keeps.
+                final = clock(to_minute(at), planned.brought_in_at, limit, None, self.thresholds)
+                change.statements.append(
+                    (
+                        "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
+                        (final.level.value, booking_id, person),
+                    )
+                )
             closed = after.status is BookingStatus.EXITED
             record = _person_record("person.exited", booking_id, person, at)
             change.audit.append(replace(record, detail={**record.detail, "booking_closed": closed}))

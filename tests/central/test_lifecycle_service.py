@@ -14,7 +14,7 @@ from central.api.booking_models import BookingIn
 from central.planning import ErrorKind, PlanningError, PlanningService
 from central.store import connect
 from scheduling.lifecycle import BookingStatus
-from scheduling.model import PlanRoom
+from scheduling.model import PlanRoom, from_minute
 from scheduling.rooms import Equipment, RoomType
 from tests.central.test_planning_service import memory_plan, service_with_rooms, stored_plan
 
@@ -132,3 +132,31 @@ def test_the_checker_passes_after_every_lifecycle_step(
         plan = memory_plan(service)
         service.load()
         assert memory_plan(service) == plan
+
+
+def test_an_exit_stops_the_clock_and_keeps_its_last_level(tmp_path: Path) -> None:
+    db = tmp_path / "central.sqlite3"
+    service = service_with_rooms(db, ROOMS)
+    booking = service.create(request("C-1", True), "s1", "test", T0)
+    service.entered(booking, T0 + timedelta(minutes=30))
+    assert {e.person for e in service.custody(T0 + timedelta(hours=1))} == {"S"}
+    service.session_started(booking, "S", T0 + timedelta(hours=1))
+    # Seven of twelve hours gone: yellow when the suspect leaves, mid-session.
+    out = T0 + timedelta(hours=7)
+    service.exited(booking, "S", out)
+    assert service.custody(out) == []
+    conn = connect(db)
+    try:
+        level, ended = conn.execute(
+            "SELECT level, session_ended_at FROM booking_persons WHERE booking = ? AND person = ?",
+            (booking, "S"),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert level == "yellow"
+    assert datetime.fromisoformat(ended) == out
+    session = service.planner.session_of((booking, "S"))
+    assert session is not None
+    assert from_minute(session.end) == out  # the room is free from the exit
+    service.load()
+    assert service.custody(out) == []
