@@ -265,12 +265,6 @@ def start_session(state: BookingState, person_id: str, now: datetime) -> Booking
             person.status,
             f"{person_id} is {person.status}: a session starts for a person waiting inside",
         )
-    if state.entered_at is not None and now < state.entered_at:
-        raise LifecycleError(
-            person.status,
-            f"{person_id} is {person.status}: H8, a session not before the entry at "
-            f"{state.entered_at.isoformat()}",
-        )
     if person.minor and person.guardian_at is not None and now < person.guardian_at:
         raise LifecycleError(
             person.status,

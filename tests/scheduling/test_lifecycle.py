@@ -93,7 +93,7 @@ def assert_lawful(state: BookingState) -> None:
             person.exited_at,
         )
         if person.session_started_at is not None:
-            # H8: a session starts only after entry.
+            # H8: a session starts only after entry (time only runs forward in these sequences).
             assert state.entered_at is not None
             assert state.entered_at <= person.session_started_at
             if person.minor and person.guardian_at is not None:

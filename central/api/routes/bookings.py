@@ -31,7 +31,9 @@ router = APIRouter(
     tags=["bookings"],
     responses={
         409: {
-            "description": "The plan cannot take it: the rule each person broke (H1-H10)",
+            "description": "The plan cannot take it (`persons`: the rule each person broke, "
+            "H1-H10), or the step is not allowed in the booking's or the person's current "
+            "state (`state` names it, and so does `detail`)",
             "model": BookingRefusal,
         }
     },
