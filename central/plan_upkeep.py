@@ -16,9 +16,14 @@ from scheduling.checker import check_plan
 from scheduling.custody import Level
 from scheduling.improver import apply as apply_improvement
 from scheduling.improver import improve
+from scheduling.lifecycle import EXPECTED, BookingStatus
 from scheduling.model import from_minute, to_minute
 
 log = logging.getLogger(__name__)
+
+# Which bookings each job looks at; the lifecycle's rules decide what it may do with them.
+_EXPECTED = tuple(sorted(status.value for status in EXPECTED))
+_CAME = tuple(sorted(status.value for status in BookingStatus if status.arrived))
 
 
 def release_no_shows(
@@ -33,9 +38,9 @@ def release_no_shows(
         due = [
             r[0]
             for r in conn.execute(
-                "SELECT id FROM bookings WHERE status IN ('confirmed', 'waitlisted') AND "
+                "SELECT id FROM bookings WHERE status IN (?, ?) AND "
                 "arrived_at IS NULL AND expected_arrival < ? ORDER BY expected_arrival",
-                (cutoff,),
+                (*_EXPECTED, cutoff),
             )
         ]
     finally:
@@ -43,7 +48,7 @@ def release_no_shows(
     released = []
     for booking_id in due:
         try:
-            service.close(booking_id, "no_show", moment)
+            service.close(booking_id, BookingStatus.NO_SHOW, moment)
             released.append(booking_id)
         except PlanningError:
             continue
@@ -64,7 +69,8 @@ def handle_overruns(
             for r in conn.execute(
                 "SELECT p.booking, p.person FROM booking_persons p JOIN bookings b "
                 "ON b.id = p.booking WHERE p.session_started_at IS NOT NULL AND "
-                "p.session_ended_at IS NULL AND b.status IN ('arrived', 'verified', 'in_area')"
+                "p.session_ended_at IS NULL AND b.status IN (?, ?, ?)",
+                _CAME,
             )
         ]
     finally:
@@ -234,7 +240,8 @@ def track_vans(
     try:
         rows = conn.execute(
             "SELECT id, body, expected_arrival, eta FROM bookings WHERE status IN "
-            "('confirmed', 'waitlisted') AND arrived_at IS NULL"
+            "(?, ?) AND arrived_at IS NULL",
+            _EXPECTED,
         ).fetchall()
         fixes: dict[str, tuple[datetime, object]] = {}
         for device, state in conn.execute(

@@ -15,10 +15,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ from central.api.booking_models import BookingIn, BookingPatch
 from central.store import connect
 from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
+from scheduling import lifecycle
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.custody import Clock, ClockThresholds, clock
+from scheduling.lifecycle import BookingState, BookingStatus, LifecycleError, PersonState
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -47,22 +50,46 @@ from scheduling.rooms import Equipment, RoomState, RoomType
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("confirmed", "waitlisted", "arrived", "verified", "in_area")
-CLOSED = ("exited", "cancelled", "no_show")
+ACTIVE = tuple(status.value for status in BookingStatus if not status.closed)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the door
 
 
+# A booking expected this long ago is still taken (a walk-in booked at the door, a clock
+# that lags); one further back is a mistake, not a request the plan can meet.
+PAST_TOLERANCE = timedelta(minutes=5)
+
+
+class ErrorKind(StrEnum):
+    """Why the plan refuses a request; the HTTP edge maps each kind to a status."""
+
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # the current state or the plan does not allow it
+    INVALID = "invalid"  # the request itself cannot be met as written
+    FORBIDDEN = "forbidden"
+
+
 class PlanningError(Exception):
-    """A request the plan cannot take; ``status`` is the HTTP answer."""
+    """A request the plan cannot take. ``state`` names the lifecycle state that refused a
+    step; ``detail`` lists the rule each person broke when a booking cannot be placed."""
 
     def __init__(
-        self, status: int, message: str, detail: Any = None, suggested_arrival: str | None = None
+        self,
+        kind: ErrorKind,
+        message: str,
+        detail: Any = None,
+        suggested_arrival: str | None = None,
+        state: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.message = message
         self.detail = detail
         self.suggested_arrival = suggested_arrival
+        self.state = state
+
+    @classmethod
+    def illegal(cls, exc: LifecycleError) -> PlanningError:
+        return cls(ErrorKind.CONFLICT, exc.message, state=exc.state.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +125,8 @@ class PlanningService:
         self.policy = policy or Policy()
         self.thresholds = thresholds or ClockThresholds()
         self.planner = Planner([], self.policy)
+        # Persons out of the handling area whose booking is still open: no custody clock.
+        self.outside: set[PersonKey] = set()
         self.lock = threading.Lock()
 
     # --- start-up --------------------------------------------------------------------------
@@ -113,6 +142,7 @@ class PlanningService:
 
     def _load(self, conn: sqlite3.Connection) -> None:
         planner = Planner(_rooms(conn), self.policy)
+        exited: set[PersonKey] = set()
         marks = ",".join("?" * len(ACTIVE))
         rows = conn.execute(
             f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
@@ -145,17 +175,20 @@ class PlanningService:
                 )
             ]
             unassigned, fixed = [], []
-            for person, started, rule, reason in conn.execute(
-                "SELECT person, session_started_at, unassigned_rule, unassigned_reason "
-                "FROM booking_persons WHERE booking = ?",
+            for person, started, rule, reason, exited_at in conn.execute(
+                "SELECT person, session_started_at, unassigned_rule, unassigned_reason, "
+                "exited_at FROM booking_persons WHERE booking = ?",
                 (booking_id,),
             ):
+                if exited_at:
+                    exited.add((booking_id, person))
                 if rule:
                     unassigned.append(Unassigned(booking_id, person, rule, reason or ""))
                 if started:
                     fixed.append((booking_id, person))
             planner.restore(booking, assignments, unassigned, fixed)
         self.planner = planner
+        self.outside = exited
         self.metrics.unassigned.set(len(planner.unassigned))
         log.info(
             "plan rebuilt from the store: %d rooms, %d active bookings, %d persons unassigned",
@@ -311,7 +344,8 @@ class PlanningService:
         try:
             request.check_horizon(moment)
         except ValueError as exc:
-            raise PlanningError(422, str(exc)) from None
+            raise PlanningError(ErrorKind.INVALID, str(exc)) from None
+        _not_past(request, moment)
         booking_id = "bk-" + secrets.token_hex(6)
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         booking = request.to_booking(booking_id, station)
@@ -321,7 +355,7 @@ class PlanningService:
                 self.planner.remove_booking(booking_id)
                 later = self.planner.suggest_arrival(booking, to_minute(moment))
                 raise PlanningError(
-                    409,
+                    ErrorKind.CONFLICT,
                     _refusal(placement),
                     [
                         {"person": u.person, "rule": u.rule, "reason": u.reason}
@@ -329,7 +363,7 @@ class PlanningService:
                     ],
                     suggested_arrival=None if later is None else iso(later),
                 )
-            status = "confirmed" if placement.complete else "waitlisted"
+            status = lifecycle.booked(placement.complete).value
             at = format_time(moment)
             change.statements.append(
                 (
@@ -399,29 +433,29 @@ class PlanningService:
     ) -> None:
         moment = now or datetime.now(UTC)
         with self.change("booking_changed", actor) as change:
-            row = self._active_row(booking_id)
+            row, state = self._state(booking_id)
             data = BookingIn.model_validate_json(row["body"]).model_dump(mode="json")
             data.update(patch.model_dump(mode="json", exclude_none=True))
             try:
                 updated = BookingIn.model_validate(data)
                 updated.check_horizon(moment)
             except ValueError as exc:
-                raise PlanningError(422, _first_error(exc)) from None
+                raise PlanningError(ErrorKind.INVALID, _first_error(exc)) from None
+            if patch.expected_arrival is not None and state.arrived_at is None:
+                _not_past(updated, moment)
             booking = _planning_booking(
                 booking_id, row["station"], updated.model_dump_json(), row["arrived_at"], row["eta"]
             )
             self.planner.replace_booking(booking, to_minute(moment))
-            status = row["status"]
-            if status in ("confirmed", "waitlisted"):
-                status = "waitlisted" if self._unassigned_of(booking_id) else "confirmed"
+            complete = not self._unassigned_of(booking_id)
+            status = self._step(change, state, lambda s: lifecycle.placed(s, complete), moment)
             change.statements.append(
                 (
-                    "UPDATE bookings SET body = ?, expected_arrival = ?, status = ?, "
-                    "updated_at = ? WHERE id = ?",
+                    "UPDATE bookings SET body = ?, expected_arrival = ?, updated_at = ? "
+                    "WHERE id = ?",
                     (
                         updated.model_dump_json(),
                         format_time(updated.expected_arrival),
-                        status,
                         format_time(moment),
                         booking_id,
                     ),
@@ -431,44 +465,33 @@ class PlanningService:
             fields = sorted(patch.model_dump(exclude_none=True))
             change.audit.append(
                 audit.AuditRecord(
-                    "booking.changed", booking_id, {"fields": fields, "status": status}
+                    "booking.changed", booking_id, {"fields": fields, "status": status.status.value}
                 )
             )
 
     def close(
         self,
         booking_id: str,
-        status: str,
+        closing: BookingStatus,
         now: datetime | None = None,
         *,
         actor: audit.Actor | None = None,
     ) -> None:
         """Cancel or release as a no-show: the rooms go back, the waitlist gets a chance."""
         moment = now or datetime.now(UTC)
+        status = BookingStatus(closing).value
         with self.change("released", actor) as change:
-            row = self._active_row(booking_id)
-            if status == "no_show" and row["arrived_at"]:
-                raise PlanningError(409, "the unit has arrived: not a no-show")
-            if row["entered_at"] or any(key[0] == booking_id for key in self.planner.fixed):
-                # Sessions have started or people are inside: their rooms are in use.
-                raise PlanningError(
-                    409, "the unit is in the handling area: record each person's exit instead"
-                )
+            row, state = self._state(booking_id)
+            self._step(change, state, lambda s: lifecycle.close(s, closing, moment), moment)
             at = format_time(moment)
             self.planner.remove_booking(booking_id)
-            change.statements.append(
-                (
-                    "UPDATE bookings SET status = ?, closed_at = ?, updated_at = ? WHERE id = ?",
-                    (status, at, at, booking_id),
-                )
-            )
             change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
-            action = "booking.cancelled" if status == "cancelled" else "booking.no_show"
+            action = f"booking.{'cancelled' if closing is BookingStatus.CANCELLED else 'no_show'}"
             change.audit.append(audit.AuditRecord(action, booking_id, {"at": at}))
             self._retry_waitlist(change, moment)
-        if status == "no_show":
+        if closing is BookingStatus.NO_SHOW:
             self.metrics.no_shows.inc()
 
     def _retry_waitlist(self, change: PlanChange, moment: datetime) -> None:
@@ -476,35 +499,21 @@ class PlanningService:
         if not waiting:
             return
         self.planner.place_unassigned(to_minute(moment))
-        for booking_id in waiting - {key[0] for key in self.planner.unassigned}:
-            change.statements.append(
-                (
-                    "UPDATE bookings SET status = 'confirmed', updated_at = ? "
-                    "WHERE id = ? AND status = 'waitlisted'",
-                    (format_time(moment), booking_id),
-                )
-            )
+        for booking_id in sorted(waiting - {key[0] for key in self.planner.unassigned}):
+            _row, state = self._state(booking_id)
+            self._step(change, state, lambda s: lifecycle.placed(s, True), moment)
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def arrived(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> None:
         with self.change("arrival", actor) as change:
-            row = self._active_row(booking_id)
-            if row["arrived_at"]:
-                raise PlanningError(409, f"booking {booking_id} arrived at {row['arrived_at']}")
+            row, state = self._state(booking_id)
+            self._step(change, state, lambda s: lifecycle.arrive(s, at), at)
             self._arrive(change, booking_id, row, at)
 
     def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
         stamp = format_time(at)
         change.audit.append(audit.AuditRecord("booking.arrived", booking_id, {"at": stamp}))
-        change.statements.append(
-            (
-                "UPDATE bookings SET arrived_at = ?, status = CASE WHEN status IN "
-                "('confirmed', 'waitlisted') THEN 'arrived' ELSE status END, updated_at = ? "
-                "WHERE id = ?",
-                (stamp, stamp, booking_id),
-            )
-        )
         booking = _planning_booking(booking_id, row["station"], row["body"], stamp)
         planned = self.planner.bookings.get(booking_id)
         if planned is not None and planned.expected_arrival != booking.expected_arrival:
@@ -516,8 +525,8 @@ class PlanningService:
         only them), and the station told. False if it has arrived or nothing changes."""
         moment = now or datetime.now(UTC)
         with self.change("late_van") as change:
-            row = self._active_row(booking_id)
-            if row["arrived_at"]:
+            row, state = self._state(booking_id)
+            if state.arrived_at is not None:
                 return False
             stamp = format_time(eta)
             booking = _planning_booking(booking_id, row["station"], row["body"], None, stamp)
@@ -537,19 +546,14 @@ class PlanningService:
         self, booking_id: str, code: str, at: datetime, *, actor: audit.Actor | None = None
     ) -> None:
         with self.change("verified", actor) as change:
-            row = self._active_row(booking_id)
+            row, state = self._state(booking_id)
             if not secrets.compare_digest(code.strip().upper(), row["code"]):
-                raise PlanningError(409, "the booking code does not match this booking")
-            if not row["arrived_at"]:
-                self._arrive(change, booking_id, row, at)
-            change.statements.append(
-                (
-                    "UPDATE bookings SET verified_at = ?, status = CASE WHEN status IN "
-                    "('confirmed', 'waitlisted', 'arrived') THEN 'verified' ELSE status END, "
-                    "updated_at = ? WHERE id = ?",
-                    (format_time(at), format_time(at), booking_id),
+                raise PlanningError(
+                    ErrorKind.CONFLICT, "the booking code does not match this booking"
                 )
-            )
+            after = self._step(change, state, lambda s: lifecycle.verify(s, at), at)
+            if state.arrived_at is None and after.arrived_at is not None:
+                self._arrive(change, booking_id, row, at)
             change.audit.append(
                 audit.AuditRecord("booking.verified", booking_id, {"at": format_time(at)})
             )
@@ -557,25 +561,16 @@ class PlanningService:
     def entered(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> float:
         """Entry into the handling area; returns arrival -> entry in seconds."""
         with self.change("entered", actor) as change:
-            row = self._active_row(booking_id)
-            arrived = row["arrived_at"]
-            if not arrived:
+            row, state = self._state(booking_id)
+            after = self._step(change, state, lambda s: lifecycle.enter(s, at), at)
+            if state.arrived_at is None:
                 self._arrive(change, booking_id, row, at)
-                arrived = format_time(at)
-            if not row["walk_in"] and not row["verified_at"]:
-                raise PlanningError(409, "a booked unit enters after its booking is verified")
-            change.statements.append(
-                (
-                    "UPDATE bookings SET entered_at = ?, status = 'in_area', updated_at = ? "
-                    "WHERE id = ?",
-                    (format_time(at), format_time(at), booking_id),
-                )
-            )
-            seconds = max(0.0, (at - _parse(arrived)).total_seconds())
+            arrived = after.arrived_at or at
+            seconds = max(0.0, (at - arrived).total_seconds())
             change.audit.append(
                 audit.AuditRecord("booking.entered", booking_id, {"at": format_time(at)})
             )
-        lane = "walk_in" if row["walk_in"] else "booked"
+        lane = "walk_in" if state.walk_in else "booked"
         self.metrics.arrival_to_entry.labels(lane).observe(seconds)
         return seconds
 
@@ -583,84 +578,74 @@ class PlanningService:
         self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
     ) -> None:
         with self.change("session_started", actor) as change:
-            row = self._active_row(booking_id)
-            if not row["entered_at"]:
-                # H8: questioning comes after entry into the handling area.
-                raise PlanningError(409, "the unit has not entered the handling area")
+            _row, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
+            self._step(change, state, lambda s: lifecycle.start_session(s, person, at), at)
             if self.planner.session_of(key) is None:
-                raise PlanningError(409, f"{person} has no planned session")
-            if key in self.planner.fixed:
-                raise PlanningError(409, f"{person}'s session has already started")
-            self.planner.start_session(key)
+                raise PlanningError(ErrorKind.CONFLICT, f"{person} has no planned session")
+            # Early or late, the real start replaces the planned one (S5: what it collides
+            # with is planned again, nothing else).
+            self.planner.start_session(key, to_minute(at), to_minute(at))
             change.audit.append(_person_record("person.session_started", booking_id, person, at))
-            change.statements.append(
-                (
-                    "UPDATE booking_persons SET session_started_at = ? WHERE booking = ? AND "
-                    "person = ?",
-                    (format_time(at), booking_id, person),
-                )
-            )
 
     def session_ended(
         self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
     ) -> None:
         with self.change("session_ended", actor) as change:
-            self._active_row(booking_id)
+            _row, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
-            if key not in self.planner.fixed:
-                raise PlanningError(409, f"{person}'s session has not started")
+            self._step(change, state, lambda s: lifecycle.end_session(s, person, at), at)
             self.planner.end_session(key, to_minute(at))
+            # The room is free from now (after its cleaning): the waitlist gets a chance.
+            self._retry_waitlist(change, at)
             change.audit.append(_person_record("person.session_ended", booking_id, person, at))
-            change.statements.append(
-                (
-                    "UPDATE booking_persons SET session_ended_at = ? WHERE booking = ? AND "
-                    "person = ?",
-                    (format_time(at), booking_id, person),
-                )
-            )
 
     def exited(
         self, booking_id: str, person: str, at: datetime, *, actor: audit.Actor | None = None
     ) -> None:
+        """A person leaves: their clock stops, a session still running ends now, and the last
+        one out takes the booking out of the live plan (its rows stay as history)."""
         with self.change("exited", actor) as change:
-            self._active_row(booking_id)
-            self._person_key(booking_id, person)
-            stamp = format_time(at)
-            change.statements.append(
-                (
-                    "UPDATE booking_persons SET exited_at = ? WHERE booking = ? AND person = ?",
-                    (stamp, booking_id, person),
-                )
-            )
-            conn = connect(self.db, readonly=True)
-            try:
-                still_in = {
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT person FROM booking_persons "
-                        "WHERE booking = ? AND exited_at IS NULL",
-                        (booking_id,),
-                    )
-                }
-            finally:
-                conn.close()
-            still_in.discard(person)
-            record = _person_record("person.exited", booking_id, person, at)
-            change.audit.append(
-                replace(record, detail={**record.detail, "booking_closed": not still_in})
-            )
-            if not still_in:
-                # Everyone is out: the booking leaves the live plan, its rows stay as history.
-                self.planner.remove_booking(booking_id)
-                change.history_kept.add(booking_id)
+            _row, state = self._state(booking_id)
+            key = self._person_key(booking_id, person)
+            after = self._step(change, state, lambda s: lifecycle.exit_area(s, person, at), at)
+            if state.person(person).status is lifecycle.PersonStatus.IN_SESSION:
+                # Out without a recorded end: the session ended at the exit.
+                self.planner.end_session(key, to_minute(at))
+            planned = self.planner.person(key)
+            limit = self.policy.limit_minutes(planned.legal_basis)
+            if limit is not None:
+                # The clock stops here: its last level is what the history keeps.
+                final = clock(to_minute(at), planned.brought_in_at, limit, None, self.thresholds)
                 change.statements.append(
                     (
-                        "UPDATE bookings SET status = 'exited', closed_at = ?, updated_at = ? "
-                        "WHERE id = ?",
-                        (stamp, stamp, booking_id),
+                        "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
+                        (final.level.value, booking_id, person),
                     )
                 )
+            closed = after.status is BookingStatus.EXITED
+            record = _person_record("person.exited", booking_id, person, at)
+            change.audit.append(replace(record, detail={**record.detail, "booking_closed": closed}))
+            if closed:
+                self.planner.remove_booking(booking_id)
+                change.history_kept.add(booking_id)
+                self._retry_waitlist(change, at)
+        self.outside.add(key)
+
+    def _step(
+        self,
+        change: PlanChange,
+        state: BookingState,
+        step: Callable[[BookingState], BookingState],
+        now: datetime,
+    ) -> BookingState:
+        """Apply one lifecycle rule and stage what it changed; a refusal names the state."""
+        try:
+            after = step(state)
+        except LifecycleError as exc:
+            raise PlanningError.illegal(exc) from None
+        change.statements.extend(_state_statements(state, after, now))
+        return after
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -690,7 +675,7 @@ class PlanningService:
             for booking in planner.bookings.values():
                 for person in booking.persons:
                     limit = self.policy.limit_minutes(person.legal_basis)
-                    if limit is None:
+                    if limit is None or (booking.id, person.id) in self.outside:
                         continue
                     session = planner.session_of((booking.id, person.id))
                     projected = None if session is None else session.end + self.policy.exit_minutes
@@ -723,20 +708,29 @@ class PlanningService:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _active_row(self, booking_id: str) -> sqlite3.Row:
+    def _state(self, booking_id: str) -> tuple[sqlite3.Row, BookingState]:
+        """The stored booking and its lifecycle state; refused unless it is open."""
         conn = connect(self.db, readonly=True)
         conn.row_factory = sqlite3.Row
         try:
             row: sqlite3.Row | None = conn.execute(
                 "SELECT * FROM bookings WHERE id = ?", (booking_id,)
             ).fetchone()
+            persons = conn.execute(
+                "SELECT person, session_started_at, session_ended_at, exited_at "
+                "FROM booking_persons WHERE booking = ?",
+                (booking_id,),
+            ).fetchall()
         finally:
             conn.close()
         if row is None:
-            raise PlanningError(404, f"no booking {booking_id!r}")
-        if row["status"] in CLOSED:
-            raise PlanningError(409, f"booking {booking_id} is {row['status']}")
-        return row
+            raise PlanningError(ErrorKind.NOT_FOUND, f"no booking {booking_id!r}")
+        state = _booking_state(row, persons)
+        try:
+            lifecycle.require_open(state)
+        except LifecycleError as exc:
+            raise PlanningError.illegal(exc) from None
+        return row, state
 
     def _unassigned_of(self, booking_id: str) -> list[Unassigned]:
         return [u for key, u in self.planner.unassigned.items() if key[0] == booking_id]
@@ -744,7 +738,9 @@ class PlanningService:
     def _person_key(self, booking_id: str, person: str) -> PersonKey:
         booking = self.planner.bookings.get(booking_id)
         if booking is None or all(p.id != person for p in booking.persons):
-            raise PlanningError(404, f"no person {person!r} in booking {booking_id}")
+            raise PlanningError(
+                ErrorKind.NOT_FOUND, f"no person {person!r} in booking {booking_id}"
+            )
         return (booking_id, person)
 
 
@@ -795,6 +791,17 @@ def _refusal(placement: Placement) -> str:
     return f"cannot place every person without breaking {', '.join(rules)}: {people}"
 
 
+def _not_past(request: BookingIn, now: datetime) -> None:
+    """A booking for a time gone by is a mistake to say so, not a request the rooms refuse."""
+    if request.expected_arrival < now - PAST_TOLERANCE:
+        raise PlanningError(
+            ErrorKind.INVALID,
+            f"expected_arrival: {format_time(request.expected_arrival)} is in the past "
+            f"(now {format_time(now)}); a unit already here is booked with walk_in and "
+            "expected_arrival now",
+        )
+
+
 def _first_error(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
@@ -826,3 +833,88 @@ def _planning_booking(
     if actual:
         booking = replace(booking, expected_arrival=to_minute(_parse(actual)))
     return booking
+
+
+def _stored_time(text: str | None) -> datetime | None:
+    return None if not text else _parse(text)
+
+
+def _booking_state(row: sqlite3.Row, persons: Iterable[sqlite3.Row]) -> BookingState:
+    """The lifecycle state of a stored booking."""
+    request = BookingIn.model_validate_json(row["body"])
+    about = {p.id: p for p in request.to_booking(row["id"], row["station"]).persons}
+    entered = row["entered_at"] is not None
+    states = []
+    for p in sorted(persons, key=lambda r: r["person"]):
+        known = about.get(p["person"])
+        guardian = None if known is None or known.guardian_at is None else known.guardian_at
+        started = _stored_time(p["session_started_at"])
+        ended = _stored_time(p["session_ended_at"])
+        exited = _stored_time(p["exited_at"])
+        states.append(
+            PersonState(
+                p["person"],
+                lifecycle.person_status(entered, started, ended, exited),
+                minor=known is not None and known.minor,
+                guardian_at=None if guardian is None else from_minute(guardian),
+                session_started_at=started,
+                session_ended_at=ended,
+                exited_at=exited,
+            )
+        )
+    return BookingState(
+        row["id"],
+        BookingStatus(row["status"]),
+        tuple(states),
+        walk_in=bool(row["walk_in"]),
+        arrived_at=_stored_time(row["arrived_at"]),
+        verified_at=_stored_time(row["verified_at"]),
+        entered_at=_stored_time(row["entered_at"]),
+        closed_at=_stored_time(row["closed_at"]),
+    )
+
+
+def _state_statements(
+    before: BookingState, after: BookingState, now: datetime
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The rows that store ``after`` where it differs from ``before``."""
+
+    def stamp(moment: datetime | None) -> str | None:
+        return None if moment is None else format_time(moment)
+
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    if before == after:
+        return statements
+    statements.append(
+        (
+            "UPDATE bookings SET status = ?, arrived_at = ?, verified_at = ?, entered_at = ?, "
+            "closed_at = ?, updated_at = ? WHERE id = ?",
+            (
+                after.status.value,
+                stamp(after.arrived_at),
+                stamp(after.verified_at),
+                stamp(after.entered_at),
+                stamp(after.closed_at),
+                format_time(now),
+                after.id,
+            ),
+        )
+    )
+    old = {p.id: p for p in before.persons}
+    for person in after.persons:
+        if old.get(person.id) == person:
+            continue
+        statements.append(
+            (
+                "UPDATE booking_persons SET session_started_at = ?, session_ended_at = ?, "
+                "exited_at = ? WHERE booking = ? AND person = ?",
+                (
+                    stamp(person.session_started_at),
+                    stamp(person.session_ended_at),
+                    stamp(person.exited_at),
+                    after.id,
+                    person.id,
+                ),
+            )
+        )
+    return statements

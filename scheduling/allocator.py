@@ -258,11 +258,28 @@ class Planner:
         """A waiting room where the person may be held over ``[start, end)`` (H2), if any."""
         return self._holding_room(self.person(key), key, start, end)
 
-    def start_session(self, key: PersonKey) -> None:
-        """H10: the session has started and will not move again."""
-        if self.session_of(key) is not None:
-            self.fixed.add(key)
-            self.version += 1
+    def start_session(
+        self, key: PersonKey, at: Minute | None = None, now: Minute | None = None
+    ) -> Placement:
+        """H10: the session has started and will not move again. Started at ``at``, earlier or
+        later than planned, it keeps its room and length from then; waiting planned past its
+        start is cut short, and the sessions it now collides with are planned again."""
+        session = self.session_of(key)
+        if session is None:
+            return Placement()
+        self.fixed.add(key)
+        self.version += 1
+        if at is None or at == session.start:
+            return Placement()
+        waiting = [
+            replace(a, end=min(a.end, at))
+            for a in self.assignments[key]
+            if a.kind is not AssignmentKind.SESSION and a.start < at
+        ]
+        self._release(key)
+        moved = replace(session, start=at, end=at + session.end - session.start)
+        self._commit(key, [*waiting, moved])
+        return self._replan_collisions(key, moved, now)
 
     def end_session(self, key: PersonKey, at: Minute) -> None:
         """The session ended at ``at``: the room is free from then (plus its cleaning)."""
@@ -298,6 +315,14 @@ class Planner:
             session.booking, session.person, session.kind, session.room, session.start, end
         )
         self._commit(key, [*kept, longer])
+        return self._replan_collisions(key, longer, now)
+
+    def _replan_collisions(
+        self, key: PersonKey, session: Assignment, now: Minute | None
+    ) -> Placement:
+        """Plan again what ``session`` (fixed where it is) now collides with: the room's other
+        sessions, and the booking's beyond its officers."""
+        end = session.end
         clean = self.policy.cleaning(self.rooms[session.room].type)
         cap = self.bookings[key[0]].officers // 2
         colliding: list[PersonKey] = []

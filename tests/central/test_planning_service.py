@@ -12,11 +12,12 @@ from prometheus_client import CollectorRegistry
 
 from central import plan_upkeep as upkeep
 from central.api.booking_models import BookingIn
-from central.planning import PlanningError, PlanningService
+from central.planning import ErrorKind, PlanningError, PlanningService
 from central.store import connect, migrate
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.checker import check_plan
 from scheduling.generator import generate_day
+from scheduling.lifecycle import BookingStatus
 from scheduling.model import from_minute
 
 
@@ -119,7 +120,7 @@ def test_a_refused_booking_leaves_no_trace(tmp_path: Path) -> None:
     request = BookingIn.from_booking(booking).model_copy(update={"officers": 1})
     with pytest.raises(PlanningError) as refused:
         service.create(request, "s1", "test", from_minute(day.day_start))
-    assert refused.value.status == 409
+    assert refused.value.kind is ErrorKind.CONFLICT
     assert "H6" in refused.value.message
     assert stored_plan(db) == set()
     assert service.planner.bookings == {}
@@ -169,7 +170,8 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(tmp_
     service.verified(first, _code(db, first), start)
     with pytest.raises(PlanningError) as early:
         service.session_started(first, "X", start + timedelta(minutes=5))
-    assert early.value.status == 409
+    assert early.value.kind is ErrorKind.CONFLICT
+    assert early.value.state == "verified"
     service.entered(first, start + timedelta(minutes=5))
     service.session_started(first, "X", start + timedelta(minutes=10))
     # Still running 20 minutes after its planned end.
@@ -187,7 +189,7 @@ def test_an_overrunning_session_pushes_the_next_and_old_bookings_are_purged(tmp_
     assert ("s2", "overrun") in told
     assert service.check() == []
 
-    service.close(second, "cancelled", late)
+    service.close(second, BookingStatus.CANCELLED, late)
     assert upkeep.purge(service, 30, late + timedelta(days=29)) == 0
     assert upkeep.purge(service, 30, late + timedelta(days=31)) == 1
     conn = connect(db)

@@ -23,14 +23,17 @@ from central.api.deps import DbDep, actor_of, require_roles
 from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
 from central.auth import Principal, Role
-from central.planning import PlanningError, PlanningService
+from central.planning import ErrorKind, PlanningError, PlanningService
+from scheduling.lifecycle import BookingStatus
 
 router = APIRouter(
     prefix="/api/v1/bookings",
     tags=["bookings"],
     responses={
         409: {
-            "description": "The plan cannot take it: the rule each person broke (H1-H10)",
+            "description": "The plan cannot take it (`persons`: the rule each person broke, "
+            "H1-H10), or the step is not allowed in the booking's or the person's current "
+            "state (`state` names it, and so does `detail`)",
             "model": BookingRefusal,
         }
     },
@@ -67,12 +70,24 @@ def planning(request: Request) -> PlanningService:
     return service
 
 
+STATUS_OF = {
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+}
+
+
 def answer(exc: PlanningError) -> HTTPException:
+    code = STATUS_OF[exc.kind]
+    if exc.state is not None:
+        # An illegal lifecycle step: the detail names the state, and so does ``state``.
+        return ProblemError(code, exc.message, state=exc.state)
     if exc.detail is None:
-        return HTTPException(exc.status, exc.message)
+        return HTTPException(code, exc.message)
     # When coming later would let every person in: what the station can book instead.
     return ProblemError(
-        exc.status, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
+        code, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
     )
 
 
@@ -259,7 +274,9 @@ def cancel_booking(
         db,
         principal,
         booking_id,
-        lambda service: service.close(booking_id, "cancelled", actor=actor_of(request, principal)),
+        lambda service: service.close(
+            booking_id, BookingStatus.CANCELLED, actor=actor_of(request, principal)
+        ),
     )
 
 
@@ -278,7 +295,7 @@ def no_show(
         principal,
         booking_id,
         lambda service: service.close(
-            booking_id, "no_show", at, actor=actor_of(request, principal)
+            booking_id, BookingStatus.NO_SHOW, at, actor=actor_of(request, principal)
         ),
     )
 
