@@ -22,6 +22,18 @@ __all__ = ["Child", "Mosquitto", "free_port", "port_open", "wait_until"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_precinct(*args: str) -> subprocess.CompletedProcess[str]:
+    """One ``precinct`` command run to its end as a user runs it: exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "central.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
 class Child:
     """One ``precinct`` subcommand as a real child process, its output in a log file."""
 

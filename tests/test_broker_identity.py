@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,10 +22,10 @@ from edge_agent.wire import MessageClass
 from tests.conftest import Deployment
 from tests.shipped_broker import ShippedBroker
 from tests.support import (
-    ROOT,
     agent_last_seq,
     http_get,
     metric_value,
+    run_precinct,
     stored_seqs,
     wait_until,
 )
@@ -38,14 +36,7 @@ _CONNACK_ACCEPTED = bytes([0x20, 2, 0, 0])
 
 
 def precinct_pki(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "central.cli", "pki", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    result = run_precinct("pki", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

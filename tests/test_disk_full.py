@@ -64,6 +64,19 @@ def _agent_events(db: Path, agent: str, kind: str) -> int:
         conn.close()
 
 
+def _wait_all_stored(system: Deployment, token: str, agent_id: str) -> int:
+    """Every number the agent handed out reaches the centre, each once; returns the last."""
+    last = agent_last_seq(system.agent_dir(agent_id))
+
+    def complete() -> bool:
+        status, body = http_get(f"{system.base}/api/v1/agents/{agent_id}", token)
+        return status == 200 and body["received"] == last and body["missing"] == 0
+
+    wait_until(complete, 60, f"every reading of {agent_id} to be stored")
+    assert stored_seqs(system.db, agent_id) == list(range(1, last + 1))
+    return last
+
+
 def test_agent_on_a_full_disk_keeps_running_refuses_telemetry_and_recovers(
     deployment: Deployment,
 ) -> None:
@@ -115,14 +128,7 @@ def test_agent_on_a_full_disk_keeps_running_refuses_telemetry_and_recovers(
 
         # Every number handed out is stored once: events kept from the reserve reached the
         # centre, refused telemetry never got a number (so left no gap).
-        last = agent_last_seq(disk)
-
-        def complete() -> bool:
-            status, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
-            return status == 200 and body["received"] == last and body["missing"] == 0
-
-        wait_until(complete, 60, "every reading to be stored")
-        assert stored_seqs(deployment.db, "a1") == list(range(1, last + 1))
+        last = _wait_all_stored(deployment, token, "a1")
         during = _stored_by_class(deployment.db, "a1", first_full_seq, last_full_seq)
         warnings = [line for line in agent.output().splitlines() if "disk full" in line]
         assert len(warnings) == 1, warnings
@@ -166,13 +172,7 @@ def test_events_past_the_reserve_are_refused_to_their_source_and_none_is_lost(
         free(disk)
         wait_until(lambda: _metric(deployment, "a1", "precinct_agent_disk_full") == 0, 30, "room")
         assert agent.stop() == 0
-        last = agent_last_seq(disk)
-
-        def complete() -> bool:
-            status, body = http_get(f"{deployment.base}/api/v1/agents/a1", token)
-            return status == 200 and body["received"] == last and body["missing"] == 0
-
-        wait_until(complete, 60, "every reading to be stored")
+        _wait_all_stored(deployment, token, "a1")
     conn = sqlite3.connect(deployment.db)
     try:
         beats = [
@@ -259,15 +259,7 @@ def test_central_on_a_full_disk_acknowledges_nothing_and_resumes_losing_nothing(
             assert deployment.agents[agent_id].stop() == 0
         totals = {}
         for agent_id in agents:
-            last = agent_last_seq(deployment.agent_dir(agent_id))
-
-            def complete(a: str = agent_id, n: int = last) -> bool:
-                status, body = http_get(f"{deployment.base}/api/v1/agents/{a}", admin)
-                return status == 200 and body["received"] == n and body["missing"] == 0
-
-            wait_until(complete, 60, f"{agent_id} to be stored completely")
-            assert stored_seqs(deployment.db, agent_id) == list(range(1, last + 1))
-            totals[agent_id] = last
+            totals[agent_id] = _wait_all_stored(deployment, admin, agent_id)
         status, answer = http_request("POST", f"{deployment.base}/api/v1/rooms", centre, room)
         assert status == 201, answer
         assert deployment.central is not None

@@ -7,35 +7,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from central import audit
 from tests.conftest import Deployment
-from tests.support import ROOT, http_get, wait_until
-
-
-def precinct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "central.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+from tests.support import http_get, run_precinct, wait_until
 
 
 def create(db: Path, *args: str) -> str:
-    done = precinct("central", "token", "create", "--db", str(db), *args)
+    done = run_precinct("central", "token", "create", "--db", str(db), *args)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
 def token_rows(db: Path) -> list[dict[str, object]]:
-    done = precinct("central", "token", "list", "--db", str(db), "--json")
+    done = run_precinct("central", "token", "list", "--db", str(db), "--json")
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -55,14 +42,14 @@ def test_tokens_listed_revoked_and_expired(deployment: Deployment) -> None:
     assert http_get(url, watch)[0] == 200
 
     for duration in ("1w", "0d", "12", "3651d"):
-        refused = precinct(
+        refused = run_precinct(
             *("central", "token", "create", "--db", str(db), "--role", "ops", "--name", "y"),
             *("--expires-in", duration),
         )
         assert refused.returncode == 2, duration
         assert "--expires-in" in refused.stderr
 
-    listing = precinct("central", "token", "list", "--db", str(db))
+    listing = run_precinct("central", "token", "list", "--db", str(db))
     assert listing.returncode == 0, listing.stderr
     header = listing.stdout.split("\n")[0].split()
     assert header == ["NAME", "ROLE", "STATION", "CREATED", "EXPIRES", "REVOKED"]
@@ -81,11 +68,11 @@ def test_tokens_listed_revoked_and_expired(deployment: Deployment) -> None:
     assert by_name["watch"]["expires_at"] is None
     assert by_name["van 7"]["station"] == "s1"
 
-    done = precinct("central", "token", "revoke", "--db", str(db), "lead")
+    done = run_precinct("central", "token", "revoke", "--db", str(db), "lead")
     assert done.returncode == 0, done.stderr
     assert http_get(url, lead)[0] == 401
     assert http_get(url, watch)[0] == 200
-    again = precinct("central", "token", "revoke", "--db", str(db), "lead")
+    again = run_precinct("central", "token", "revoke", "--db", str(db), "lead")
     assert again.returncode == 1
     assert "no unrevoked token" in again.stderr
     assert next(r for r in token_rows(db) if r["name"] == "lead")["revoked_at"] is not None
@@ -108,7 +95,7 @@ def test_tokens_listed_revoked_and_expired(deployment: Deployment) -> None:
     ]
     assert logged[1][4]["station"] == "s1"
     assert logged[1][4]["expires_at"] is not None
-    verified = precinct("central", "audit", "verify", "--db", str(db))
+    verified = run_precinct("central", "audit", "verify", "--db", str(db))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("audit chain whole: 4 rows")
 
@@ -121,7 +108,7 @@ def test_audit_verify_names_the_row_edited_or_deleted(tmp_path: Path) -> None:
     db = tmp_path / "central.sqlite3"
     for n in range(5):
         create(db, "--role", "ops", "--name", f"watch {n}")
-    assert precinct("central", "audit", "verify", "--db", str(db)).returncode == 0
+    assert run_precinct("central", "audit", "verify", "--db", str(db)).returncode == 0
 
     # An attacker with the file drops the trigger and edits row 3.
     conn = sqlite3.connect(db, isolation_level=None)
@@ -129,7 +116,7 @@ def test_audit_verify_names_the_row_edited_or_deleted(tmp_path: Path) -> None:
         original = _row(conn, 3)
         conn.execute("DROP TRIGGER audit_no_update")
         conn.execute("UPDATE audit SET target = 'someone else' WHERE id = 3")
-        found = precinct("central", "audit", "verify", "--db", str(db))
+        found = run_precinct("central", "audit", "verify", "--db", str(db))
         assert found.returncode == 1
         assert "row 3 edited" in found.stdout
         assert "first bad row: 3 (edited)" in found.stdout
@@ -141,7 +128,7 @@ def test_audit_verify_names_the_row_edited_or_deleted(tmp_path: Path) -> None:
             "UPDATE audit SET hash = ? WHERE id = 3",
             (audit.row_hash(resealed),),
         )
-        found = precinct("central", "audit", "verify", "--db", str(db))
+        found = run_precinct("central", "audit", "verify", "--db", str(db))
         assert found.returncode == 1
         assert "first bad row: 3 (edited)" in found.stdout
 
@@ -153,17 +140,17 @@ def test_audit_verify_names_the_row_edited_or_deleted(tmp_path: Path) -> None:
             "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
             "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
         )
-        assert precinct("central", "audit", "verify", "--db", str(db)).returncode == 0
+        assert run_precinct("central", "audit", "verify", "--db", str(db)).returncode == 0
 
         # Now a deletion.
         conn.execute("DROP TRIGGER audit_no_delete")
         conn.execute("DELETE FROM audit WHERE id = 2")
     finally:
         conn.close()
-    found = precinct("central", "audit", "verify", "--db", str(db))
+    found = run_precinct("central", "audit", "verify", "--db", str(db))
     assert found.returncode == 1
     assert "row 2 deleted" in found.stdout
     assert "first bad row: 2 (deleted)" in found.stdout
 
-    missing = precinct("central", "audit", "verify", "--db", str(tmp_path / "nothing.sqlite3"))
+    missing = run_precinct("central", "audit", "verify", "--db", str(tmp_path / "nothing.sqlite3"))
     assert missing.returncode == 2

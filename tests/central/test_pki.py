@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,18 +16,11 @@ from hypothesis import strategies as st
 from central import pki
 from edge_agent.tls import check_client_tls
 from edge_agent.wire import is_valid_name
-from tests.support import ROOT
+from tests.support import run_precinct
 
 
 def precinct_pki(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "central.cli", "pki", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_precinct("pki", *args)
 
 
 def _cert(path: Path) -> x509.Certificate:

@@ -22,6 +22,7 @@ from central.api.booking_models import (
 from central.api.deps import DbDep, actor_of, require_roles
 from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
+from central.audit import Actor
 from central.auth import Principal, Role
 from central.planning import ErrorKind, PlanningError, PlanningService
 from scheduling.lifecycle import BookingStatus
@@ -164,12 +165,13 @@ def act(
     db: sqlite3.Connection,
     principal: Principal,
     booking_id: str,
-    step: Callable[[PlanningService], object],
+    step: Callable[[PlanningService, Actor], object],
 ) -> BookingOut:
-    """A change to one booking by someone allowed to act on it, answered with the booking."""
+    """A change to one booking by someone allowed to act on it, answered with the booking; the
+    step gets the service and who acts, for the audit log."""
     _owned(db, booking_id, principal)
     try:
-        step(planning(request))
+        step(planning(request), actor_of(request, principal))
     except PlanningError as exc:
         raise answer(exc) from None
     return load_booking(db, booking_id, principal, with_request=False)
@@ -215,9 +217,7 @@ def verify_by_code(
         db,
         principal,
         booking_id,
-        lambda service: service.verified(
-            booking_id, body.code, body.moment(), actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.verified(booking_id, body.code, body.moment(), actor=actor),
     )
 
 
@@ -260,7 +260,7 @@ def update_booking(
         db,
         principal,
         booking_id,
-        lambda service: service.update(booking_id, body, actor=actor_of(request, principal)),
+        lambda service, actor: service.update(booking_id, body, actor=actor),
     )
     return load_booking(db, booking_id, principal)
 
@@ -274,9 +274,7 @@ def cancel_booking(
         db,
         principal,
         booking_id,
-        lambda service: service.close(
-            booking_id, BookingStatus.CANCELLED, actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.close(booking_id, BookingStatus.CANCELLED, actor=actor),
     )
 
 
@@ -294,9 +292,7 @@ def no_show(
         db,
         principal,
         booking_id,
-        lambda service: service.close(
-            booking_id, BookingStatus.NO_SHOW, at, actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.close(booking_id, BookingStatus.NO_SHOW, at, actor=actor),
     )
 
 
@@ -314,7 +310,7 @@ def arrived(
         db,
         principal,
         booking_id,
-        lambda service: service.arrived(booking_id, at, actor=actor_of(request, principal)),
+        lambda service, actor: service.arrived(booking_id, at, actor=actor),
     )
 
 
@@ -327,9 +323,7 @@ def verified(
         db,
         principal,
         booking_id,
-        lambda service: service.verified(
-            booking_id, body.code, body.moment(), actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.verified(booking_id, body.code, body.moment(), actor=actor),
     )
 
 
@@ -366,9 +360,7 @@ def session_started(
         db,
         principal,
         booking_id,
-        lambda service: service.session_started(
-            booking_id, person, at, actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.session_started(booking_id, person, at, actor=actor),
     )
 
 
@@ -387,9 +379,7 @@ def session_ended(
         db,
         principal,
         booking_id,
-        lambda service: service.session_ended(
-            booking_id, person, at, actor=actor_of(request, principal)
-        ),
+        lambda service, actor: service.session_ended(booking_id, person, at, actor=actor),
     )
 
 
@@ -408,5 +398,5 @@ def exited(
         db,
         principal,
         booking_id,
-        lambda service: service.exited(booking_id, person, at, actor=actor_of(request, principal)),
+        lambda service, actor: service.exited(booking_id, person, at, actor=actor),
     )

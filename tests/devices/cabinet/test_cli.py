@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from central.cli import build_parser
+from tests.support import run_precinct
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,21 +76,10 @@ def simulator(tmp_path: Path, *args: str) -> Iterator[Simulator]:
             child.stop()
 
 
-def precinct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "central.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-
-
 def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
     with simulator(tmp_path, "--slots", "4", "--addr", "3") as sim:
         assert sim.port.startswith("/dev/")
-        probe = precinct("cabinet", "probe", "--port", sim.port, "--addr", "3")
+        probe = run_precinct("cabinet", "probe", "--port", sim.port, "--addr", "3")
         assert probe.returncode == 0, probe.stderr
         out = probe.stdout
         assert f"board 3 on {sim.port}: scp1 v1, model SCP-SIM-4, 4 slots" in out
@@ -99,7 +89,7 @@ def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
         sim.tell("force 2", "force 2: event 1")
         sim.process.send_signal(signal.SIGUSR1)
         sim.wait_for("SIGUSR1: door 1 forced open")
-        probe = precinct("cabinet", "probe", "--port", sim.port, "--addr", "3", "--json")
+        probe = run_precinct("cabinet", "probe", "--port", sim.port, "--addr", "3", "--json")
         assert probe.returncode == 0, probe.stderr
         report = json.loads(probe.stdout)
         assert [(s["slot"], s["door_open"], s["forced"]) for s in report["slots"]] == [
@@ -110,7 +100,7 @@ def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
         ]
         assert len(report["tags"]) == 4
 
-        silent = precinct(
+        silent = run_precinct(
             "cabinet",
             "probe",
             "--port",
@@ -132,7 +122,7 @@ def test_probe_against_a_simulated_board(tmp_path: Path) -> None:
 
 def test_probe_survives_a_lossy_board(tmp_path: Path) -> None:
     with simulator(tmp_path, "--drop-rate", "0.3", "--corrupt-rate", "0.2", "--seed", "7") as sim:
-        probe = precinct(
+        probe = run_precinct(
             "cabinet", "probe", "--port", sim.port, "--retries", "8", "--timeout", "0.1"
         )
         assert probe.returncode == 0, probe.stderr
@@ -144,7 +134,7 @@ def test_probe_a_modbus_board(tmp_path: Path) -> None:
     with simulator(tmp_path, "--protocol", "modbus", "--slots", "4", "--addr", "5") as sim:
         assert sim.port.startswith("socket://127.0.0.1:")
         sim.tell("force 4", "force 4")
-        probe = precinct(
+        probe = run_precinct(
             "cabinet",
             "probe",
             "--port",
@@ -161,7 +151,7 @@ def test_probe_a_modbus_board(tmp_path: Path) -> None:
         assert "   4  open    locked" in probe.stdout
         assert "RFID inventory: not supported" in probe.stdout
         sim.tell("silent", "silent")
-        silent = precinct(
+        silent = run_precinct(
             "cabinet",
             "probe",
             "--port",
@@ -182,7 +172,7 @@ def test_probe_a_modbus_board(tmp_path: Path) -> None:
 
 
 def test_probe_of_a_missing_port() -> None:
-    probe = precinct("cabinet", "probe", "--port", "/dev/precinct-no-such-port")
+    probe = run_precinct("cabinet", "probe", "--port", "/dev/precinct-no-such-port")
     assert probe.returncode == 1
     assert "cannot open" in probe.stderr
     assert "Traceback" not in probe.stderr
@@ -200,7 +190,7 @@ def test_probe_of_a_missing_port() -> None:
     ],
 )
 def test_bad_usage_exits_2(args: list[str]) -> None:
-    result = precinct("cabinet", *args)
+    result = run_precinct("cabinet", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
 
