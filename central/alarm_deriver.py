@@ -44,7 +44,9 @@ from monitoring.central_metrics import CentralMetrics
 log = logging.getLogger(__name__)
 
 BATCH = 500
-_MIN_GAP = 0.02
+# Runs after ingest commits at most this often: each run takes the store's write lock, and one
+# run per commit cost ingest a fifth of its throughput (bench ingest ratio 0.78 -> 0.59).
+_MIN_GAP = 0.25
 EVENTS_CURSOR = "events"
 AGENT_EVENTS_CURSOR = "agent_events"
 
