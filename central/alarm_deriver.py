@@ -17,12 +17,12 @@ import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from central import alarms_store
+from central import alarms_store, bands, presence
 from central.alarm_rules import (
     AlarmAction,
     Effect,
@@ -30,8 +30,10 @@ from central.alarm_rules import (
     Severity,
     action_for,
     agent_event_action,
+    binding_subject,
     device_offline_action,
     offline_action,
+    presence_effects,
     severity,
     subject_of,
 )
@@ -154,15 +156,20 @@ def _events_batch(
         if action is None:
             continue
         at = _time(time_text) or now
+        # A band's alarm is about whoever wore it when the reading was taken: their station
+        # sees it, not only the station of the floor the scanner is on.
+        worn = None if action.band is None else bands.worn_at(conn, action.band, format_time(at))
         source = Source(
             key=f"event:{agent}:{epoch}:{seq}",
             agent=agent,
             epoch=epoch,
             device=action.device,
             band=action.band,
-            station=stations.of(agent),
+            station=stations.of(agent) if worn is None else worn.station,
             at=at,
             body=body,
+            person=None if worn is None else worn.person,
+            booking=None if worn is None else worn.booking,
         )
         _apply(conn, action, source, table, now, outcome)
     _move(conn, EVENTS_CURSOR, int(upto[0]))
@@ -305,6 +312,132 @@ def _devices(
         _apply(conn, action, source, table, now, outcome)
 
 
+_PRESENCE_KINDS = ("wrong_room", "person_not_heard")
+
+
+@dataclass(frozen=True, slots=True)
+class _PresenceStep:
+    effect: Effect
+    kind: str
+    subject: str
+    key: str
+    source: Source
+
+
+def _session_room(conn: sqlite3.Connection, booking: str, person: str, now: str) -> str | None:
+    """The room of the person's session while it runs (started, not ended, not exited)."""
+    running = conn.execute(
+        "SELECT 1 FROM booking_persons WHERE booking = ? AND person = ? AND "
+        "session_started_at IS NOT NULL AND session_ended_at IS NULL AND exited_at IS NULL",
+        (booking, person),
+    ).fetchone()
+    if running is None:
+        return None
+    row = conn.execute(
+        "SELECT room FROM assignments WHERE booking = ? AND person = ? AND kind = 'session' "
+        "ORDER BY (start > ?), abs(julianday(start) - julianday(?)) LIMIT 1",
+        (booking, person, now, now),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _presence_steps(
+    conn: sqlite3.Connection, policy: presence.PresencePolicy, now: datetime
+) -> list[_PresenceStep]:
+    """What the worn bands call for, read without a write lock: most passes change nothing."""
+    active = {
+        (str(kind), str(subject))
+        for kind, subject in conn.execute(
+            "SELECT kind, subject FROM alarms WHERE active = 1 AND kind IN (?, ?)",
+            _PRESENCE_KINDS,
+        )
+    }
+    worn = conn.execute(
+        "SELECT id, band, booking, person, station, bound_at FROM band_bindings "
+        "WHERE unbound_at IS NULL"
+    ).fetchall()
+    at_now = format_time(now)
+    steps: list[_PresenceStep] = []
+    subjects: set[str] = set()
+    for binding, band, booking, person, station, bound_text in worn:
+        subject = binding_subject(int(binding))
+        subjects.add(subject)
+        sightings, heard = [], []
+        for agent, state_text in conn.execute(
+            "SELECT agent, state FROM devices WHERE device = ?", (band,)
+        ):
+            state = _body(state_text)
+            sighting = presence.sighting_of(str(agent), state)
+            if sighting is not None:
+                sightings.append(sighting)
+            heard.append(presence.heard_at(state))
+        placed = presence.place(sightings, now, policy)
+        last = max((t for t in heard if t is not None), default=None)
+        bound_at = _time(bound_text) or now
+        silent = presence.not_heard(last, bound_at, now, policy)
+        planned = _session_room(conn, booking, person, at_now)
+        effects = presence_effects(
+            placed_room=None if placed is None else placed.room,
+            heard=placed is not None,
+            planned_room=planned,
+            not_heard=silent,
+        )
+        for kind, effect in effects.items():
+            if (effect is Effect.RAISE) == ((kind, subject) in active):
+                continue  # raised already, or nothing to clear
+            if kind == "person_not_heard":
+                since = max(bound_at, last) if last is not None else bound_at
+                moment = since + policy.window if effect is Effect.RAISE else (last or now)
+                body: dict[str, Any] = {
+                    "last_heard": None if last is None else format_time(last),
+                    "window_s": policy.window.total_seconds(),
+                }
+            else:
+                moment = placed.last_seen if placed and placed.last_seen else now
+                body = {
+                    "planned_room": planned,
+                    "heard_room": None if placed is None else placed.room,
+                    "heard_by": None if placed is None else placed.agent,
+                    "rssi": None if placed is None else placed.rssi,
+                }
+            source = Source(
+                key=f"{kind}:{'raise' if effect is Effect.RAISE else 'clear'}:{binding}:"
+                f"{format_time(moment)}",
+                agent="" if placed is None else placed.agent,
+                epoch=None,
+                device=band,
+                band=band,
+                station=station,
+                at=min(moment, now) if effect is Effect.CLEAR else moment,
+                body=body,
+                person=person,
+                booking=booking,
+            )
+            steps.append(_PresenceStep(effect, kind, subject, source.key, source))
+    for kind, subject in sorted(active):
+        if subject not in subjects:
+            # The band came off (an exit, by hand): nothing more to say about that person.
+            source = Source(f"{kind}:unbound:{subject}", "", None, None, None, None, now, {})
+            steps.append(_PresenceStep(Effect.CLEAR, kind, subject, source.key, source))
+    return steps
+
+
+def _presence(
+    conn: sqlite3.Connection,
+    steps: list[_PresenceStep],
+    table: Mapping[str, Severity],
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    for step in steps:
+        action = AlarmAction(step.effect, (step.kind,), step.subject, step.source.device, None)
+        if step.effect is Effect.RAISE:
+            action = AlarmAction(
+                Effect.RAISE, (step.kind,), step.subject, step.source.device, step.source.band
+            )
+        _apply(conn, action, step.source, table, now, outcome)
+
+
 def _in_transaction(conn: sqlite3.Connection, step: Any) -> Any:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -322,6 +455,7 @@ def derive(
     offline_after: float,
     now: datetime | None = None,
     max_batches: int = 20,
+    presence_policy: presence.PresencePolicy | None = None,
 ) -> Outcome:
     """Apply what was stored since the cursors, batch by batch (each its own commit)."""
     outcome = Outcome()
@@ -335,6 +469,9 @@ def derive(
         moment = now or datetime.now(UTC)
         _in_transaction(conn, partial(_availability, conn, table, offline_after, moment, outcome))
         _in_transaction(conn, partial(_devices, conn, table, moment, outcome))
+        steps = _presence_steps(conn, presence_policy or presence.PresencePolicy(), moment)
+        if steps:
+            _in_transaction(conn, partial(_presence, conn, steps, table, moment, outcome))
         return outcome
     finally:
         conn.close()
@@ -358,6 +495,9 @@ async def run_alarms(
     """Runs until cancelled: derive every ``alarm_interval`` seconds, and soon after each
     ingest commit (``committed``), each run with a deadline."""
     table = settings.alarm_severities()
+    policy = presence.PresencePolicy(
+        timedelta(seconds=settings.presence_interval), settings.presence_missed
+    )
     deadline = max(10.0, settings.alarm_interval * 10)
     seen: set[tuple[str, str]] = set()
     while True:
@@ -370,7 +510,15 @@ async def run_alarms(
             await asyncio.sleep(_MIN_GAP)
         try:
             outcome = await asyncio.wait_for(
-                asyncio.to_thread(derive, settings.db, table, settings.agent_offline_alarm),
+                asyncio.to_thread(
+                    partial(
+                        derive,
+                        settings.db,
+                        table,
+                        settings.agent_offline_alarm,
+                        presence_policy=policy,
+                    )
+                ),
                 deadline,
             )
             counts = await asyncio.wait_for(asyncio.to_thread(open_counts, settings.db), deadline)

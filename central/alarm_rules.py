@@ -27,7 +27,17 @@ disk_full           agent ``disk_full``         acknowledgement (latched)
 agent_reset         ``agent_events`` reset      acknowledgement (latched)
 agent_offline       agent offline too long      the agent online again
 device_offline      device offline, agent on    the device online again
+wrong_room          a bound person placed in    placed in the planned room, the session
+                    another room than their     over, or the band off
+                    session's
+person_not_heard    no scanner heard a bound    the band heard again, or the band off
+                    band for presence_missed
+                    intervals
 ==================  ==========================  ===========================================
+
+Band alarms name the person who wore the band when the reading was taken, and their booking
+and station (``central/bands.py``); the last two kinds are about the person, keyed on the
+binding (``binding:<id>``), and judged by :mod:`central.presence`.
 """
 
 from __future__ import annotations
@@ -69,6 +79,8 @@ DEFAULT_SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType(
         "agent_reset": Severity.WARNING,
         "agent_offline": Severity.WARNING,
         "device_offline": Severity.WARNING,
+        "wrong_room": Severity.CRITICAL,
+        "person_not_heard": Severity.CRITICAL,
     }
 )
 ALARM_KINDS: Final = tuple(DEFAULT_SEVERITY)
@@ -238,6 +250,32 @@ def on_ack(alarm: ActiveAlarm) -> Transition:
     if alarm.state is AlarmState.CLEARED:
         return Transition(AlarmState.CLEARED, alarm.count, False)
     return Transition(AlarmState.ACKNOWLEDGED, alarm.count, alarm.kind not in LATCHED)
+
+
+def binding_subject(binding: int) -> str:
+    """The subject of an alarm about the person wearing a band: the binding, not the band (the
+    band goes to the next person at exit)."""
+    return f"binding:{binding}"
+
+
+def presence_effects(
+    *, placed_room: str | None, heard: bool, planned_room: str | None, not_heard: bool
+) -> dict[str, Effect]:
+    """What one look at a worn band does: ``person_not_heard`` raised when no scanner heard it
+    for the whole window and cleared once one does; ``wrong_room`` raised when, during the
+    person's session (``planned_room`` set), the band is placed in a room other than the
+    session's, and cleared when placed there or when no session is running. A band heard by a
+    scanner that covers no room says nothing about the room."""
+    effects: dict[str, Effect] = {}
+    if not_heard:
+        effects["person_not_heard"] = Effect.RAISE
+    elif heard:
+        effects["person_not_heard"] = Effect.CLEAR
+    if planned_room is None:
+        effects["wrong_room"] = Effect.CLEAR
+    elif heard and placed_room is not None:
+        effects["wrong_room"] = Effect.RAISE if placed_room != planned_room else Effect.CLEAR
+    return effects
 
 
 def severity(kind: str, table: Mapping[str, Severity]) -> Severity:

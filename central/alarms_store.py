@@ -71,6 +71,8 @@ class Source:
     station: str | None
     at: datetime
     body: Mapping[str, Any]
+    person: str | None = None
+    booking: str | None = None
 
 
 class AlarmNotFoundError(LookupError):
@@ -129,8 +131,8 @@ def raise_or_count(
     else:
         cursor = conn.execute(
             "INSERT INTO alarms (kind, severity, state, active, subject, agent, epoch, device, "
-            "band, station, raised_at, derived_at, count, last_at, source, body) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "band, station, person, booking, raised_at, derived_at, count, last_at, source, "
+            "body) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
             (
                 kind,
                 severity.value,
@@ -141,6 +143,8 @@ def raise_or_count(
                 source.device,
                 source.band,
                 source.station,
+                source.person,
+                source.booking,
                 at,
                 format_time(now),
                 at,

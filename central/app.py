@@ -27,11 +27,13 @@ from central.api.problems import (
 from central.api.routes import (
     agents,
     alarms,
+    bands,
     bookings,
     cabinets,
     devices,
     events,
     health,
+    persons,
     plan,
     rooms,
     stream,
@@ -122,6 +124,8 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(cabinets.router)
     app.include_router(rooms.router)
     app.include_router(bookings.router)
+    app.include_router(bands.router)
+    app.include_router(persons.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
     app.include_router(stream.router)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from central import audit
+from central import audit, bands
 from central.api.booking_models import BookingIn, BookingPatch
 from central.store import connect
 from edge_agent.wire import format_time
@@ -38,6 +38,7 @@ from scheduling.model import (
     AssignmentKind,
     Booking,
     Minute,
+    Person,
     PersonKey,
     Placement,
     PlanRoom,
@@ -90,6 +91,21 @@ class PlanningError(Exception):
     @classmethod
     def illegal(cls, exc: LifecycleError) -> PlanningError:
         return cls(ErrorKind.CONFLICT, exc.message, state=exc.state.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """A person of an open booking as the plan sees them: who, their plan, their clock (None
+    for a basis without a limit, and once they left)."""
+
+    booking: str
+    station: str
+    case_id: str
+    person: Person
+    session: Assignment | None
+    waiting: Assignment | None
+    unassigned: Unassigned | None
+    clock: Clock | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +504,7 @@ class PlanningService:
             change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
             change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
             change.history_kept.add(booking_id)
+            change.statements += bands.release_statements(booking_id, None, moment, bands.CLOSED)
             action = f"booking.{'cancelled' if closing is BookingStatus.CANCELLED else 'no_show'}"
             change.audit.append(audit.AuditRecord(action, booking_id, {"at": at}))
             self._retry_waitlist(change, moment)
@@ -623,6 +640,8 @@ class PlanningService:
                         (final.level.value, booking_id, person),
                     )
                 )
+            # The band comes off at the door: it is free for the next person.
+            change.statements += bands.release_statements(booking_id, person, at, bands.EXITED)
             closed = after.status is BookingStatus.EXITED
             record = _person_record("person.exited", booking_id, person, at)
             change.audit.append(replace(record, detail={**record.detail, "booking_closed": closed}))
@@ -689,6 +708,43 @@ class PlanningService:
                         )
                     )
         found.sort(key=lambda e: e.clock.remaining_minutes)
+        return found
+
+    def roster(self, now: datetime | None = None) -> list[RosterEntry]:
+        """Every person of every open booking, with their plan and clock, in booking order."""
+        minute = to_minute(now or datetime.now(UTC))
+        with self.lock:
+            planner = self.planner
+            found = []
+            for booking in planner.bookings.values():
+                for person in booking.persons:
+                    key = (booking.id, person.id)
+                    session = planner.session_of(key)
+                    waiting = next(
+                        (
+                            a
+                            for a in planner.assignments.get(key, ())
+                            if a.kind is AssignmentKind.WAITING
+                        ),
+                        None,
+                    )
+                    limit = self.policy.limit_minutes(person.legal_basis)
+                    running = limit is not None and key not in self.outside
+                    projected = None if session is None else session.end + self.policy.exit_minutes
+                    found.append(
+                        RosterEntry(
+                            booking.id,
+                            booking.station,
+                            booking.case_id,
+                            person,
+                            session,
+                            waiting,
+                            planner.unassigned.get(key),
+                            clock(minute, person.brought_in_at, limit, projected, self.thresholds)
+                            if running and limit is not None
+                            else None,
+                        )
+                    )
         return found
 
     def check(self) -> list[str]:

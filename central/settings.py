@@ -105,6 +105,10 @@ class CentralSettings:
     # longer than agent_offline_alarm seconds raises agent_offline.
     alarm_interval: float = 1.0
     agent_offline_alarm: float = 60.0
+    # Bands on people: the agents' presence interval (seconds) and how many of them may pass
+    # without any scanner hearing a worn band before person_not_heard is raised.
+    presence_interval: float = 5.0
+    presence_missed: int = 3
     # Severity per alarm kind (critical, warning, info); the defaults are in
     # central/alarm_rules.py (DEFAULT_SEVERITY).
     alarm_severity_door_forced: str = "critical"
@@ -121,6 +125,8 @@ class CentralSettings:
     alarm_severity_agent_reset: str = "warning"
     alarm_severity_agent_offline: str = "warning"
     alarm_severity_device_offline: str = "warning"
+    alarm_severity_wrong_room: str = "critical"
+    alarm_severity_person_not_heard: str = "critical"
 
     def __post_init__(self) -> None:
         try:
@@ -193,6 +199,10 @@ class CentralSettings:
             raise ValueError("stream_max_per_token: must be between 1 and 1000")
         if self.alarm_interval < 0 or self.agent_offline_alarm <= 0:
             raise ValueError("alarm_interval: must not be negative (agent_offline_alarm > 0)")
+        if not 0.1 <= self.presence_interval <= 3600 or not 1 <= self.presence_missed <= 1000:
+            raise ValueError(
+                "presence_interval: must be between 0.1 and 3600 seconds (presence_missed 1-1000)"
+            )
         for kind in ALARM_KINDS:
             value = getattr(self, f"alarm_severity_{kind}")
             if value not in {s.value for s in Severity}:

@@ -430,6 +430,31 @@ def _v8(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """Which wristband each person wears (``central/bands.py``), kept as a history.
+
+    A binding ends (``unbound_at``) at the person's exit or when someone takes the band off; the
+    rows stay, so an alarm from a band is named after whoever wore it at the reading's time. At
+    most one open binding per band and per person."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS band_bindings ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, band TEXT NOT NULL, booking TEXT NOT NULL, "
+        "person TEXT NOT NULL, station TEXT NOT NULL, bound_at TEXT NOT NULL, "
+        "bound_by TEXT NOT NULL, unbound_at TEXT, unbound_by TEXT, unbound_reason TEXT)"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS band_bindings_band ON band_bindings (band) "
+        "WHERE unbound_at IS NULL"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS band_bindings_person ON band_bindings "
+        "(booking, person) WHERE unbound_at IS NULL"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS band_bindings_history ON band_bindings (band, bound_at)")
+    # A band is one device heard by several agents (one row each): looked up by device alone.
+    db.execute("CREATE INDEX IF NOT EXISTS devices_device ON devices (device)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -439,6 +464,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v6,
     _v7,
     _v8,
+    _v9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).

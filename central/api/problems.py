@@ -217,7 +217,10 @@ def problems_in_openapi(schema: dict[str, Any]) -> dict[str, Any]:
 
     FastAPI places a response model under ``application/json``; a problem is
     ``application/problem+json`` (RFC 9457 section 3)."""
-    refs = {f"#/components/schemas/{name}" for name in (Problem.__name__, BookingRefusal.__name__)}
+    # Every problem model: the plain one and those with members of their own (a route's module
+    # defines them, and is imported before the schema is built).
+    models: list[type[Problem]] = [Problem, *Problem.__subclasses__()]
+    refs = {f"#/components/schemas/{model.__name__}" for model in models}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             for answer in operation.get("responses", {}).values():

@@ -11,6 +11,7 @@ Example (``deploy/agent.toml`` style)::
              { id = "band-0418", address = "C0:FF:EE:00:04:18" }]
     backend = "bleak"               # or "bumble:tcp-client:127.0.0.1:9110" for emulated bands
     adapter = "hci0"                # BlueZ adapter; default: the system's default adapter
+    room = "int-2"                  # the centre's room this scanner covers (presence placement)
     heart_rate_low = 40             # bpm
     heart_rate_high = 150           # bpm
     heart_rate_alarm_after = 30.0   # s out of range before heart_rate_alarm
@@ -69,6 +70,9 @@ class WristbandSettings:
     bands: tuple[BandSpec, ...]
     backend: str = "bleak"
     adapter: str | None = None
+    # The centre's room id this fleet's scanner covers: its presence readings name it, and the
+    # centre places a bound person in the room whose scanner heard the band last and strongest.
+    room: str | None = None
     alarms: AlarmPolicy = field(default_factory=AlarmPolicy)
     presence: PresencePolicy = field(default_factory=PresencePolicy)
     connect: bool = True
@@ -95,6 +99,7 @@ _KEYS = frozenset(
         "bands",
         "backend",
         "adapter",
+        "room",
         "heart_rate_low",
         "heart_rate_high",
         "heart_rate_alarm_after",
@@ -181,11 +186,15 @@ def parse_settings(config: DeviceConfig) -> WristbandSettings:
     adapter = options.get("adapter")
     if adapter is not None and not (isinstance(adapter, str) and _NAME.fullmatch(adapter)):
         raise DeviceConfigError("adapter", "must be an adapter name such as 'hci0'")
+    room = options.get("room")
+    if room is not None and not (isinstance(room, str) and _NAME.fullmatch(room)):
+        raise DeviceConfigError("room", "must be a room id of the centre, such as 'int-2'")
     return WristbandSettings(
         fleet=config.id,
         bands=bands,
         backend=backend,
         adapter=adapter,
+        room=room,
         alarms=alarms,
         presence=presence,
         connect=_bool(options, "connect", defaults.connect),

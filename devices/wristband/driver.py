@@ -153,7 +153,11 @@ class WristbandFleet:
         self._sink, self._health = sink, health
         started = self._clock()
         self._tracker = PresenceTracker(
-            [band.id for band in self.settings.bands], self.settings.presence, "", started
+            [band.id for band in self.settings.bands],
+            self.settings.presence,
+            "",
+            started,
+            room=self.settings.room,
         )
         backoff = Backoff(
             self.settings.reconnect_initial, self.settings.reconnect_max, rng=self._rng

@@ -63,11 +63,17 @@ class PresenceTracker:
     """Presence of a known set of bands as heard by one scanner."""
 
     def __init__(
-        self, bands: Iterable[str], policy: PresencePolicy, scanner: str, started: datetime
+        self,
+        bands: Iterable[str],
+        policy: PresencePolicy,
+        scanner: str,
+        started: datetime,
+        room: str | None = None,
     ) -> None:
         require_aware(started)
         self.policy = policy
         self.scanner = scanner
+        self.room = room
         self.started = started
         self.bands = {band: BandPresence() for band in bands}
 
@@ -91,7 +97,7 @@ class PresenceTracker:
                     band,
                     "band_present",
                     now,
-                    {"rssi": _rounded(state.rssi), "scanner": self.scanner},
+                    self._where({"rssi": _rounded(state.rssi)}),
                     event=True,
                 )
             ]
@@ -111,6 +117,13 @@ class PresenceTracker:
         """Whether any band was heard within the absence window."""
         return any(self.is_present(band, now) for band in self.bands)
 
+    def _where(self, body: dict[str, object]) -> dict[str, object]:
+        """``body`` with the scanner, and the room it covers when the fleet names one."""
+        body["scanner"] = self.scanner
+        if self.room is not None:
+            body["room"] = self.room
+        return body
+
     def tick(self, now: datetime) -> list[DeviceReading]:
         """Judge every band at ``now``: presence telemetry, and ``band_absent`` on the edge."""
         require_aware(now)
@@ -129,11 +142,14 @@ class PresenceTracker:
                         band,
                         "band_absent",
                         now,
-                        {
-                            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-                            "missed_intervals": self.policy.missed,
-                            "scanner": self.scanner,
-                        },
+                        self._where(
+                            {
+                                "last_seen": state.last_seen.isoformat()
+                                if state.last_seen
+                                else None,
+                                "missed_intervals": self.policy.missed,
+                            }
+                        ),
                         event=True,
                     )
                 )
@@ -142,13 +158,14 @@ class PresenceTracker:
                     band,
                     "presence",
                     now,
-                    {
-                        "present": present,
-                        "rssi": _rounded(state.rssi),
-                        "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-                        "adverts": state.adverts,
-                        "scanner": self.scanner,
-                    },
+                    self._where(
+                        {
+                            "present": present,
+                            "rssi": _rounded(state.rssi),
+                            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+                            "adverts": state.adverts,
+                        }
+                    ),
                 )
             )
             state.adverts = 0

@@ -223,6 +223,9 @@ def _body(world: World, method: str, path: str, station: str) -> object:
         ("PATCH", "/api/v1/bookings/{booking_id}"): dict,
         ("POST", "/api/v1/bookings/{booking_id}/verified"): lambda: {"code": booking["code"]},
         ("POST", "/api/v1/alarms/{alarm_id}/ack"): lambda: {"note": "seen on camera"},
+        ("POST", "/api/v1/bookings/{booking_id}/persons/{person}/band"): lambda: {
+            "band": f"band-{next(_room_ids)}"
+        },
     }
     make = bodies.get((method, path))
     return None if make is None else make()
