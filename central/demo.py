@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from central.auth import Role, create_token
-from central.demo_plan import seed_plan
+from central.demo_plan import SCANNER_ROOM, seed_plan
 from central.store import connect, migrate
 from devices.gps.track import DEMO_ROUTE, synthetic_track
 from edge_agent.settings_source import parse_host_port
@@ -129,7 +129,7 @@ def _write_agent_configs(
         f'state_dir = "{workdir / "cabinets"}"\npoll_interval = 0.5\n'
         f'[[devices]]\nkind = "wristband"\nid = "{WRISTBANDS_ID}"\ntransport = "ble"\n'
         f'backend = "bumble:tcp-client:127.0.0.1:{bands_port}"\nbands = [{bands}]\n'
-        f"connect_timeout = 5.0\ngatt_timeout = 5.0\n"
+        f'room = "{SCANNER_ROOM}"\nconnect_timeout = 5.0\ngatt_timeout = 5.0\n'
     )
     van = workdir / f"{VAN_AGENT}.toml"
     van.write_text(
@@ -286,6 +286,10 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                 f"'{base}/api/v1/schedule?date={datetime.now(UTC).date().isoformat()}'"
             )
             print(f"  custody:   curl -H 'Authorization: Bearer {token}' {base}/api/v1/custody")
+            print(
+                f"  persons:   curl -H 'Authorization: Bearer {token}' "
+                f"'{base}/api/v1/persons?in_area=true'"
+            )
             print(f"  alarms:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/alarms")
             print(f"  metrics:   {base}/metrics")
             print("Press Ctrl-C to stop." if duration is None else f"Stopping in {duration:g} s.")

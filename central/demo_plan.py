@@ -10,6 +10,11 @@ from typing import Any
 
 DEMO_STATION = "station-01"
 _TIMEOUT = 5.0
+# The walk-in unit is inside from the start, its suspect wearing the demo's first band (whose
+# strap the demo opens, so that the alarm names her), heard by the scanner that covers W-302.
+WEARER = "S-1"
+WORN_BAND = "band-001"
+SCANNER_ROOM = "W-302"
 
 ROOMS: list[dict[str, Any]] = [
     *(
@@ -133,4 +138,19 @@ def seed_plan(base: str, token: str, van: str | None = None) -> list[str]:
         if status != 201:
             raise RuntimeError(f"demo booking {booking['case_id']}: {status} {answer}")
         booked.append(f"{answer['id']} (code {answer['code']})")
+        if booking.get("walk_in"):
+            _admit(base, token, answer["id"])
     return booked
+
+
+def _admit(base: str, token: str, booking_id: str) -> None:
+    """The walk-in unit enters at once and its suspect gets the first band at the door."""
+    url = f"{base}/api/v1/bookings/{booking_id}"
+    steps: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("entered", f"{url}/entered", {}),
+        ("band", f"{url}/persons/{WEARER}/band", {"band": WORN_BAND}),
+    )
+    for name, step_url, body in steps:
+        status, answer = _call("POST", step_url, token, body)
+        if status not in (200, 201):
+            raise RuntimeError(f"demo booking {booking_id} {name}: {status} {answer}")
