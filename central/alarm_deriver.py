@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from central import alarms_store, bands, presence
+from central import alarms_store, bands, feed, presence
 from central.alarm_rules import (
     AlarmAction,
     Effect,
@@ -324,6 +324,19 @@ class _PresenceStep:
     source: Source
 
 
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """A worn band placed in another room (or nowhere) than last told: one stream event."""
+
+    binding: int
+    booking: str
+    person: str
+    band: str
+    station: str
+    room: str | None
+    heard_by: str | None
+
+
 def _session_room(conn: sqlite3.Connection, booking: str, person: str, now: str) -> str | None:
     """The room of the person's session while it runs (started, not ended, not exited)."""
     running = conn.execute(
@@ -343,7 +356,7 @@ def _session_room(conn: sqlite3.Connection, booking: str, person: str, now: str)
 
 def _presence_steps(
     conn: sqlite3.Connection, policy: presence.PresencePolicy, now: datetime
-) -> list[_PresenceStep]:
+) -> tuple[list[_PresenceStep], list[_Moved]]:
     """What the worn bands call for, read without a write lock: most passes change nothing."""
     active = {
         (str(kind), str(subject))
@@ -353,13 +366,14 @@ def _presence_steps(
         )
     }
     worn = conn.execute(
-        "SELECT id, band, booking, person, station, bound_at FROM band_bindings "
+        "SELECT id, band, booking, person, station, bound_at, room FROM band_bindings "
         "WHERE unbound_at IS NULL"
     ).fetchall()
     at_now = format_time(now)
     steps: list[_PresenceStep] = []
+    moved: list[_Moved] = []
     subjects: set[str] = set()
-    for binding, band, booking, person, station, bound_text in worn:
+    for binding, band, booking, person, station, bound_text, told_room in worn:
         subject = binding_subject(int(binding))
         subjects.add(subject)
         sightings, heard = [], []
@@ -372,6 +386,10 @@ def _presence_steps(
                 sightings.append(sighting)
             heard.append(presence.heard_at(state))
         placed = presence.place(sightings, now, policy)
+        room = None if placed is None else placed.room
+        if room != told_room:
+            heard_by = None if placed is None else placed.agent
+            moved.append(_Moved(binding, booking, person, band, station, room, heard_by))
         last = max((t for t in heard if t is not None), default=None)
         bound_at = _time(bound_text) or now
         silent = presence.not_heard(last, bound_at, now, policy)
@@ -419,7 +437,32 @@ def _presence_steps(
             # The band came off (an exit, by hand): nothing more to say about that person.
             source = Source(f"{kind}:unbound:{subject}", "", None, None, None, None, now, {})
             steps.append(_PresenceStep(Effect.CLEAR, kind, subject, source.key, source))
-    return steps
+    return steps, moved
+
+
+def _tell_moves(conn: sqlite3.Connection, moved: list[_Moved], now: datetime) -> None:
+    """Store where each moved band is now and tell the stream (``person_room``), together."""
+    at = format_time(now)
+    for move in moved:
+        changed = conn.execute(
+            "UPDATE band_bindings SET room = ?, room_at = ? WHERE id = ? AND unbound_at IS NULL "
+            "AND room IS NOT ?",
+            (move.room, at, move.binding, move.room),
+        ).rowcount
+        if changed:
+            feed.append(
+                conn,
+                "person_room",
+                move.station,
+                {
+                    "booking": move.booking,
+                    "person": move.person,
+                    "band": move.band,
+                    "room": move.room,
+                    "heard_by": move.heard_by,
+                },
+                at=at,
+            )
 
 
 def _presence(
@@ -469,9 +512,11 @@ def derive(
         moment = now or datetime.now(UTC)
         _in_transaction(conn, partial(_availability, conn, table, offline_after, moment, outcome))
         _in_transaction(conn, partial(_devices, conn, table, moment, outcome))
-        steps = _presence_steps(conn, presence_policy or presence.PresencePolicy(), moment)
+        steps, moved = _presence_steps(conn, presence_policy or presence.PresencePolicy(), moment)
         if steps:
             _in_transaction(conn, partial(_presence, conn, steps, table, moment, outcome))
+        if moved:
+            _in_transaction(conn, partial(_tell_moves, conn, moved, moment))
         return outcome
     finally:
         conn.close()

@@ -435,12 +435,14 @@ def _v9(db: sqlite_utils.Database) -> None:
 
     A binding ends (``unbound_at``) at the person's exit or when someone takes the band off; the
     rows stay, so an alarm from a band is named after whoever wore it at the reading's time. At
-    most one open binding per band and per person."""
+    most one open binding per band and per person. ``room`` is where the scanners last placed
+    the band (None: nowhere), kept so that a change of room is told to the stream once."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS band_bindings ("
         "id INTEGER PRIMARY KEY AUTOINCREMENT, band TEXT NOT NULL, booking TEXT NOT NULL, "
         "person TEXT NOT NULL, station TEXT NOT NULL, bound_at TEXT NOT NULL, "
-        "bound_by TEXT NOT NULL, unbound_at TEXT, unbound_by TEXT, unbound_reason TEXT)"
+        "bound_by TEXT NOT NULL, unbound_at TEXT, unbound_by TEXT, unbound_reason TEXT, "
+        "room TEXT, room_at TEXT)"
     )
     db.execute(
         "CREATE UNIQUE INDEX IF NOT EXISTS band_bindings_band ON band_bindings (band) "

@@ -152,6 +152,24 @@ def test_a_person_heard_in_another_room_during_the_session_is_one_alarm_until_ba
     _heard(db, "floor-2", "int-2", -45.0, start + timedelta(minutes=6))
     _run(db, start + timedelta(minutes=6, seconds=1))
     assert _alarms(db) == [("wrong_room", "cleared", 1, "S1", BOOKING, "s9", "band-7")]
+    # Each change of room went to the stream once, for the person's station.
+    assert _moves(db) == [("s9", "S1", "int-1"), ("s9", "S1", "int-2")]
+    # Silence: placed nowhere, told once more.
+    _run(db, start + timedelta(minutes=7))
+    _run(db, start + timedelta(minutes=8))
+    assert _moves(db)[-1] == ("s9", "S1", None)
+    assert len(_moves(db)) == 3
+
+
+def _moves(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT station, json_extract(body, '$.person'), json_extract(body, '$.room') "
+            "FROM feed WHERE kind = 'person_room' ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
 
 
 def test_a_band_nobody_hears_is_an_alarm_cleared_when_heard_or_taken_off(db: Path) -> None:
