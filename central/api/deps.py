@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +26,14 @@ def get_settings(request: Request) -> CentralSettings:
 
 
 SettingsDep = Annotated[CentralSettings, Depends(get_settings)]
+
+
+def get_zone(settings: SettingsDep) -> ZoneInfo:
+    """The centre's time zone: what a day in a query means (``timezone``, checked at start-up)."""
+    return ZoneInfo(settings.timezone)
+
+
+ZoneDep = Annotated[ZoneInfo, Depends(get_zone)]
 
 
 def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from central import alarms_store
 from central.alarm_rules import ALARM_KINDS, AlarmState, Severity
 from central.alarms_store import AlarmNotFoundError, AlreadyAcknowledgedError
-from central.api.deps import DbDep, PrincipalDep, WriteDbDep, actor_of
-from central.api.fields import Instant, Text
+from central.api.deps import DbDep, PrincipalDep, WriteDbDep, ZoneDep, actor_of
+from central.api.fields import Text
+from central.api.query_times import QueryTime, lower_bound
 from central.audit import Actor
 from central.auth import Principal, Role
 from edge_agent.wire import format_time
@@ -128,10 +129,17 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 def list_alarms(
     db: DbDep,
     principal: PrincipalDep,
+    zone: ZoneDep,
     state: Annotated[AlarmState | None, Query()] = None,
     station: Annotated[str | None, Query(max_length=64, pattern=_NAME)] = None,
     kind: Annotated[str | None, Query(max_length=64, pattern=_KIND_PATTERN)] = None,
-    since: Annotated[Instant | None, Query(description="raised at or after this time")] = None,
+    since: Annotated[
+        QueryTime | None,
+        Query(
+            description="Raised at or after this: a date-time with an offset, or a day "
+            "(from its start in the centre's time zone)"
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlarmPage:
@@ -146,7 +154,7 @@ def list_alarms(
         ("state =", None if state is None else state.value),
         ("station =", station),
         ("kind =", kind),
-        ("raised_at >=", None if since is None else format_time(since)),
+        ("raised_at >=", None if since is None else format_time(lower_bound(since, zone))),
     ):
         if value is not None:
             sql.append(f"AND {column} ?")

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from central.api.deps import DbDep, require_roles
-from central.api.fields import Instant
+from central.api.deps import DbDep, ZoneDep, require_roles
+from central.api.query_times import QueryTime, lower_bound
 from central.auth import Principal, Role
 from edge_agent.wire import format_time
 
@@ -42,7 +42,14 @@ class AuditPage(BaseModel):
 def list_audit(
     db: DbDep,
     _principal: Admin,
-    since: Annotated[Instant | None, Query(description="rows at or after this time")] = None,
+    zone: ZoneDep,
+    since: Annotated[
+        QueryTime | None,
+        Query(
+            description="Rows at or after this: a date-time with an offset, or a day "
+            "(from its start in the centre's time zone)"
+        ),
+    ] = None,
     action: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[a-z_]+(\.[a-z_]+)?$", examples=["room.changed"]),
@@ -59,7 +66,7 @@ def list_audit(
     ]
     args: list[Any] = [int(cursor) if cursor else 0]
     for column, value in (
-        ("at >=", None if since is None else format_time(since)),
+        ("at >=", None if since is None else format_time(lower_bound(since, zone))),
         ("action =", action),
         ("actor =", actor),
         ("target =", target),

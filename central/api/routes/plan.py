@@ -4,15 +4,14 @@ plan changes the stations are told about."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from central.api.deps import DbDep, PrincipalDep, SettingsDep, require_roles
-from central.api.fields import EARLIEST, LATEST, Instant
+from central.api.deps import DbDep, PrincipalDep, ZoneDep, require_roles
+from central.api.query_times import QueryTime, day_of, lower_bound, upper_bound
 from central.auth import Principal, Role
 from central.planning import PlanningService, iso
 from edge_agent.wire import format_time
@@ -76,17 +75,19 @@ class PlanEvent(BaseModel):
 def schedule(
     db: DbDep,
     principal: CaseReader,
-    settings: SettingsDep,
-    day: Annotated[date, Query(alias="date")],
+    zone: ZoneDep,
+    day: Annotated[
+        QueryTime,
+        Query(
+            alias="date",
+            description="A day of the centre's time zone, or a date-time with an offset: "
+            "the centre's day it falls on",
+        ),
+    ],
 ) -> list[ScheduleEntry]:
     """Every assignment starting on ``date`` in the centre's time zone."""
-    if not EARLIEST.date() <= day < LATEST.date():
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "date: must be between 2000 and 2099"
-        )
-    zone = ZoneInfo(settings.timezone)
-    start = datetime.combine(day, time(0, 0), zone)
-    end = datetime.combine(day + timedelta(days=1), time(0, 0), zone)
+    start = lower_bound(day_of(day, zone), zone)
+    end = upper_bound(day_of(day, zone), zone)
     query = (
         "SELECT a.booking, b.station, a.person, a.kind, a.room, a.start, a.end "
         "FROM assignments a JOIN bookings b ON b.id = a.booking "
@@ -142,12 +143,24 @@ def _figures(values: list[float]) -> LaneFigures:
 def fast_lane(
     db: DbDep,
     principal: PrincipalDep,
-    start: Annotated[Instant | None, Query(alias="from")] = None,
-    end: Annotated[Instant | None, Query(alias="to")] = None,
+    zone: ZoneDep,
+    since: Annotated[
+        QueryTime | None,
+        Query(alias="from", description="A day (from its start) or a date-time with an offset"),
+    ] = None,
+    until: Annotated[
+        QueryTime | None,
+        Query(
+            alias="to",
+            description="A day (to its end: the whole day counts) or a date-time with an offset "
+            "(exclusive); default now",
+        ),
+    ] = None,
 ) -> FastLaneReport:
-    """Arrival -> entry, booked versus walk-in, for units that arrived in ``[from, to)``."""
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=7)
+    """Arrival -> entry, booked versus walk-in, for units that arrived in ``[from, to)``;
+    default the last 7 days."""
+    end = datetime.now(UTC) if until is None else upper_bound(until, zone)
+    start = end - timedelta(days=7) if since is None else lower_bound(since, zone)
     if start >= end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "from: must be before to")
     query = (
