@@ -18,6 +18,7 @@ from typing import Any
 
 from central import audit, feed
 from central.alarm_rules import (
+    PLAN_KINDS,
     ActiveAlarm,
     AlarmState,
     Severity,
@@ -48,13 +49,14 @@ def _announce(
     conn: sqlite3.Connection, change: AlarmChange, station: str | None, state: str, count: int
 ) -> AlarmChange:
     # Ids, kind and state only: an alarm's reading body and its person stay in the alarms API,
-    # so operations may follow alarms in the stream as they follow device health.
+    # so operations may follow alarms in the stream as they follow device health; not those
+    # raised from the plan, which are about bookings and persons.
     feed.append(
         conn,
         f"alarm_{change.change}",
         station,
         {"alarm": change.alarm, "kind": change.kind, "state": state, "count": count},
-        audience=feed.Audience.HEALTH,
+        audience=feed.Audience.CENTRE if change.kind in PLAN_KINDS else feed.Audience.HEALTH,
     )
     return change
 
@@ -71,6 +73,8 @@ class Source:
     station: str | None
     at: datetime
     body: Mapping[str, Any]
+    person: str | None = None
+    booking: str | None = None
 
 
 class AlarmNotFoundError(LookupError):
@@ -129,8 +133,8 @@ def raise_or_count(
     else:
         cursor = conn.execute(
             "INSERT INTO alarms (kind, severity, state, active, subject, agent, epoch, device, "
-            "band, station, raised_at, derived_at, count, last_at, source, body) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "band, station, person, booking, raised_at, derived_at, count, last_at, source, "
+            "body) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
             (
                 kind,
                 severity.value,
@@ -141,6 +145,8 @@ def raise_or_count(
                 source.device,
                 source.band,
                 source.station,
+                source.person,
+                source.booking,
                 at,
                 format_time(now),
                 at,
