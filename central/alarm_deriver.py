@@ -1,11 +1,12 @@
 """Alarms derived from what is stored, never from memory.
 
-The deriver reads ``events`` and ``agent_events`` after its cursors (their ids), applies
-:mod:`central.alarm_rules` and writes through :mod:`central.alarms_store`, the alarms and the
-moved cursor in one transaction per batch. A central killed at any point either committed a
-batch whole or not at all; the next run reads it again. Each reading is keyed on
-(agent, epoch, seq) in ``alarm_sources``, so a batch applied twice (a cursor reset, a second
-central on the same file) raises nothing twice.
+The deriver reads ``events``, ``agent_events`` and ``plan_events`` after its cursors (their
+ids), applies :mod:`central.alarm_rules` (and :mod:`central.plan_alarm_rules` for the plan) and
+writes through :mod:`central.alarms_store`, the alarms and the moved cursor in one transaction
+per batch. A central killed at any point either committed a batch whole or not at all; the next
+run reads it again. Each reading is keyed in ``alarm_sources`` (on agent, epoch and seq; on the
+row's id for the other two tables), so a batch applied twice (a cursor reset, a second central
+on the same file) raises nothing twice.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from central.alarm_rules import (
     subject_of,
 )
 from central.alarms_store import AlarmChange, Source
+from central.plan_alarm_rules import PLAN_EVENT_KINDS, PlanEvent, plan_event_actions
 from central.settings import CentralSettings
 from central.store import connect
 from edge_agent.wire import AVAILABILITY_KIND, format_time, parse_time
@@ -51,6 +53,9 @@ BATCH = 500
 _MIN_GAP = 0.25
 EVENTS_CURSOR = "events"
 AGENT_EVENTS_CURSOR = "agent_events"
+PLAN_EVENTS_CURSOR = "plan_events"
+# The plan events that close a booking: the rules need its persons to end their clocks' alarms.
+_CLOSING = frozenset({"cancelled", "no_show"})
 
 
 @dataclass(slots=True)
@@ -208,6 +213,60 @@ def _agent_events_batch(
     _move(conn, AGENT_EVENTS_CURSOR, int(rows[-1][0]))
     outcome.read += len(rows)
     return len(rows) == BATCH
+
+
+def _plan_events_batch(
+    conn: sqlite3.Connection, table: Mapping[str, Severity], now: datetime, outcome: Outcome
+) -> bool:
+    """One batch of ``plan_events``; True when there may be more."""
+    after = _cursor(conn, PLAN_EVENTS_CURSOR)
+    upto = conn.execute(
+        "SELECT max(id), count(*) FROM "
+        "(SELECT id FROM plan_events WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, BATCH),
+    ).fetchone()
+    if upto[0] is None:
+        return False
+    # Most plan events are re-plans with large bodies and no alarm in them: not read.
+    marks = ", ".join("?" for _ in PLAN_EVENT_KINDS)
+    rows = conn.execute(
+        "SELECT id, at, kind, station, booking, person, body FROM plan_events "  # noqa: S608
+        f"WHERE id > ? AND id <= ? AND kind IN ({marks}) ORDER BY id",
+        (after, upto[0], *PLAN_EVENT_KINDS),
+    ).fetchall()
+    for row_id, at_text, kind, station, booking, person, body_text in rows:
+        body = _body(body_text)
+        persons: tuple[str, ...] = ()
+        if kind in _CLOSING and booking is not None:
+            persons = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT person FROM booking_persons WHERE booking = ? ORDER BY person",
+                    (booking,),
+                )
+            )
+        at = _time(at_text) or now
+        for action in plan_event_actions(PlanEvent(kind, booking, person, body, persons)):
+            key = f"plan_event:{row_id}"
+            if action.effect is Effect.CLEAR:
+                # One event may end several alarms (each person's clock of a closed booking).
+                key = f"{key}:clear:{action.subject}"
+            source = Source(
+                key=key,
+                agent="",  # raised by the plan, not by an agent
+                epoch=None,
+                device=None,
+                band=None,
+                station=station,
+                at=at,
+                body=body,
+                person=person,
+                booking=booking,
+            )
+            _apply(conn, action, source, table, now, outcome)
+    _move(conn, PLAN_EVENTS_CURSOR, int(upto[0]))
+    outcome.read += int(upto[1])
+    return int(upto[1]) == BATCH
 
 
 def _availability(
@@ -504,7 +563,7 @@ def derive(
     outcome = Outcome()
     conn = connect(db)
     try:
-        for batch in (_events_batch, _agent_events_batch):
+        for batch in (_events_batch, _agent_events_batch, _plan_events_batch):
             for _ in range(max_batches):
                 step = partial(batch, conn, table, now or datetime.now(UTC), outcome)
                 if not _in_transaction(conn, step):

@@ -10,6 +10,10 @@ Some conditions have no reading that says they ended (a forced door is over once
 seen it; a tamper latch stays set until serviced). These kinds are *latched*: the alarm stays
 active until it is acknowledged, and a later raise opens a new alarm.
 
+The last four kinds come from the plan, not from an agent: rows of ``plan_events``, by the rules
+of :mod:`central.plan_alarm_rules`. They name a booking and a person, not a device, so they are
+not for the ops role (:data:`PLAN_KINDS`).
+
 ==================  ==========================  ===========================================
 alarm kind          raised by                   cleared by
 ==================  ==========================  ===========================================
@@ -33,6 +37,14 @@ wrong_room          a bound person placed in    placed in the planned room, the 
 person_not_heard    no scanner heard a bound    the band heard again, or the band off
                     band for presence_missed
                     intervals
+custody_red         ``custody_level`` red       a lower level, black, the person's exit, or
+                                                the booking cancelled or a no-show
+custody_black       ``custody_level`` black     acknowledgement (latched): a limit passed is
+                                                a record for legal supervision, an exit
+                                                does not undo it
+plan_violation      ``plan_violation``          acknowledgement (latched)
+van_late            ``van_late`` (a re-plan     the booking's ``arrived``, ``cancelled`` or
+                    from the van's ETA)         ``no_show``
 ==================  ==========================  ===========================================
 
 Band alarms name the person who wore the band when the reading was taken, and their booking
@@ -81,6 +93,10 @@ DEFAULT_SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType(
         "device_offline": Severity.WARNING,
         "wrong_room": Severity.CRITICAL,
         "person_not_heard": Severity.CRITICAL,
+        "custody_red": Severity.CRITICAL,
+        "custody_black": Severity.CRITICAL,
+        "plan_violation": Severity.CRITICAL,
+        "van_late": Severity.WARNING,
     }
 )
 ALARM_KINDS: Final = tuple(DEFAULT_SEVERITY)
@@ -93,8 +109,16 @@ LATCHED: Final = frozenset(
         "outbox_full",
         "disk_full",
         "agent_reset",
+        "custody_black",
+        "plan_violation",
     }
 )
+# Alarms about bookings and persons, raised from the plan: hidden from the ops role, which sees
+# no bookings, custody clocks or plan events (docs/access.md).
+PLAN_KINDS: Final = frozenset({"custody_red", "custody_black", "plan_violation", "van_late"})
+# Alarms about where a person is (their band's presence): about persons, so not for ops either.
+PRESENCE_KINDS: Final = frozenset({"wrong_room", "person_not_heard"})
+PERSON_KINDS: Final = PLAN_KINDS | PRESENCE_KINDS
 # Band readings whose kind alone names the alarm.
 _BAND_KINDS: Final = frozenset(
     {"strap_opened", "heart_rate_alarm", "contact_lost", "battery_low", "band_absent"}

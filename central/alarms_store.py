@@ -18,6 +18,7 @@ from typing import Any
 
 from central import audit, feed
 from central.alarm_rules import (
+    PERSON_KINDS,
     ActiveAlarm,
     AlarmState,
     Severity,
@@ -48,13 +49,14 @@ def _announce(
     conn: sqlite3.Connection, change: AlarmChange, station: str | None, state: str, count: int
 ) -> AlarmChange:
     # Ids, kind and state only: an alarm's reading body and its person stay in the alarms API,
-    # so operations may follow alarms in the stream as they follow device health.
+    # so operations may follow alarms in the stream as they follow device health; not those
+    # raised from the plan or from a person's whereabouts, which are about persons.
     feed.append(
         conn,
         f"alarm_{change.change}",
         station,
         {"alarm": change.alarm, "kind": change.kind, "state": state, "count": count},
-        audience=feed.Audience.HEALTH,
+        audience=feed.Audience.CENTRE if change.kind in PERSON_KINDS else feed.Audience.HEALTH,
     )
     return change
 

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # Which bookings each job looks at; the lifecycle's rules decide what it may do with them.
 _EXPECTED = tuple(sorted(status.value for status in EXPECTED))
 _CAME = tuple(sorted(status.value for status in BookingStatus if status.arrived))
+# A plan violation still found by the periodic check is recorded again (its alarm counted once
+# more, or opened again once acknowledged) at most this often; the check runs every minute.
+VIOLATION_REPEAT = timedelta(minutes=15)
 
 
 def release_no_shows(
@@ -160,9 +163,15 @@ def improve_plan(
     return len(result.changes)
 
 
-def check_now(service: PlanningService) -> int:
-    """The periodic independent check of the live plan; returns the violations found."""
-    violations = service.check()
+def check_now(
+    service: PlanningService,
+    repeat_after: timedelta = VIOLATION_REPEAT,
+    now: datetime | None = None,
+) -> int:
+    """The periodic independent check of the live plan; returns the violations found. Each is
+    recorded as a ``plan_violation`` plan event (an alarm), again only after ``repeat_after``
+    while it stays."""
+    violations = service.check_and_record(repeat_after, now)
     for violation in violations:
         log.error("plan checker: %s", violation)
         service.metrics.plan_violations.labels(violation.partition(":")[0]).inc()
@@ -200,6 +209,8 @@ def escalate_clocks(
         at = format_time(moment)
         by_key = {(e.booking, e.person): e for e in entries}
         for booking_id, person, level in changed:
+            if (booking_id, person) in service.outside:
+                continue  # left while the clocks were read: the exit stopped the clock
             entry = by_key[(booking_id, person)]
             change.statements.append(
                 (

@@ -30,7 +30,7 @@ from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling import lifecycle
 from scheduling.allocator import Planner
-from scheduling.checker import check_plan
+from scheduling.checker import Violation, check_plan
 from scheduling.custody import Clock, ClockThresholds, clock
 from scheduling.lifecycle import BookingState, BookingStatus, LifecycleError, PersonState
 from scheduling.model import (
@@ -324,16 +324,7 @@ class PlanningService:
     def _check(self, conn: sqlite3.Connection, at: str) -> None:
         """Run the independent checker over the whole plan; a violation is counted and recorded
         (it would be a defect of the allocator: the plan is still stored, and the centre told)."""
-        planner = self.planner
-        now = to_minute(datetime.now(UTC))
-        for violation in check_plan(
-            planner.rooms,
-            planner.bookings,
-            planner.all_assignments(),
-            planner.policy,
-            planner.fixed,
-            now,
-        ):
+        for violation in self._violations(datetime.now(UTC)):
             log.error("plan checker: %s %s", violation.rule, violation.message)
             self.metrics.plan_violations.labels(violation.rule).inc()
             self._event(
@@ -531,6 +522,11 @@ class PlanningService:
     def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
         stamp = format_time(at)
         change.audit.append(audit.AuditRecord("booking.arrived", booking_id, {"at": stamp}))
+        # Ends a late van's alarm. Dated when recorded: an arrival entered late with an earlier
+        # time still ends the alarms raised before it was entered.
+        change.statements.append(
+            event_statement(_recorded(at), "arrived", row["station"], booking_id, {"at": stamp})
+        )
         booking = _planning_booking(booking_id, row["station"], row["body"], stamp)
         planned = self.planner.bookings.get(booking_id)
         if planned is not None and planned.expected_arrival != booking.expected_arrival:
@@ -554,6 +550,23 @@ class PlanningService:
                 (
                     "UPDATE bookings SET eta = ?, updated_at = ? WHERE id = ?",
                     (stamp, format_time(moment), booking_id),
+                )
+            )
+            # Its own event (the re-plan's plan_changed says only what moved): the late van
+            # is an alarm until the booking arrives.
+            booked = row["expected_arrival"]
+            change.statements.append(
+                event_statement(
+                    format_time(moment),
+                    "van_late",
+                    row["station"],
+                    booking_id,
+                    {
+                        "van": json.loads(row["body"]).get("van"),
+                        "eta": stamp,
+                        "expected_arrival": booked,
+                        "minutes_late": int((eta - _parse(booked)).total_seconds() // 60),
+                    },
                 )
             )
             self.planner.replace_booking(booking, to_minute(moment))
@@ -623,7 +636,7 @@ class PlanningService:
         """A person leaves: their clock stops, a session still running ends now, and the last
         one out takes the booking out of the live plan (its rows stay as history)."""
         with self.change("exited", actor) as change:
-            _row, state = self._state(booking_id)
+            row, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
             after = self._step(change, state, lambda s: lifecycle.exit_area(s, person, at), at)
             if state.person(person).status is lifecycle.PersonStatus.IN_SESSION:
@@ -631,17 +644,30 @@ class PlanningService:
                 self.planner.end_session(key, to_minute(at))
             planned = self.planner.person(key)
             limit = self.policy.limit_minutes(planned.legal_basis)
+            level = None
             if limit is not None:
                 # The clock stops here: its last level is what the history keeps.
                 final = clock(to_minute(at), planned.brought_in_at, limit, None, self.thresholds)
+                level = final.level.value
                 change.statements.append(
                     (
                         "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
-                        (final.level.value, booking_id, person),
+                        (level, booking_id, person),
                     )
                 )
             # The band comes off at the door: it is free for the next person.
             change.statements += bands.release_statements(booking_id, person, at, bands.EXITED)
+            # Ends the person's red-clock alarm; dated when recorded (see _arrive).
+            change.statements.append(
+                event_statement(
+                    _recorded(at),
+                    "person_exited",
+                    row["station"],
+                    booking_id,
+                    {"person": person, "exited_at": format_time(at), "level": level},
+                    person=person,
+                )
+            )
             closed = after.status is BookingStatus.EXITED
             record = _person_record("person.exited", booking_id, person, at)
             change.audit.append(replace(record, detail={**record.detail, "booking_closed": closed}))
@@ -749,18 +775,61 @@ class PlanningService:
 
     def check(self) -> list[str]:
         with self.lock:
-            planner = self.planner
-            return [
-                f"{v.rule}: {v.message}"
-                for v in check_plan(
-                    planner.rooms,
-                    planner.bookings,
-                    planner.all_assignments(),
-                    planner.policy,
-                    planner.fixed,
-                    to_minute(datetime.now(UTC)),
-                )
-            ]
+            return [f"{v.rule}: {v.message}" for v in self._violations(datetime.now(UTC))]
+
+    def check_and_record(self, repeat_after: timedelta, now: datetime | None = None) -> list[str]:
+        """The periodic independent check: every violation found, each recorded as a
+        ``plan_violation`` plan event unless the same one (rule and message) was recorded less
+        than ``repeat_after`` ago. A violation that stays is then one alarm counted again now
+        and then, not a plan event and a stream event every run."""
+        moment = now or datetime.now(UTC)
+        with self.lock:
+            found = self._violations(moment)
+            if not found:
+                return []
+            conn = connect(self.db)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                # Served by the index plan_events_kind (store schema 10).
+                seen = {
+                    _violation_key(body)
+                    for (body,) in conn.execute(
+                        "SELECT body FROM plan_events WHERE kind = 'plan_violation' AND at > ?",
+                        (format_time(moment - repeat_after),),
+                    )
+                }
+                for violation in found:
+                    if (violation.rule, violation.message) in seen:
+                        continue
+                    seen.add((violation.rule, violation.message))
+                    self._event(
+                        conn,
+                        format_time(moment),
+                        "plan_violation",
+                        None,
+                        None,
+                        {"rule": violation.rule, "message": violation.message},
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+        return [f"{v.rule}: {v.message}" for v in found]
+
+    def _violations(self, now: datetime) -> list[Violation]:
+        """The checker over the live plan; the caller holds the lock."""
+        planner = self.planner
+        return check_plan(
+            planner.rooms,
+            planner.bookings,
+            planner.all_assignments(),
+            planner.policy,
+            planner.fixed,
+            to_minute(now),
+        )
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -815,6 +884,20 @@ class PlanChange:
 def _person_record(action: str, booking_id: str, person: str, at: datetime) -> audit.AuditRecord:
     # The person id is the booking's own reference (the API's path id), not a name.
     return audit.AuditRecord(action, booking_id, {"person": person, "at": format_time(at)})
+
+
+def _recorded(at: datetime) -> str:
+    """The time a step is recorded: now, or ``at`` when that is later. An alarm that the step
+    ends is ended even when the step is entered after the fact with an earlier time."""
+    return format_time(max(at, datetime.now(UTC)))
+
+
+def _violation_key(body: str) -> tuple[object, object]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return (None, None)
+    return (data.get("rule"), data.get("message")) if isinstance(data, dict) else (None, None)
 
 
 def event_statement(

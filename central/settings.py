@@ -127,6 +127,10 @@ class CentralSettings:
     alarm_severity_device_offline: str = "warning"
     alarm_severity_wrong_room: str = "critical"
     alarm_severity_person_not_heard: str = "critical"
+    alarm_severity_custody_red: str = "critical"
+    alarm_severity_custody_black: str = "critical"
+    alarm_severity_plan_violation: str = "critical"
+    alarm_severity_van_late: str = "warning"
 
     def __post_init__(self) -> None:
         try:

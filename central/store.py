@@ -457,6 +457,19 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS devices_device ON devices (device)")
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """Alarms from the plan: the deriver's cursor over ``plan_events``, and an index for the
+    periodic check, which looks up the violations it recorded lately (by kind and time).
+
+    A store brought forward raises nothing for its history (old red clocks and late vans are
+    over); a fresh one starts at 0. Safe to run twice."""
+    start = db.execute("SELECT coalesce(max(id), 0) FROM plan_events").fetchone()[0]
+    db.execute(
+        "INSERT OR IGNORE INTO alarm_cursors (name, last_id) VALUES ('plan_events', ?)", (start,)
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS plan_events_kind ON plan_events (kind, at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -467,6 +480,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v7,
     _v8,
     _v9,
+    _v10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).

@@ -46,6 +46,7 @@ def test_a_bound_band_places_its_wearer_and_its_alarms_name_them(
     centre = deployment.token(Role.CENTRE, name="desk")
     s1 = deployment.token(Role.STATION, "s1")
     s2 = deployment.token(Role.STATION, "s2")
+    ops = deployment.token(Role.OPS)
     api = f"{deployment.base}/api/v1"
     for room in ROOMS:
         assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
@@ -139,6 +140,9 @@ def test_a_bound_band_places_its_wearer_and_its_alarms_name_them(
             scanner_room,
         )
         assert wrong["body"]["planned_room"] == planned
+        # About a person: not for operations, nor for another station.
+        assert _alarms(deployment, ops, "wrong_room") == []
+        assert _alarms(deployment, s2, "wrong_room") == []
 
         # The exit takes the band off: the person leaves the wall, the alarm ends with it.
         assert http_request("POST", f"{url}/persons/S1/exited", s1, {})[0] == 200

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from central import plan_upkeep as upkeep
+from central.alarm_deriver import derive
+from central.alarm_rules import DEFAULT_SEVERITY
 from central.api.booking_models import BookingIn
 from central.planning import PlanningService
 from central.store import connect
@@ -142,16 +144,36 @@ def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Pa
     eta = conn.execute("SELECT eta FROM bookings WHERE id = ?", (booking,)).fetchone()[0]
     causes = [
         json.loads(r[0])["cause"]
-        for r in conn.execute("SELECT body FROM plan_events WHERE booking = ?", (booking,))
+        for r in conn.execute(
+            "SELECT body FROM plan_events WHERE booking = ? AND kind = 'plan_changed'", (booking,)
+        )
     ]
+    [(station, late)] = conn.execute(
+        "SELECT station, body FROM plan_events WHERE booking = ? AND kind = 'van_late'", (booking,)
+    ).fetchall()
     conn.close()
     assert eta is not None
     assert "late_van" in causes
+    # The late van is a fact of its own (an alarm until the booking arrives).
+    late_body = json.loads(late)
+    assert station == "s1"
+    assert late_body["van"] == "van-07-gps"
+    assert late_body["eta"] == eta
+    assert 30 <= late_body["minutes_late"] <= 35
+    derive(db, DEFAULT_SEVERITY, 60.0, now=NOW)
+    assert van_alarms(db) == [("open", 1, "s1", booking)]
 
     # Restarted, the plan still arrives from the ETA.
     again = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
     again.load()
     assert again.planner.session_of((booking, "X")) == later
+
+    # Further behind still: planned again from the later ETA, and the same alarm counted again.
+    moved_on = NOW + timedelta(minutes=1)
+    put_fix(db, "van-07-gps", CENTRE[0] + 0.36, CENTRE[1], 10.0, moved_on)  # about 40 km
+    assert len(upkeep.track_vans(service, RULES, 15, moved_on)) == 1
+    derive(db, DEFAULT_SEVERITY, 60.0, now=moved_on)
+    assert van_alarms(db) == [("open", 2, "s1", booking)]
 
     # At the gate: arrived, by the geofence.
     at_gate = NOW + timedelta(minutes=44)
@@ -164,3 +186,20 @@ def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Pa
     conn.close()
     assert status == "arrived"
     assert datetime.fromisoformat(arrived_at) == at_gate
+    # The arrival ends the alarm.
+    derive(db, DEFAULT_SEVERITY, 60.0, now=at_gate)
+    assert van_alarms(db) == [("cleared", 2, "s1", booking)]
+
+
+def van_alarms(db: Path) -> list[tuple[str, int, str, str]]:
+    conn = connect(db)
+    try:
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT state, count, station, booking FROM alarms WHERE kind = 'van_late' "
+                "ORDER BY id"
+            )
+        ]
+    finally:
+        conn.close()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from central import alarms_store
-from central.alarm_rules import ALARM_KINDS, AlarmState, Severity
+from central.alarm_rules import ALARM_KINDS, PERSON_KINDS, AlarmState, Severity
 from central.alarms_store import AlarmNotFoundError, AlreadyAcknowledgedError
 from central.api.deps import DbDep, PrincipalDep, WriteDbDep, ZoneDep, actor_of
 from central.api.fields import Text
@@ -25,6 +25,13 @@ router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 # 18 digits stay below SQLite's 2^63 integers.
 AlarmId = Annotated[int, Path(ge=1, le=10**18 - 1)]
 _KIND_PATTERN = "^(" + "|".join(ALARM_KINDS) + ")$"
+# The plan's and the presence alarms are about bookings and persons: ops sees none of them, as
+# it sees no bookings, clocks, plan events or persons.
+_NOT_FOR_OPS = tuple(sorted(PERSON_KINDS))
+
+
+def _hidden(principal: Principal) -> tuple[str, ...]:
+    return _NOT_FOR_OPS if principal.role is Role.OPS else ()
 
 
 class Alarm(BaseModel):
@@ -32,7 +39,7 @@ class Alarm(BaseModel):
     kind: str
     severity: Severity
     state: AlarmState
-    agent: str
+    agent: str = Field(description="empty for an alarm raised from the plan")
     epoch: str | None
     device: str | None
     band: str | None
@@ -46,7 +53,9 @@ class Alarm(BaseModel):
     acked_at: str | None
     ack_note: str | None
     cleared_at: str | None
-    source: str = Field(description="what raised it: `event:AGENT:EPOCH:SEQ` and the like")
+    source: str = Field(
+        description="what raised it: `event:AGENT:EPOCH:SEQ`, `plan_event:ID` and the like"
+    )
     body: dict[str, Any] | None = Field(
         default=None, description="the raising reading's body; absent for an ops token"
     )
@@ -143,7 +152,8 @@ def list_alarms(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlarmPage:
-    """Oldest first. A station token sees only its own station's alarms."""
+    """Oldest first. A station token sees only its own station's alarms; ops no alarm raised
+    from the plan (custody clocks, plan violations, late vans)."""
     if principal.role is Role.STATION:
         if station is not None and station != principal.station:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "another station's alarms")
@@ -159,6 +169,10 @@ def list_alarms(
         if value is not None:
             sql.append(f"AND {column} ?")
             args.append(value)
+    hidden = _hidden(principal)
+    if hidden:
+        sql.append(f"AND kind NOT IN ({', '.join('?' for _ in hidden)})")
+        args.extend(hidden)
     sql.append("ORDER BY id LIMIT ?")
     args.append(limit + 1)
     rows = db.execute(" ".join(sql), args).fetchall()
@@ -177,7 +191,9 @@ def acknowledge_alarm(
     """Acknowledge with a note (who and when are recorded, and go to the audit log)."""
     scope = principal.station or "" if principal.role is Role.STATION else None
     try:
-        _acknowledge(db, alarm_id, actor_of(request, principal), body.note, scope)
+        _acknowledge(
+            db, alarm_id, actor_of(request, principal), body.note, scope, _hidden(principal)
+        )
     except AlarmNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}") from None
     except AlreadyAcknowledgedError as exc:
@@ -190,13 +206,26 @@ def acknowledge_alarm(
 
 
 def _acknowledge(
-    db: sqlite3.Connection, alarm_id: int, actor: Actor, note: str, station: str | None
+    db: sqlite3.Connection,
+    alarm_id: int,
+    actor: Actor,
+    note: str,
+    station: str | None,
+    hidden: tuple[str, ...],
 ) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
+        _visible(db, alarm_id, hidden)
         alarms_store.acknowledge(db, alarm_id, actor, note, datetime.now(UTC), station)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _visible(db: sqlite3.Connection, alarm_id: int, hidden: tuple[str, ...]) -> None:
+    """An alarm of a kind hidden from the token is not found, as if there were none."""
+    found = db.execute("SELECT kind FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+    if found is not None and found[0] in hidden:
+        raise AlarmNotFoundError(alarm_id)
