@@ -113,7 +113,7 @@ def test_the_checker_passes_after_every_lifecycle_step(
         db = Path(folder) / "central.sqlite3"
         service = service_with_rooms(db, ROOMS)
         bookings = [
-            service.create(request(f"C-{i}", walk_in), "s1", "test", T0)
+            service.create(request(f"C-{i}", walk_in).to_record(), "s1", "test", T0)
             for i, walk_in in enumerate(walk_ins)
         ]
         now = T0
@@ -137,7 +137,7 @@ def test_the_checker_passes_after_every_lifecycle_step(
 def test_an_exit_stops_the_clock_and_keeps_its_last_level(tmp_path: Path) -> None:
     db = tmp_path / "central.sqlite3"
     service = service_with_rooms(db, ROOMS)
-    booking = service.create(request("C-1", True), "s1", "test", T0)
+    booking = service.create(request("C-1", True).to_record(), "s1", "test", T0)
     service.entered(booking, T0 + timedelta(minutes=30))
     assert {e.person for e in service.custody(T0 + timedelta(hours=1))} == {"S"}
     service.session_started(booking, "S", T0 + timedelta(hours=1))
