@@ -546,9 +546,7 @@ class PlanningService:
             _row, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
             self._step(change, state, lambda s: lifecycle.end_session(s, person, at), at)
-            self.planner.end_session(key, to_minute(at))
-            # The room is free from now (after its cleaning): the waitlist gets a chance.
-            self._retry_waitlist(change, at)
+            self._session_over(change, key, at)
             change.audit.append(_person_record("person.session_ended", booking_id, person, at))
 
     def exited(
@@ -562,7 +560,7 @@ class PlanningService:
             after = self._step(change, state, lambda s: lifecycle.exit_area(s, person, at), at)
             if state.person(person).status is lifecycle.PersonStatus.IN_SESSION:
                 # Out without a recorded end: the session ended at the exit.
-                self.planner.end_session(key, to_minute(at))
+                self._session_over(change, key, at)
             planned = self.planner.person(key)
             limit = self.policy.limit_minutes(planned.legal_basis)
             if limit is not None:
@@ -577,6 +575,17 @@ class PlanningService:
                 change.history_kept.add(booking_id)
                 self._retry_waitlist(change, at)
         self.outside.add(key)
+
+    def _session_over(self, change: PlanChange, key: PersonKey, at: datetime) -> None:
+        """A session ended at ``at``, perhaps before its planned end: the room is free from
+        then (after its cleaning). The waitlist gets the first chance, then the sessions that
+        can now start earlier move up (S1); no one else moves (S5)."""
+        self.planner.end_session(key, to_minute(at))
+        self._retry_waitlist(change, at)
+        session = self.planner.session_of(key)
+        if session is not None:
+            # Those out of the area keep whatever plan is left to them: no one waits for it.
+            self.planner.move_up(session.room, to_minute(at), skip=self.outside)
 
     def _step(
         self,
