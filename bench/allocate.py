@@ -303,7 +303,7 @@ def service_latency(day: Day) -> list[float]:
         for booking in day.bookings:
             request = BookingIn.from_booking(booking).model_copy(update={"waitlist": True})
             started = time.perf_counter()
-            service.create(request, booking.station, "bench", opening)
+            service.create(request.to_record(), booking.station, "bench", opening)
             latencies.append(time.perf_counter() - started)
         return latencies
 

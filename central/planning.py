@@ -9,7 +9,6 @@ in the store never differ. If the store write fails, the plan is rebuilt from th
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import sqlite3
@@ -24,20 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from central import audit, bands
-from central.api.booking_models import BookingIn, BookingPatch
+from central import plan_store as store
+from central.booking_record import BookingChange, BookingRecord, RecordError
+from central.plan_store import StoredBooking, StoredPerson, iso
 from central.store import connect
 from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling import lifecycle
 from scheduling.allocator import Planner
 from scheduling.checker import Violation, check_plan
-from scheduling.custody import Clock, ClockThresholds, clock
+from scheduling.custody import Clock, ClockThresholds, Level, clock, level_changes
+from scheduling.improver import apply as apply_improvement
+from scheduling.improver import improve
 from scheduling.lifecycle import BookingState, BookingStatus, LifecycleError, PersonState
 from scheduling.model import (
     Assignment,
     AssignmentKind,
     Booking,
-    Minute,
     Person,
     PersonKey,
     Placement,
@@ -51,13 +53,24 @@ from scheduling.rooms import Equipment, RoomState, RoomType
 
 log = logging.getLogger(__name__)
 
-ACTIVE = tuple(status.value for status in BookingStatus if not status.closed)
+__all__ = [
+    "CustodyEntry",
+    "ErrorKind",
+    "PlanningError",
+    "PlanningService",
+    "RosterEntry",
+    "VanState",
+    "iso",
+]
+
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the door
 
 
 # A booking expected this long ago is still taken (a walk-in booked at the door, a clock
 # that lags); one further back is a mistake, not a request the plan can meet.
 PAST_TOLERANCE = timedelta(minutes=5)
+# Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
+MAX_AHEAD = timedelta(days=7)
 
 
 class ErrorKind(StrEnum):
@@ -117,11 +130,18 @@ class CustodyEntry:
     clock: Clock
 
 
+@dataclass(frozen=True, slots=True)
+class VanState:
+    """A booked unit not yet arrived whose escort van has reported a fix."""
+
+    booking: str
+    van: str
+    planned: datetime  # when the plan expects the unit: its van's stored ETA, or as booked
+    fix_time: datetime
+    fix: object  # the fix reading's body, as the van's agent sent it
+
+
 Snapshot = dict[PersonKey, tuple[tuple[Assignment, ...], Unassigned | None]]
-
-
-def iso(minute: Minute) -> str:
-    return format_time(from_minute(minute))
 
 
 def _parse(text: str) -> datetime:
@@ -157,52 +177,35 @@ class PlanningService:
                 conn.close()
 
     def _load(self, conn: sqlite3.Connection) -> None:
-        planner = Planner(_rooms(conn), self.policy)
+        planner = Planner(store.rooms(conn), self.policy)
         exited: set[PersonKey] = set()
-        marks = ",".join("?" * len(ACTIVE))
-        rows = conn.execute(
-            f"SELECT id, station, body, arrived_at, eta FROM bookings "  # noqa: S608
-            f"WHERE status IN ({marks})",
-            ACTIVE,
-        ).fetchall()
-        for booking_id, station, body, arrived_at, eta in rows:
+        for stored in store.active_bookings(conn):
             try:
-                booking = _planning_booking(booking_id, station, body, arrived_at, eta)
-            except ValueError:
+                booking = _planning_booking(stored, _record(stored))
+            except RecordError:
                 # A stored body this release cannot read must not keep the centre from starting;
                 # its rows stay in the store for a person to look at.
                 log.exception(
-                    "booking %s: stored request unreadable; left out of the plan", booking_id
+                    "booking %s: stored record unreadable; left out of the plan", stored.id
                 )
                 continue
-            assignments = [
-                Assignment(
-                    r[0],
-                    r[1],
-                    AssignmentKind(r[2]),
-                    r[3],
-                    to_minute(_parse(r[4])),
-                    to_minute(_parse(r[5])),
-                )
-                for r in conn.execute(
-                    "SELECT booking, person, kind, room, start, end FROM "
-                    "assignments WHERE booking = ?",
-                    (booking_id,),
-                )
-            ]
             unassigned, fixed = [], []
-            for person, started, rule, reason, exited_at in conn.execute(
-                "SELECT person, session_started_at, unassigned_rule, unassigned_reason, "
-                "exited_at FROM booking_persons WHERE booking = ?",
-                (booking_id,),
-            ):
-                if exited_at:
-                    exited.add((booking_id, person))
-                if rule:
-                    unassigned.append(Unassigned(booking_id, person, rule, reason or ""))
-                if started:
-                    fixed.append((booking_id, person))
-            planner.restore(booking, assignments, unassigned, fixed)
+            for person in store.persons(conn, stored.id):
+                key = (stored.id, person.person)
+                if person.exited_at:
+                    exited.add(key)
+                if person.unassigned_rule:
+                    unassigned.append(
+                        Unassigned(
+                            stored.id,
+                            person.person,
+                            person.unassigned_rule,
+                            person.unassigned_reason or "",
+                        )
+                    )
+                if person.session_started_at:
+                    fixed.append(key)
+            planner.restore(booking, store.assignments(conn, stored.id), unassigned, fixed)
         self.planner = planner
         self.outside = exited
         self.metrics.unassigned.set(len(planner.unassigned))
@@ -229,8 +232,7 @@ class PlanningService:
                 yield change
                 self.metrics.allocate_seconds.labels(cause).observe(time.perf_counter() - started)
                 conn.execute("BEGIN IMMEDIATE")
-                for statement, args in change.statements:
-                    conn.execute(statement, args)
+                store.execute(conn, change.statements)
                 self._store_plan(conn, change, cause)
                 for entry in change.audit:
                     audit.append(conn, actor or audit.SYSTEM, entry)
@@ -267,25 +269,8 @@ class PlanningService:
         for key in sorted(moved):
             booking_id, person = key
             assignments, unassigned = after.get(key, ((), None))
-            conn.execute("DELETE FROM assignments WHERE booking = ? AND person = ?", key)
-            conn.executemany(
-                "INSERT INTO assignments (booking, person, kind, room, start, end) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (a.booking, a.person, a.kind, a.room, iso(a.start), iso(a.end))
-                    for a in assignments
-                ],
-            )
-            conn.execute(
-                "UPDATE booking_persons SET unassigned_rule = ?, unassigned_reason = ? "
-                "WHERE booking = ? AND person = ?",
-                (
-                    unassigned.rule if unassigned else None,
-                    unassigned.reason if unassigned else None,
-                    booking_id,
-                    person,
-                ),
-            )
+            store.replace_assignments(conn, key, assignments)
+            store.set_unassigned(conn, key, unassigned)
             if booking_id in change.quiet or booking_id not in self.planner.bookings:
                 continue
             told.setdefault(booking_id, []).append(
@@ -315,16 +300,21 @@ class PlanningService:
     ) -> None:
         planned = self.planner.bookings.get(booking) if booking else None
         station = planned.station if planned is not None else None
-        conn.execute(
-            "INSERT INTO plan_events (at, kind, station, booking, person, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)),
-        )
+        store.execute(conn, [store.event(at, kind, station, booking, body, person)])
 
     def _check(self, conn: sqlite3.Connection, at: str) -> None:
         """Run the independent checker over the whole plan; a violation is counted and recorded
         (it would be a defect of the allocator: the plan is still stored, and the centre told)."""
-        for violation in self._violations(datetime.now(UTC)):
+        planner = self.planner
+        now = to_minute(datetime.now(UTC))
+        for violation in check_plan(
+            planner.rooms,
+            planner.bookings,
+            planner.all_assignments(),
+            planner.policy,
+            planner.fixed,
+            now,
+        ):
             log.error("plan checker: %s %s", violation.rule, violation.message)
             self.metrics.plan_violations.labels(violation.rule).inc()
             self._event(
@@ -340,25 +330,24 @@ class PlanningService:
 
     def create(
         self,
-        request: BookingIn,
+        record: BookingRecord,
         station: str,
         by: str,
         now: datetime | None = None,
         *,
         actor: audit.Actor | None = None,
     ) -> str:
+        """Place a new booking and store it; refused (conflict) if a person cannot be placed,
+        unless it asks for the waitlist. Returns the booking's id."""
         moment = now or datetime.now(UTC)
-        try:
-            request.check_horizon(moment)
-        except ValueError as exc:
-            raise PlanningError(ErrorKind.INVALID, str(exc)) from None
-        _not_past(request, moment)
+        _within_horizon(record, moment)
+        _not_past(record, moment)
         booking_id = "bk-" + secrets.token_hex(6)
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-        booking = request.to_booking(booking_id, station)
+        booking = record.to_booking(booking_id, station)
         with self.change("booking", actor) as change:
             placement = self.planner.add_booking(booking, to_minute(moment))
-            if not placement.complete and not request.waitlist:
+            if not placement.complete and not record.waitlist:
                 self.planner.remove_booking(booking_id)
                 later = self.planner.suggest_arrival(booking, to_minute(moment))
                 raise PlanningError(
@@ -370,34 +359,23 @@ class PlanningService:
                     ],
                     suggested_arrival=None if later is None else iso(later),
                 )
-            status = lifecycle.booked(placement.complete).value
-            at = format_time(moment)
+            status = lifecycle.booked(placement.complete)
             change.statements.append(
-                (
-                    "INSERT INTO bookings (id, code, station, case_id, status, walk_in, "
-                    "expected_arrival, body, created_by, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        booking_id,
-                        code,
-                        station,
-                        request.case_id,
-                        status,
-                        int(request.walk_in),
-                        format_time(request.expected_arrival),
-                        request.model_dump_json(),
-                        by,
-                        at,
-                        at,
-                    ),
+                store.insert_booking(
+                    booking_id,
+                    code,
+                    station,
+                    record.case_id,
+                    status,
+                    record.walk_in,
+                    record.expected_arrival,
+                    record.to_json(),
+                    by,
+                    moment,
                 )
             )
             change.statements.extend(
-                (
-                    "INSERT INTO booking_persons (booking, person) VALUES (?, ?)",
-                    (booking_id, person.id),
-                )
-                for person in booking.persons
+                store.insert_person(booking_id, person.id) for person in booking.persons
             )
             change.quiet.add(booking_id)
             change.audit.append(
@@ -406,16 +384,16 @@ class PlanningService:
                     booking_id,
                     {
                         "station": station,
-                        "status": status,
+                        "status": status.value,
                         "persons": len(booking.persons),
-                        "walk_in": request.walk_in,
+                        "walk_in": record.walk_in,
                     },
                 )
             )
             if placement.unassigned:
                 change.statements.append(
-                    event_statement(
-                        at,
+                    store.event(
+                        format_time(moment),
                         "unassigned",
                         station,
                         booking_id,
@@ -433,46 +411,34 @@ class PlanningService:
     def update(
         self,
         booking_id: str,
-        patch: BookingPatch,
+        changed: BookingChange,
         now: datetime | None = None,
         *,
         actor: audit.Actor | None = None,
     ) -> None:
+        """A station changes its booking: its persons are planned again (S5: only them)."""
         moment = now or datetime.now(UTC)
         with self.change("booking_changed", actor) as change:
-            row, state = self._state(booking_id)
-            data = BookingIn.model_validate_json(row["body"]).model_dump(mode="json")
-            data.update(patch.model_dump(mode="json", exclude_none=True))
+            stored, state = self._state(booking_id)
             try:
-                updated = BookingIn.model_validate(data)
-                updated.check_horizon(moment)
-            except ValueError as exc:
-                raise PlanningError(ErrorKind.INVALID, _first_error(exc)) from None
-            if patch.expected_arrival is not None and state.arrived_at is None:
+                updated = _record(stored).changed(changed)
+            except RecordError as exc:
+                raise PlanningError(ErrorKind.INVALID, str(exc)) from None
+            _within_horizon(updated, moment)
+            if changed.expected_arrival is not None and state.arrived_at is None:
                 _not_past(updated, moment)
-            booking = _planning_booking(
-                booking_id, row["station"], updated.model_dump_json(), row["arrived_at"], row["eta"]
-            )
-            self.planner.replace_booking(booking, to_minute(moment))
+            self.planner.replace_booking(_planning_booking(stored, updated), to_minute(moment))
             complete = not self._unassigned_of(booking_id)
             status = self._step(change, state, lambda s: lifecycle.placed(s, complete), moment)
             change.statements.append(
-                (
-                    "UPDATE bookings SET body = ?, expected_arrival = ?, updated_at = ? "
-                    "WHERE id = ?",
-                    (
-                        updated.model_dump_json(),
-                        format_time(updated.expected_arrival),
-                        format_time(moment),
-                        booking_id,
-                    ),
-                )
+                store.update_body(booking_id, updated.to_json(), updated.expected_arrival, moment)
             )
             # The names of the fields changed, never their values (they describe persons).
-            fields = sorted(patch.model_dump(exclude_none=True))
             change.audit.append(
                 audit.AuditRecord(
-                    "booking.changed", booking_id, {"fields": fields, "status": status.status.value}
+                    "booking.changed",
+                    booking_id,
+                    {"fields": changed.names(), "status": status.status.value},
                 )
             )
 
@@ -488,12 +454,12 @@ class PlanningService:
         moment = now or datetime.now(UTC)
         status = BookingStatus(closing).value
         with self.change("released", actor) as change:
-            row, state = self._state(booking_id)
+            stored, state = self._state(booking_id)
             self._step(change, state, lambda s: lifecycle.close(s, closing, moment), moment)
             at = format_time(moment)
             self.planner.remove_booking(booking_id)
-            change.statements.append(("DELETE FROM assignments WHERE booking = ?", (booking_id,)))
-            change.statements.append(event_statement(at, status, row["station"], booking_id, {}))
+            change.statements.append(store.delete_assignments(booking_id))
+            change.statements.append(store.event(at, status, stored.station, booking_id, {}))
             change.history_kept.add(booking_id)
             change.statements += bands.release_statements(booking_id, None, moment, bands.CLOSED)
             action = f"booking.{'cancelled' if closing is BookingStatus.CANCELLED else 'no_show'}"
@@ -515,19 +481,21 @@ class PlanningService:
 
     def arrived(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> None:
         with self.change("arrival", actor) as change:
-            row, state = self._state(booking_id)
+            stored, state = self._state(booking_id)
             self._step(change, state, lambda s: lifecycle.arrive(s, at), at)
-            self._arrive(change, booking_id, row, at)
+            self._arrive(change, booking_id, stored, at)
 
-    def _arrive(self, change: PlanChange, booking_id: str, row: sqlite3.Row, at: datetime) -> None:
+    def _arrive(
+        self, change: PlanChange, booking_id: str, stored: StoredBooking, at: datetime
+    ) -> None:
         stamp = format_time(at)
         change.audit.append(audit.AuditRecord("booking.arrived", booking_id, {"at": stamp}))
         # Ends a late van's alarm. Dated when recorded: an arrival entered late with an earlier
         # time still ends the alarms raised before it was entered.
         change.statements.append(
-            event_statement(_recorded(at), "arrived", row["station"], booking_id, {"at": stamp})
+            store.event(_recorded(at), "arrived", stored.station, booking_id, {"at": stamp})
         )
-        booking = _planning_booking(booking_id, row["station"], row["body"], stamp)
+        booking = _planning_booking(stored, _record(stored), arrived_at=at)
         planned = self.planner.bookings.get(booking_id)
         if planned is not None and planned.expected_arrival != booking.expected_arrival:
             # Early or late: plan the persons from the real arrival (S5: only them).
@@ -538,32 +506,26 @@ class PlanningService:
         only them), and the station told. False if it has arrived or nothing changes."""
         moment = now or datetime.now(UTC)
         with self.change("late_van") as change:
-            row, state = self._state(booking_id)
+            stored, state = self._state(booking_id)
             if state.arrived_at is not None:
                 return False
-            stamp = format_time(eta)
-            booking = _planning_booking(booking_id, row["station"], row["body"], None, stamp)
+            booking = _planning_booking(stored, _record(stored), eta=eta)
             planned = self.planner.bookings.get(booking_id)
             if planned is None or planned.expected_arrival == booking.expected_arrival:
                 return False
-            change.statements.append(
-                (
-                    "UPDATE bookings SET eta = ?, updated_at = ? WHERE id = ?",
-                    (stamp, format_time(moment), booking_id),
-                )
-            )
+            change.statements.append(store.set_eta(booking_id, eta, moment))
             # Its own event (the re-plan's plan_changed says only what moved): the late van
             # is an alarm until the booking arrives.
-            booked = row["expected_arrival"]
+            booked = stored.expected_arrival
             change.statements.append(
-                event_statement(
+                store.event(
                     format_time(moment),
                     "van_late",
-                    row["station"],
+                    stored.station,
                     booking_id,
                     {
-                        "van": json.loads(row["body"]).get("van"),
-                        "eta": stamp,
+                        "van": _record(stored).van,
+                        "eta": format_time(eta),
                         "expected_arrival": booked,
                         "minutes_late": int((eta - _parse(booked)).total_seconds() // 60),
                     },
@@ -576,14 +538,14 @@ class PlanningService:
         self, booking_id: str, code: str, at: datetime, *, actor: audit.Actor | None = None
     ) -> None:
         with self.change("verified", actor) as change:
-            row, state = self._state(booking_id)
-            if not secrets.compare_digest(code.strip().upper(), row["code"]):
+            stored, state = self._state(booking_id)
+            if not secrets.compare_digest(code.strip().upper(), stored.code):
                 raise PlanningError(
                     ErrorKind.CONFLICT, "the booking code does not match this booking"
                 )
             after = self._step(change, state, lambda s: lifecycle.verify(s, at), at)
             if state.arrived_at is None and after.arrived_at is not None:
-                self._arrive(change, booking_id, row, at)
+                self._arrive(change, booking_id, stored, at)
             change.audit.append(
                 audit.AuditRecord("booking.verified", booking_id, {"at": format_time(at)})
             )
@@ -591,10 +553,10 @@ class PlanningService:
     def entered(self, booking_id: str, at: datetime, *, actor: audit.Actor | None = None) -> float:
         """Entry into the handling area; returns arrival -> entry in seconds."""
         with self.change("entered", actor) as change:
-            row, state = self._state(booking_id)
+            stored, state = self._state(booking_id)
             after = self._step(change, state, lambda s: lifecycle.enter(s, at), at)
             if state.arrived_at is None:
-                self._arrive(change, booking_id, row, at)
+                self._arrive(change, booking_id, stored, at)
             arrived = after.arrived_at or at
             seconds = max(0.0, (at - arrived).total_seconds())
             change.audit.append(
@@ -625,9 +587,7 @@ class PlanningService:
             _row, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
             self._step(change, state, lambda s: lifecycle.end_session(s, person, at), at)
-            self.planner.end_session(key, to_minute(at))
-            # The room is free from now (after its cleaning): the waitlist gets a chance.
-            self._retry_waitlist(change, at)
+            self._session_over(change, key, at)
             change.audit.append(_person_record("person.session_ended", booking_id, person, at))
 
     def exited(
@@ -636,12 +596,12 @@ class PlanningService:
         """A person leaves: their clock stops, a session still running ends now, and the last
         one out takes the booking out of the live plan (its rows stay as history)."""
         with self.change("exited", actor) as change:
-            row, state = self._state(booking_id)
+            stored, state = self._state(booking_id)
             key = self._person_key(booking_id, person)
             after = self._step(change, state, lambda s: lifecycle.exit_area(s, person, at), at)
             if state.person(person).status is lifecycle.PersonStatus.IN_SESSION:
                 # Out without a recorded end: the session ended at the exit.
-                self.planner.end_session(key, to_minute(at))
+                self._session_over(change, key, at)
             planned = self.planner.person(key)
             limit = self.policy.limit_minutes(planned.legal_basis)
             level = None
@@ -649,20 +609,15 @@ class PlanningService:
                 # The clock stops here: its last level is what the history keeps.
                 final = clock(to_minute(at), planned.brought_in_at, limit, None, self.thresholds)
                 level = final.level.value
-                change.statements.append(
-                    (
-                        "UPDATE booking_persons SET level = ? WHERE booking = ? AND person = ?",
-                        (level, booking_id, person),
-                    )
-                )
+                change.statements.append(store.set_level(booking_id, person, final.level))
             # The band comes off at the door: it is free for the next person.
             change.statements += bands.release_statements(booking_id, person, at, bands.EXITED)
             # Ends the person's red-clock alarm; dated when recorded (see _arrive).
             change.statements.append(
-                event_statement(
+                store.event(
                     _recorded(at),
                     "person_exited",
-                    row["station"],
+                    stored.station,
                     booking_id,
                     {"person": person, "exited_at": format_time(at), "level": level},
                     person=person,
@@ -677,6 +632,17 @@ class PlanningService:
                 self._retry_waitlist(change, at)
         self.outside.add(key)
 
+    def _session_over(self, change: PlanChange, key: PersonKey, at: datetime) -> None:
+        """A session ended at ``at``, perhaps before its planned end: the room is free from
+        then (after its cleaning). The waitlist gets the first chance, then the sessions that
+        can now start earlier move up (S1); no one else moves (S5)."""
+        self.planner.end_session(key, to_minute(at))
+        self._retry_waitlist(change, at)
+        session = self.planner.session_of(key)
+        if session is not None:
+            # Those out of the area keep whatever plan is left to them: no one waits for it.
+            self.planner.move_up(session.room, to_minute(at), skip=self.outside)
+
     def _step(
         self,
         change: PlanChange,
@@ -689,8 +655,217 @@ class PlanningService:
             after = step(state)
         except LifecycleError as exc:
             raise PlanningError.illegal(exc) from None
-        change.statements.extend(_state_statements(state, after, now))
+        change.statements.extend(store.state(state, after, now))
         return after
+
+    # --- upkeep: what the periodic jobs ask of the plan --------------------------------------
+
+    def release_no_shows(self, grace_minutes: int, now: datetime | None = None) -> list[str]:
+        """Booked units not arrived ``grace_minutes`` after their expected arrival are released
+        as no-shows; their rooms go to the waitlist. Returns the bookings released."""
+        moment = now or datetime.now(UTC)
+        conn = connect(self.db, readonly=True)
+        try:
+            due = store.due_no_shows(conn, from_minute(to_minute(moment) - grace_minutes))
+        finally:
+            conn.close()
+        released = []
+        for booking_id in due:
+            try:
+                self.close(booking_id, BookingStatus.NO_SHOW, moment)
+                released.append(booking_id)
+            except PlanningError:
+                continue  # arrived or closed meanwhile: the lifecycle said no
+        return released
+
+    def extend_overruns(self, step_minutes: int = 15, now: datetime | None = None) -> list[str]:
+        """Sessions running past their planned end are extended by ``step_minutes`` from now;
+        what they collide with is planned again and the stations told. Returns
+        ``booking/person`` of each session extended."""
+        minute = to_minute(now or datetime.now(UTC))
+        conn = connect(self.db, readonly=True)
+        try:
+            running = store.running_sessions(conn)
+        finally:
+            conn.close()
+        overrunning = []
+        with self.change("overrun"):
+            for key in running:
+                session = self.planner.session_of(key)
+                if session is not None and session.end <= minute:
+                    self.planner.extend_session(key, minute + step_minutes, minute)
+                    overrunning.append(f"{key[0]}/{key[1]}")
+        return overrunning
+
+    def escalate(self, now: datetime | None = None) -> list[tuple[str, str, Level]]:
+        """Recompute every custody clock: count persons per level, record each level change
+        (a ``custody_level`` event, but not for a clock starting green) and re-plan red persons
+        first. Returns the changes."""
+        moment = now or datetime.now(UTC)
+        entries = {(e.booking, e.person): e for e in self.custody(moment)}
+        conn = connect(self.db, readonly=True)
+        try:
+            stored = store.stored_levels(conn)
+        finally:
+            conn.close()
+        counts = dict.fromkeys(Level, 0)
+        for entry in entries.values():
+            counts[entry.clock.level] += 1
+        for level, count in counts.items():
+            self.metrics.custody_level.labels(level.value).set(count)
+        changes = level_changes(((k, e.clock.level) for k, e in entries.items()), stored)
+        if not changes:
+            return []
+        with self.change("custody_red") as change:
+            at = format_time(moment)
+            for changed in changes:
+                if changed.key in self.outside:
+                    continue  # left while the clocks were read: the exit stopped the clock
+                (booking_id, person), entry = changed.key, entries[changed.key]
+                change.statements.append(store.set_level(booking_id, person, changed.level))
+                if not changed.news:
+                    continue
+                change.statements.append(
+                    store.event(
+                        at,
+                        "custody_level",
+                        entry.station,
+                        booking_id,
+                        {
+                            "person": person,
+                            "level": changed.level.value,
+                            "deadline": iso(entry.clock.deadline),
+                            "remaining_minutes": entry.clock.remaining_minutes,
+                        },
+                        person=person,
+                    )
+                )
+                self.metrics.level_changes.labels(changed.level.value).inc()
+            for changed in changes:
+                if changed.level is Level.RED:
+                    self.planner.replan_first(changed.key, to_minute(moment))
+        return [(c.key[0], c.key[1], c.level) for c in changes]
+
+    def improve(
+        self, budget_seconds: float, window_minutes: int, now: datetime | None = None
+    ) -> int:
+        """Run the CP-SAT improver on a copy of the plan, outside the lock; apply the result
+        if the plan has not changed meanwhile and the independent checker passes it.
+        Returns the number of persons moved."""
+        minute = to_minute(now or datetime.now(UTC))
+        with self.lock:
+            copy = self.planner.copy()
+        result = improve(copy, minute, budget_seconds, window_minutes)
+        if result is None:
+            return 0
+        with self.change("improver"):
+            if self.planner.version != copy.version:
+                log.info("improver result dropped: the plan changed while it ran")
+                return 0
+            trial = self.planner.copy()
+            apply_improvement(trial, result)
+            violations = check_plan(
+                trial.rooms,
+                trial.bookings,
+                trial.all_assignments(),
+                trial.policy,
+                trial.fixed,
+                minute,
+            )
+            if violations:
+                for violation in violations:
+                    log.error("improver result refused: %s %s", violation.rule, violation.message)
+                    self.metrics.plan_violations.labels(violation.rule).inc()
+                return 0
+            apply_improvement(self.planner, result)
+        log.info(
+            "improver: %d persons moved, cost %d -> %d in %.1f s",
+            len(result.changes),
+            result.cost_before,
+            result.cost_after,
+            result.seconds,
+        )
+        return len(result.changes)
+
+    def check_and_record(self, repeat_after: timedelta, now: datetime | None = None) -> int:
+        """The periodic independent check: every violation found is logged and counted, and
+        recorded as a ``plan_violation`` plan event unless the same one (rule and message) was
+        recorded less than ``repeat_after`` ago. A violation that stays is then one alarm
+        counted again now and then, not a plan event and a stream event every run. Returns
+        how many were found."""
+        moment = now or datetime.now(UTC)
+        with self.lock:
+            found = self._violations(moment)
+            if found:
+                conn = connect(self.db)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    seen = store.recent_violations(conn, moment - repeat_after)
+                    for violation in found:
+                        if (violation.rule, violation.message) in seen:
+                            continue
+                        seen.add((violation.rule, violation.message))
+                        self._event(
+                            conn,
+                            format_time(moment),
+                            "plan_violation",
+                            None,
+                            None,
+                            {"rule": violation.rule, "message": violation.message},
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    conn.close()
+        for violation in found:
+            log.error("plan checker: %s %s", violation.rule, violation.message)
+            self.metrics.plan_violations.labels(violation.rule).inc()
+        return len(found)
+
+    def purge(self, closed_before: datetime) -> int:
+        """Delete bookings closed before ``closed_before``, with their rows, and plan events
+        older than it; returns the bookings deleted. Nothing in the live plan is closed."""
+        with self.lock:
+            conn = connect(self.db)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                deleted = store.purge(conn, closed_before)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+        return deleted
+
+    def van_states(self) -> list[VanState]:
+        """Booked units not yet arrived whose van (``van`` of the booking) has reported a fix,
+        with the latest one; the van job decides from these whether a unit arrived or is late."""
+        conn = connect(self.db, readonly=True)
+        try:
+            awaited = store.awaited(conn)
+            fixes = store.latest_fixes(conn)
+        finally:
+            conn.close()
+        found = []
+        for stored in awaited:
+            try:
+                van = _record(stored).van
+            except RecordError:
+                log.exception(
+                    "booking %s: stored record unreadable; its van not followed", stored.id
+                )
+                continue
+            if van is None or van not in fixes:
+                continue
+            fix_time, fix = fixes[van]
+            planned = _parse(stored.eta or stored.expected_arrival)
+            found.append(VanState(stored.id, van, planned, fix_time, fix))
+        return found
 
     # --- rooms -----------------------------------------------------------------------------
 
@@ -777,48 +952,6 @@ class PlanningService:
         with self.lock:
             return [f"{v.rule}: {v.message}" for v in self._violations(datetime.now(UTC))]
 
-    def check_and_record(self, repeat_after: timedelta, now: datetime | None = None) -> list[str]:
-        """The periodic independent check: every violation found, each recorded as a
-        ``plan_violation`` plan event unless the same one (rule and message) was recorded less
-        than ``repeat_after`` ago. A violation that stays is then one alarm counted again now
-        and then, not a plan event and a stream event every run."""
-        moment = now or datetime.now(UTC)
-        with self.lock:
-            found = self._violations(moment)
-            if not found:
-                return []
-            conn = connect(self.db)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                # Served by the index plan_events_kind (store schema 10).
-                seen = {
-                    _violation_key(body)
-                    for (body,) in conn.execute(
-                        "SELECT body FROM plan_events WHERE kind = 'plan_violation' AND at > ?",
-                        (format_time(moment - repeat_after),),
-                    )
-                }
-                for violation in found:
-                    if (violation.rule, violation.message) in seen:
-                        continue
-                    seen.add((violation.rule, violation.message))
-                    self._event(
-                        conn,
-                        format_time(moment),
-                        "plan_violation",
-                        None,
-                        None,
-                        {"rule": violation.rule, "message": violation.message},
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
-        return [f"{v.rule}: {v.message}" for v in found]
-
     def _violations(self, now: datetime) -> list[Violation]:
         """The checker over the live plan; the caller holds the lock."""
         planner = self.planner
@@ -833,29 +966,22 @@ class PlanningService:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _state(self, booking_id: str) -> tuple[sqlite3.Row, BookingState]:
+    def _state(self, booking_id: str) -> tuple[StoredBooking, BookingState]:
         """The stored booking and its lifecycle state; refused unless it is open."""
         conn = connect(self.db, readonly=True)
-        conn.row_factory = sqlite3.Row
         try:
-            row: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM bookings WHERE id = ?", (booking_id,)
-            ).fetchone()
-            persons = conn.execute(
-                "SELECT person, session_started_at, session_ended_at, exited_at "
-                "FROM booking_persons WHERE booking = ?",
-                (booking_id,),
-            ).fetchall()
+            stored = store.booking(conn, booking_id)
+            persons = store.persons(conn, booking_id)
         finally:
             conn.close()
-        if row is None:
+        if stored is None:
             raise PlanningError(ErrorKind.NOT_FOUND, f"no booking {booking_id!r}")
-        state = _booking_state(row, persons)
+        state = _booking_state(stored, _record(stored), persons)
         try:
             lifecycle.require_open(state)
         except LifecycleError as exc:
             raise PlanningError.illegal(exc) from None
-        return row, state
+        return stored, state
 
     def _unassigned_of(self, booking_id: str) -> list[Unassigned]:
         return [u for key, u in self.planner.unassigned.items() if key[0] == booking_id]
@@ -872,7 +998,7 @@ class PlanningService:
 @dataclass(slots=True)
 class PlanChange:
     before: Snapshot
-    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    statements: list[store.Statement] = field(default_factory=list)
     # Bookings whose own request caused the change: no event to themselves.
     quiet: set[str] = field(default_factory=set)
     # Bookings leaving the live plan: their stored rows stay.
@@ -881,38 +1007,15 @@ class PlanChange:
     audit: list[audit.AuditRecord] = field(default_factory=list)
 
 
-def _person_record(action: str, booking_id: str, person: str, at: datetime) -> audit.AuditRecord:
-    # The person id is the booking's own reference (the API's path id), not a name.
-    return audit.AuditRecord(action, booking_id, {"person": person, "at": format_time(at)})
-
-
 def _recorded(at: datetime) -> str:
     """The time a step is recorded: now, or ``at`` when that is later. An alarm that the step
     ends is ended even when the step is entered after the fact with an earlier time."""
     return format_time(max(at, datetime.now(UTC)))
 
 
-def _violation_key(body: str) -> tuple[object, object]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return (None, None)
-    return (data.get("rule"), data.get("message")) if isinstance(data, dict) else (None, None)
-
-
-def event_statement(
-    at: str,
-    kind: str,
-    station: str | None,
-    booking: str | None,
-    body: dict[str, Any],
-    person: str | None = None,
-) -> tuple[str, tuple[Any, ...]]:
-    return (
-        "INSERT INTO plan_events (at, kind, station, booking, person, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (at, kind, station, booking, person, json.dumps(body, ensure_ascii=False)),
-    )
+def _person_record(action: str, booking_id: str, person: str, at: datetime) -> audit.AuditRecord:
+    # The person id is the booking's own reference (the API's path id), not a name.
+    return audit.AuditRecord(action, booking_id, {"person": person, "at": format_time(at)})
 
 
 def _assignment_json(assignment: Assignment) -> dict[str, str]:
@@ -930,47 +1033,39 @@ def _refusal(placement: Placement) -> str:
     return f"cannot place every person without breaking {', '.join(rules)}: {people}"
 
 
-def _not_past(request: BookingIn, now: datetime) -> None:
+def _not_past(record: BookingRecord, now: datetime) -> None:
     """A booking for a time gone by is a mistake to say so, not a request the rooms refuse."""
-    if request.expected_arrival < now - PAST_TOLERANCE:
+    if record.expected_arrival < now - PAST_TOLERANCE:
         raise PlanningError(
             ErrorKind.INVALID,
-            f"expected_arrival: {format_time(request.expected_arrival)} is in the past "
+            f"expected_arrival: {format_time(record.expected_arrival)} is in the past "
             f"(now {format_time(now)}); a unit already here is booked with walk_in and "
             "expected_arrival now",
         )
 
 
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
-    return str(exc)
+def _within_horizon(record: BookingRecord, now: datetime) -> None:
+    if record.expected_arrival - now > MAX_AHEAD:
+        raise PlanningError(ErrorKind.INVALID, "expected_arrival: more than 7 days ahead")
 
 
-def _rooms(conn: sqlite3.Connection) -> list[PlanRoom]:
-    return [
-        PlanRoom(
-            r[0],
-            RoomType(r[1]),
-            int(r[2]),
-            frozenset(Equipment(e) for e in json.loads(r[3])),
-            r[4] == RoomState.IN_SERVICE.value,
-        )
-        for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")
-    ]
+def _record(stored: StoredBooking) -> BookingRecord:
+    return BookingRecord.from_json(stored.body)
 
 
 def _planning_booking(
-    booking_id: str, station: str, body: str, arrived_at: str | None, eta: str | None = None
+    stored: StoredBooking,
+    record: BookingRecord,
+    *,
+    arrived_at: datetime | None = None,
+    eta: datetime | None = None,
 ) -> Booking:
-    """The booking as the plan uses it: arriving when it arrived, or when its van will."""
-    booking = BookingIn.model_validate_json(body).to_booking(booking_id, station)
-    actual = arrived_at or eta
-    if actual:
-        booking = replace(booking, expected_arrival=to_minute(_parse(actual)))
+    """The booking as the plan uses it: arriving when it arrived, or when its van will (the
+    moments given, else those stored)."""
+    booking = record.to_booking(stored.id, stored.station)
+    actual = arrived_at or _stored_time(stored.arrived_at) or eta or _stored_time(stored.eta)
+    if actual is not None:
+        booking = replace(booking, expected_arrival=to_minute(actual))
     return booking
 
 
@@ -978,21 +1073,22 @@ def _stored_time(text: str | None) -> datetime | None:
     return None if not text else _parse(text)
 
 
-def _booking_state(row: sqlite3.Row, persons: Iterable[sqlite3.Row]) -> BookingState:
+def _booking_state(
+    stored: StoredBooking, record: BookingRecord, persons: Iterable[StoredPerson]
+) -> BookingState:
     """The lifecycle state of a stored booking."""
-    request = BookingIn.model_validate_json(row["body"])
-    about = {p.id: p for p in request.to_booking(row["id"], row["station"]).persons}
-    entered = row["entered_at"] is not None
+    about = {p.id: p for p in record.to_booking(stored.id, stored.station).persons}
+    entered = stored.entered_at is not None
     states = []
-    for p in sorted(persons, key=lambda r: r["person"]):
-        known = about.get(p["person"])
+    for p in persons:
+        known = about.get(p.person)
         guardian = None if known is None or known.guardian_at is None else known.guardian_at
-        started = _stored_time(p["session_started_at"])
-        ended = _stored_time(p["session_ended_at"])
-        exited = _stored_time(p["exited_at"])
+        started = _stored_time(p.session_started_at)
+        ended = _stored_time(p.session_ended_at)
+        exited = _stored_time(p.exited_at)
         states.append(
             PersonState(
-                p["person"],
+                p.person,
                 lifecycle.person_status(entered, started, ended, exited),
                 minor=known is not None and known.minor,
                 guardian_at=None if guardian is None else from_minute(guardian),
@@ -1002,58 +1098,12 @@ def _booking_state(row: sqlite3.Row, persons: Iterable[sqlite3.Row]) -> BookingS
             )
         )
     return BookingState(
-        row["id"],
-        BookingStatus(row["status"]),
+        stored.id,
+        stored.status,
         tuple(states),
-        walk_in=bool(row["walk_in"]),
-        arrived_at=_stored_time(row["arrived_at"]),
-        verified_at=_stored_time(row["verified_at"]),
-        entered_at=_stored_time(row["entered_at"]),
-        closed_at=_stored_time(row["closed_at"]),
+        walk_in=stored.walk_in,
+        arrived_at=_stored_time(stored.arrived_at),
+        verified_at=_stored_time(stored.verified_at),
+        entered_at=_stored_time(stored.entered_at),
+        closed_at=_stored_time(stored.closed_at),
     )
-
-
-def _state_statements(
-    before: BookingState, after: BookingState, now: datetime
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """The rows that store ``after`` where it differs from ``before``."""
-
-    def stamp(moment: datetime | None) -> str | None:
-        return None if moment is None else format_time(moment)
-
-    statements: list[tuple[str, tuple[Any, ...]]] = []
-    if before == after:
-        return statements
-    statements.append(
-        (
-            "UPDATE bookings SET status = ?, arrived_at = ?, verified_at = ?, entered_at = ?, "
-            "closed_at = ?, updated_at = ? WHERE id = ?",
-            (
-                after.status.value,
-                stamp(after.arrived_at),
-                stamp(after.verified_at),
-                stamp(after.entered_at),
-                stamp(after.closed_at),
-                format_time(now),
-                after.id,
-            ),
-        )
-    )
-    old = {p.id: p for p in before.persons}
-    for person in after.persons:
-        if old.get(person.id) == person:
-            continue
-        statements.append(
-            (
-                "UPDATE booking_persons SET session_started_at = ?, session_ended_at = ?, "
-                "exited_at = ? WHERE booking = ? AND person = ?",
-                (
-                    stamp(person.session_started_at),
-                    stamp(person.session_ended_at),
-                    stamp(person.exited_at),
-                    after.id,
-                    person.id,
-                ),
-            )
-        )
-    return statements

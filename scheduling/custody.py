@@ -7,10 +7,11 @@ are configuration.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scheduling.model import Minute
+from scheduling.model import Minute, PersonKey
 
 
 class Level(StrEnum):
@@ -90,3 +91,21 @@ def clock(
     else:
         level = Level.GREEN
     return Clock(brought_in_at, limit_minutes, elapsed, deadline - now, projected_end, level)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelChange:
+    key: PersonKey
+    level: Level
+    news: bool  # told as an event: every change except a clock that starts green
+
+
+def level_changes(
+    current: Iterable[tuple[PersonKey, Level]], stored: Mapping[PersonKey, str]
+) -> list[LevelChange]:
+    """The clocks whose level differs from the one last stored, in the order given."""
+    return [
+        LevelChange(key, level, news=key in stored or level is not Level.GREEN)
+        for key, level in current
+        if stored.get(key) != level.value
+    ]

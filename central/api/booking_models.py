@@ -1,7 +1,5 @@
-"""The booking as stations send it, checked field by field, and its conversion to the planner's.
-
-A booking body is kept in the store exactly as accepted (``model_dump_json``), so that the plan
-can be rebuilt from the store after a restart through this same conversion.
+"""The booking as stations send it, checked field by field, and its conversion to the planning
+service's own record (``central/booking_record.py``), which is what the store keeps.
 
 Every field is bounded, far past what a real centre sees, so that no body can make the planner
 or the store work without end: at most ``MAX_PERSONS`` (20) persons per booking (a raid brings
@@ -14,7 +12,6 @@ a dozen), 1-50 officers, names and ids of 1-64 letters, digits or ``_.:-``, a ca
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Self
 
 from pydantic import (
@@ -27,21 +24,12 @@ from pydantic import (
 )
 
 from central.api.fields import Instant, Text
-from scheduling.model import (
-    Booking,
-    LegalBasis,
-    Person,
-    PersonRole,
-    Sex,
-    from_minute,
-    to_minute,
-)
+from central.booking_record import BookingChange, BookingRecord, PersonRecord
+from central.booking_record import Needs as NeedsRecord
+from scheduling.model import Booking, LegalBasis, PersonRole, Sex, from_minute
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 MAX_PERSONS = 20
-# Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
-MAX_AHEAD = timedelta(days=7)
-MAX_CUSTODY_BEFORE = timedelta(hours=48)
 MAX_OFFICERS = 50
 
 
@@ -51,6 +39,9 @@ class Needs(BaseModel):
     recording: StrictBool = False
     interpreter: StrictBool = False
     guardian: StrictBool = False  # a guardian or appropriate adult comes with the unit
+
+    def to_record(self) -> NeedsRecord:
+        return NeedsRecord(self.recording, self.interpreter, self.guardian)
 
 
 class PersonIn(BaseModel):
@@ -87,25 +78,10 @@ class BookingIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        ids = [p.id for p in self.persons]
-        if len(set(ids)) != len(ids):
-            raise ValueError("persons: each person id must appear once in a booking")
-        # Persons are named by their place in the list: an error answer quotes nothing sent.
-        for index, person in enumerate(self.persons):
-            if person.brought_in_at > self.expected_arrival:
-                raise ValueError(
-                    f"persons[{index}].brought_in_at: after expected_arrival; "
-                    "the clock runs from 到案, which comes before arrival"
-                )
-            if self.expected_arrival - person.brought_in_at > MAX_CUSTODY_BEFORE:
-                raise ValueError(
-                    f"persons[{index}].brought_in_at: more than 48 h before "
-                    "arrival, past every legal limit"
-                )
-            if person.co_suspect_group is not None and person.role is not PersonRole.SUSPECT:
-                raise ValueError(
-                    f"persons[{index}].co_suspect_group: only suspects are co-suspects"
-                )
+        # The record keeps the rules a booking must follow as a whole (each person once, 到案
+        # before arrival and within 48 h of it, only suspects in co-suspect groups); its
+        # RecordError is a ValueError, which pydantic turns into a 422 like any other.
+        self.to_record()
         return self
 
     @classmethod
@@ -139,44 +115,73 @@ class BookingIn(BaseModel):
             ],
         )
 
-    def check_horizon(self, now: datetime) -> None:
-        if self.expected_arrival - now > MAX_AHEAD:
-            raise ValueError("expected_arrival: more than 7 days ahead")
-
-    def to_booking(self, booking_id: str, station: str) -> Booking:
-        persons = []
-        for person in self.persons:
-            guardian_at = person.guardian_at
-            if guardian_at is None and person.minor and self.needs.guardian:
-                guardian_at = self.expected_arrival
-            persons.append(
-                Person(
-                    id=person.id,
-                    role=person.role,
-                    minor=person.minor,
-                    sex=person.sex,
-                    brought_in_at=to_minute(person.brought_in_at),
-                    legal_basis=person.legal_basis,
-                    co_suspect_group=person.co_suspect_group,
-                    sexual_abuse_victim=person.sexual_abuse_victim,
-                    intoxicated=person.intoxicated,
-                    guardian_at=None if guardian_at is None else to_minute(guardian_at),
-                    session_minutes=person.session_minutes,
-                )
-            )
-        return Booking(
-            id=booking_id,
-            station=station,
+    def to_record(self) -> BookingRecord:
+        """The planning service's record of this request."""
+        return BookingRecord(
+            station=self.station,
             case_id=self.case_id,
             case_type=self.case_type,
             officers=self.officers,
-            expected_arrival=to_minute(self.expected_arrival),
+            expected_arrival=self.expected_arrival,
             session_minutes=self.session_minutes,
-            persons=tuple(persons),
-            recording=self.needs.recording,
-            interpreter=self.needs.interpreter,
+            needs=self.needs.to_record(),
             female_staff=self.female_staff,
             walk_in=self.walk_in,
+            waitlist=self.waitlist,
+            van=self.van,
+            persons=tuple(
+                PersonRecord(
+                    id=p.id,
+                    role=p.role,
+                    minor=p.minor,
+                    sex=p.sex,
+                    brought_in_at=p.brought_in_at,
+                    legal_basis=p.legal_basis,
+                    co_suspect_group=p.co_suspect_group,
+                    sexual_abuse_victim=p.sexual_abuse_victim,
+                    intoxicated=p.intoxicated,
+                    guardian_at=p.guardian_at,
+                    session_minutes=p.session_minutes,
+                )
+                for p in self.persons
+            ),
+        )
+
+    @classmethod
+    def from_record(cls, record: BookingRecord) -> BookingIn:
+        """The request as the station sent it, answered back (``request`` of a booking)."""
+        return cls(
+            station=record.station,
+            case_id=record.case_id,
+            case_type=record.case_type,
+            officers=record.officers,
+            expected_arrival=record.expected_arrival,
+            session_minutes=record.session_minutes,
+            needs=Needs(
+                recording=record.needs.recording,
+                interpreter=record.needs.interpreter,
+                guardian=record.needs.guardian,
+            ),
+            female_staff=record.female_staff,
+            walk_in=record.walk_in,
+            waitlist=record.waitlist,
+            van=record.van,
+            persons=[
+                PersonIn(
+                    id=p.id,
+                    role=p.role,
+                    minor=p.minor,
+                    sex=p.sex,
+                    brought_in_at=p.brought_in_at,
+                    legal_basis=p.legal_basis,
+                    co_suspect_group=p.co_suspect_group,
+                    sexual_abuse_victim=p.sexual_abuse_victim,
+                    intoxicated=p.intoxicated,
+                    guardian_at=p.guardian_at,
+                    session_minutes=p.session_minutes,
+                )
+                for p in record.persons
+            ],
         )
 
 
@@ -190,6 +195,15 @@ class BookingPatch(BaseModel):
     session_minutes: StrictInt | None = Field(default=None, ge=10, le=8 * 60)
     needs: Needs | None = None
     female_staff: StrictBool | None = None
+
+    def to_change(self) -> BookingChange:
+        return BookingChange(
+            officers=self.officers,
+            expected_arrival=self.expected_arrival,
+            session_minutes=self.session_minutes,
+            needs=None if self.needs is None else self.needs.to_record(),
+            female_staff=self.female_staff,
+        )
 
 
 class AssignmentOut(BaseModel):

@@ -57,7 +57,7 @@ def test_refused_or_failed_changes_leave_no_row(tmp_path: Path) -> None:
     service = _service(db)
     now = datetime.now(SHANGHAI)
     body = BookingIn.model_validate(one_suspect_booking(now + timedelta(minutes=30), "C-1", None))
-    booking = service.create(body, "s1", "station:officer wang", now, actor=ACTOR)
+    booking = service.create(body.to_record(), "s1", "station:officer wang", now, actor=ACTOR)
     assert _logged(db) == [("booking.created", "officer wang", "10.1.2.3")]
 
     with pytest.raises(PlanningError):
@@ -85,7 +85,7 @@ def test_the_no_show_job_acts_as_the_centre(tmp_path: Path) -> None:
     service = _service(db)
     now = datetime.now(SHANGHAI)
     body = BookingIn.model_validate(one_suspect_booking(now + timedelta(minutes=5), "C-2", None))
-    booking = service.create(body, "s1", "station:officer wang", now, actor=ACTOR)
+    booking = service.create(body.to_record(), "s1", "station:officer wang", now, actor=ACTOR)
     released = upkeep.release_no_shows(service, 30, now + timedelta(hours=1))
     assert released == [booking]
     assert _logged(db) == [

@@ -3,6 +3,7 @@ taken or refused, the independent checker passes the plan and the store holds th
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_the_checker_passes_after_every_lifecycle_step(
         db = Path(folder) / "central.sqlite3"
         service = service_with_rooms(db, ROOMS)
         bookings = [
-            service.create(request(f"C-{i}", walk_in), "s1", "test", T0)
+            service.create(request(f"C-{i}", walk_in).to_record(), "s1", "test", T0)
             for i, walk_in in enumerate(walk_ins)
         ]
         now = T0
@@ -137,7 +138,7 @@ def test_the_checker_passes_after_every_lifecycle_step(
 def test_an_exit_stops_the_clock_and_keeps_its_last_level(tmp_path: Path) -> None:
     db = tmp_path / "central.sqlite3"
     service = service_with_rooms(db, ROOMS)
-    booking = service.create(request("C-1", True), "s1", "test", T0)
+    booking = service.create(request("C-1", True).to_record(), "s1", "test", T0)
     service.entered(booking, T0 + timedelta(minutes=30))
     assert {e.person for e in service.custody(T0 + timedelta(hours=1))} == {"S"}
     service.session_started(booking, "S", T0 + timedelta(hours=1))
@@ -160,3 +161,43 @@ def test_an_exit_stops_the_clock_and_keeps_its_last_level(tmp_path: Path) -> Non
     assert from_minute(session.end) == out  # the room is free from the exit
     service.load()
     assert service.custody(out) == []
+
+
+def test_an_early_end_moves_the_next_session_up_and_tells_its_station(tmp_path: Path) -> None:
+    db = tmp_path / "central.sqlite3"
+    service = service_with_rooms(db, ROOMS)
+    first = service.create(request("C-1", True).to_record(), "s1", "test", T0)
+    second = service.create(
+        request("C-2", False).model_copy(update={"station": "s2"}).to_record(), "s2", "test", T0
+    )
+    ran = service.planner.session_of((first, "S"))
+    waits = service.planner.session_of((second, "S"))
+    assert ran is not None
+    assert waits is not None
+    assert (waits.room, waits.start) == (ran.room, ran.end)  # one interrogation room
+    witness = service.planner.session_of((second, "W"))
+    service.entered(first, from_minute(ran.start) - timedelta(minutes=5))
+    service.session_started(first, "S", from_minute(ran.start))
+    ended = from_minute(ran.start) + timedelta(minutes=15)
+    service.session_ended(first, "S", ended)
+    moved = service.planner.session_of((second, "S"))
+    assert moved is not None
+    assert from_minute(moved.start) == ended  # the room needs no cleaning
+    assert moved.end - moved.start == waits.end - waits.start
+    # The witness's inquiry room was not freed: the witness stays where planned (S5).
+    assert service.planner.session_of((second, "W")) == witness
+    assert service.check() == []
+    assert stored_plan(db) == memory_plan(service)
+    conn = connect(db)
+    try:
+        told = [
+            (r[0], json.loads(r[1]))
+            for r in conn.execute(
+                "SELECT station, body FROM plan_events WHERE booking = ? AND kind = 'plan_changed'",
+                (second,),
+            )
+        ]
+    finally:
+        conn.close()
+    assert [(station, body["cause"]) for station, body in told] == [("s2", "session_ended")]
+    assert [p["person"] for p in told[0][1]["persons"]] == ["S"]

@@ -29,7 +29,7 @@ from central.plan_alarm_rules import (
     plan_event_actions,
     violation_subject,
 )
-from central.planning import event_statement
+from central.plan_store import event as event_statement
 from central.store import MIGRATIONS, connect, migrate
 from edge_agent.wire import format_time
 from scheduling.model import PlanRoom
@@ -350,7 +350,7 @@ def test_a_red_clock_from_the_escalation_job_is_an_alarm_until_the_person_exits(
     service = service_with_rooms(db, [ROOM])
     # 11 h 15 of 12 gone: too late to plan a session (H5), so waitlisted, and the clock red.
     request = _suspect_booking(T0, timedelta(hours=11, minutes=15), waitlist=True, walk_in=True)
-    booking = service.create(request, "s1", "test", T0)
+    booking = service.create(request.to_record(), "s1", "test", T0)
     changed = upkeep.escalate_clocks(service, T0)
     assert [(b, p, level.value) for b, p, level in changed] == [(booking, "X", "red")]
     derive(db, DEFAULT_SEVERITY, 60.0, now=T0)
@@ -378,7 +378,7 @@ def test_the_periodic_check_records_a_violation_again_only_after_the_repeat_inte
 ) -> None:
     db = tmp_path / "central.sqlite3"
     service = service_with_rooms(db, [ROOM])
-    service.create(_suspect_booking(T0, timedelta(hours=1)), "s1", "test", T0)
+    service.create(_suspect_booking(T0, timedelta(hours=1)).to_record(), "s1", "test", T0)
     assert upkeep.check_now(service, now=T0) == 0
     # The room broken behind the planner's back: the independent checker finds it (H9).
     service.planner.rooms["I-1"] = replace(ROOM, available=False)

@@ -125,7 +125,7 @@ def test_a_late_van_is_planned_from_its_eta_and_arrives_by_geofence(tmp_path: Pa
             ],
         }
     )
-    booking = service.create(request, "s1", "test", NOW)
+    booking = service.create(request.to_record(), "s1", "test", NOW)
     first = service.planner.session_of((booking, "X"))
     assert first is not None
 

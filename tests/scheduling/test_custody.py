@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling.custody import ClockThresholds, Level, clock
+from scheduling.custody import ClockThresholds, Level, LevelChange, clock, level_changes
 
 T = ClockThresholds()
 LIMIT = 12 * 60  # criminal summons
@@ -52,3 +52,18 @@ def test_a_clock_never_goes_back(first: int, later: int, limit: int, projected: 
     b = clock(first + later, 0, limit, projected, T)
     assert b.level.rank >= a.level.rank
     assert b.remaining_minutes == a.remaining_minutes - later
+
+
+def test_level_changes_are_what_differs_from_the_stored_level() -> None:
+    stored = {("b1", "a"): "green", ("b1", "b"): "yellow"}
+    current = [
+        (("b1", "a"), Level.YELLOW),  # changed
+        (("b1", "b"), Level.YELLOW),  # as stored
+        (("b2", "c"), Level.GREEN),  # a clock starting green: stored, news to no one
+        (("b2", "d"), Level.ORANGE),  # a clock starting past green: news
+    ]
+    assert level_changes(current, stored) == [
+        LevelChange(("b1", "a"), Level.YELLOW, news=True),
+        LevelChange(("b2", "c"), Level.GREEN, news=False),
+        LevelChange(("b2", "d"), Level.ORANGE, news=True),
+    ]

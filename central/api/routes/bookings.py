@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from central.api.fields import Instant, Text
 from central.api.problems import BookingRefusal, ProblemError
 from central.audit import Actor
 from central.auth import Principal, Role
+from central.booking_record import BookingRecord
 from central.planning import ErrorKind, PlanningError, PlanningService
 from scheduling.lifecycle import BookingStatus
 
@@ -148,7 +148,9 @@ def load_booking(
         assignments=assignments,
         unassigned=unassigned,
         persons=progress,
-        request=BookingIn.model_validate(json.loads(row["body"])) if with_request else None,
+        request=BookingIn.from_record(BookingRecord.from_json(row["body"]))
+        if with_request
+        else None,
     )
 
 
@@ -194,7 +196,10 @@ def create_booking(request: Request, db: DbDep, principal: Booker, body: Booking
         )
     try:
         booking_id = planning(request).create(
-            body, station, f"{principal.role}:{principal.name}", actor=actor_of(request, principal)
+            body.to_record(),
+            station,
+            f"{principal.role}:{principal.name}",
+            actor=actor_of(request, principal),
         )
     except PlanningError as exc:
         raise answer(exc) from None
@@ -260,7 +265,7 @@ def update_booking(
         db,
         principal,
         booking_id,
-        lambda service, actor: service.update(booking_id, body, actor=actor),
+        lambda service, actor: service.update(booking_id, body.to_change(), actor=actor),
     )
     return load_booking(db, booking_id, principal)
 
