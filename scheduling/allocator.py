@@ -285,11 +285,18 @@ class Planner:
         self._commit(key, [*waiting, moved])
         return self._replan_collisions(key, moved, now)
 
-    def end_session(self, key: PersonKey, at: Minute) -> None:
-        """The session ended at ``at``: the room is free from then (plus its cleaning)."""
+    def end_session(self, key: PersonKey, at: Minute) -> Placement:
+        """The session ended at ``at``: the room is free from then (plus its cleaning). Ended
+        later than planned (before the overrun job extended it), what it ran into is planned
+        again, as for an overrun."""
         session = self.session_of(key)
         if session is None:
-            return
+            return Placement()
+        placement = Placement()
+        if at > session.end:
+            placement = self.extend_session(key, at, at)
+            session = self.session_of(key)
+            assert session is not None  # extend_session keeps the session
         self._release(key)
         ended = Assignment(
             session.booking,
@@ -301,6 +308,7 @@ class Planner:
         )
         self._commit(key, [ended])
         self.fixed.add(key)
+        return placement
 
     def move_up(self, room_id: str, now: Minute, skip: Collection[PersonKey] = ()) -> Placement:
         """A session in ``room_id`` ended before its planned end: the sessions that can now
