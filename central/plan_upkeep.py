@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from central.planning import PlanningError, PlanningService, event_statement, iso
 from central.store import connect
 from central.van_eta import VanRules, van_position
-from edge_agent.wire import format_time
+from edge_agent.wire import FIX_KIND, format_time
 from scheduling.checker import check_plan
 from scheduling.custody import Level
 from scheduling.improver import apply as apply_improvement
@@ -276,7 +276,7 @@ def track_vans(
 
 def _latest_fix(state: str) -> tuple[datetime, object] | None:
     try:
-        entry = json.loads(state).get("fix")
+        entry = json.loads(state).get(FIX_KIND)
         moment = datetime.fromisoformat(entry["time"])
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
