@@ -115,7 +115,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.state.settings = settings
     app.state.registry = registry
     app.state.planning = planning
-    app.state.feed_watch = FeedWatch(settings.db, settings.stream_poll_interval)
+    app.state.feed_watch = FeedWatch(settings.db, settings.stream_poll_interval, stream.encode)
     app.state.stream_slots = stream.stream_slots(settings)
     app.include_router(health.router)
     app.include_router(agents.router)

@@ -23,6 +23,8 @@ EXIT_USAGE = 2
 DEVICE_CLI_MODULES = ("devices.cabinet.cli", "devices.wristband.cli", "devices.gps.cli")
 # Other packages' subcommands, registered the same way.
 PACKAGE_CLI_MODULES = ("central.pki_cli",)
+# Benchmarks that register themselves under ``precinct bench``.
+BENCH_CLI_MODULES = ("bench.stream_cli",)
 
 
 def _setup_logging(level: str) -> None:
@@ -222,14 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="generator seeds (%(default)s)",
     )
     allocate.set_defaults(handler=_bench_allocate)
-    for name in DEVICE_CLI_MODULES + PACKAGE_CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(commands)
+    for names, into in (
+        (DEVICE_CLI_MODULES + PACKAGE_CLI_MODULES, commands),
+        (BENCH_CLI_MODULES, bench_commands),
+    ):
+        for name in names:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not name.startswith(exc.name):
+                    raise
+                continue
+            module.register(into)
     return parser
 
 

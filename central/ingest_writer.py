@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from central import feed
+from central import feed, van_positions
 from central.gaps import gap_ranges
 from central.store import LEGACY_EPOCH
 from edge_agent.wire import (
     AVAILABILITY_KIND,
+    FIX_KIND,
     Ack,
     Channel,
     Envelope,
@@ -328,6 +329,7 @@ class IngestWriter:
             device_class: str | None = row[1] if row else None
             online: int | None = row[2] if row else None
             was_online = online
+            fix_before = state.get(FIX_KIND)
             for reading in readings:
                 known = state.get(reading.kind)
                 # Replayed or backlog readings arrive late: only a newer number replaces state.
@@ -377,18 +379,38 @@ class IngestWriter:
                     {"agent": agent, "device": device, "class": device_class},
                     now_text,
                 )
+            fix_after = state.get(FIX_KIND)
+            if fix_after is not fix_before:  # a newer fix replaced the stored one
+                self._report_position(agent, device, fix_before, fix_after, now_text)
+
+    def _station(self, agent: str) -> str | None:
+        row = self._db.execute("SELECT station FROM agents WHERE agent = ?", (agent,)).fetchone()
+        return row[0] if row else None
 
     def _report(self, kind: str, agent: str, body: dict[str, Any], now_text: str) -> None:
         """A change of availability, to the feed, in the batch's transaction."""
-        row = self._db.execute("SELECT station FROM agents WHERE agent = ?", (agent,)).fetchone()
         feed.append(
             self._db,
             kind,
-            row[0] if row else None,
+            self._station(agent),
             body,
             audience=feed.Audience.HEALTH,
             at=now_text,
         )
+
+    def _report_position(
+        self, agent: str, device: str, before: object, after: object, now_text: str
+    ) -> None:
+        """The device's newest fix, to the feed, when ``central.van_positions`` says it is due:
+        decided from the stored row, so ingest processes sharing the store thin as one."""
+        newest = van_positions.stored_time(after)
+        if newest is None or not van_positions.is_due(van_positions.stored_time(before), newest):
+            return
+        assert isinstance(after, dict)  # stored_time read a time from it
+        body = van_positions.body(agent, device, newest, after.get("body"))
+        if body is not None:
+            # Where a van is and how fast it goes: the centre and its station, not ops.
+            feed.append(self._db, van_positions.KIND, self._station(agent), body, at=now_text)
 
     def _store_status(self, status: Status, now_text: str, outcome: BatchOutcome) -> None:
         db = self._db

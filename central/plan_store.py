@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent.wire import format_time
+from edge_agent.wire import FIX_KIND, format_time
 from scheduling.custody import Level
 from scheduling.lifecycle import EXPECTED, BookingState, BookingStatus
 from scheduling.model import (
@@ -247,7 +247,7 @@ def latest_fixes(conn: sqlite3.Connection) -> dict[str, tuple[datetime, object]]
 
 def _latest_fix(state: str) -> tuple[datetime, object] | None:
     try:
-        entry = json.loads(state).get("fix")
+        entry = json.loads(state).get(FIX_KIND)
         moment = datetime.fromisoformat(entry["time"])
     except (ValueError, TypeError, KeyError, AttributeError):
         return None

@@ -33,6 +33,10 @@ MAX_NAME_LENGTH: Final = 64
 
 # Device availability travels as an event of this kind, body {"online": bool, "class": str}.
 AVAILABILITY_KIND: Final = "availability"
+# A van's GPS position travels as telemetry of this kind, body {"lat", "lon", "speed_mps",
+# "course", "mode"} and optionally "hdop", "eph" (``devices.gps.fix.Fix.body``); its time is the
+# fix time.
+FIX_KIND: Final = "fix"
 # The centre asks an agent to publish sequence numbers ``first..last`` of its epoch again.
 REPLAY_COMMAND: Final = "replay"
 

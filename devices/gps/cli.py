@@ -12,7 +12,10 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devices.gps.simulator import Track
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -168,17 +171,45 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _live_plan(data: bytes) -> Track:
+    """The track restamped to begin in a moment, once that moment has come.
+
+    Times move by whole seconds, so a first fix restamped to "now" would be up to a second old
+    when sent. Restamped a little ahead and sent when its time comes, every fix leaves at its
+    own time, as a receiver's does: a reading's time is then when it was read, and delays
+    measured from it (``precinct bench stream``) are real ones. Planning a long track takes a
+    while (a second or more for thousands of fixes): if that overran the lead, plan again with
+    a lead that covers it.
+    """
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from devices.gps.simulator import plan
+
+    lead = 1.0
+    for _ in range(2):
+        asked = datetime.now(UTC)
+        track = plan(data, start=asked + timedelta(seconds=lead))
+        if track.first_fix is None:
+            return track
+        now = datetime.now(UTC)
+        if track.first_fix >= now:
+            await asyncio.sleep((track.first_fix - now).total_seconds())
+            return track
+        lead += (now - asked).total_seconds()
+    return track  # still late on a machine this busy: sent at once, as before
+
+
 async def _replay(
     fd: int, data: bytes, speed: float, loop: bool, verbatim: bool
 ) -> tuple[int, int]:
     import asyncio
-    from datetime import UTC, datetime
 
     from devices.gps.simulator import DEFAULT_PERIOD_SECONDS, plan, replay
 
     fixes = dropped = 0
     while True:
-        track = plan(data, start=None if verbatim else datetime.now(UTC))
+        track = plan(data) if verbatim else await _live_plan(data)
         dropped += await replay(fd, track, speed=speed)
         fixes += track.fixes
         if not loop or not track.steps:

@@ -48,11 +48,13 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """A planned replay: its steps in order, and the track time it spans."""
+    """A planned replay: its steps in order, and the track time it spans. ``first_fix`` is the
+    (restamped) time of the first fix, when there is one: a live replay starts then."""
 
     steps: tuple[Step, ...]
     duration: float
     fixes: int
+    first_fix: datetime | None = None
 
 
 def strip_comments(data: bytes) -> bytes:
@@ -167,10 +169,9 @@ def plan(data: bytes, *, start: datetime | None = None, max_gap: float = MAX_GAP
     lines = [line for line in strip_comments(data).splitlines(keepends=True) if line.strip()]
     sentences = [_sentence(line) for line in lines]
     offset = 0
-    if start is not None:
-        first = _first_fix(sentences)
-        if first is not None:
-            offset = math.floor(start.timestamp()) - math.floor(first.time.timestamp())
+    first = _first_fix(sentences)
+    if start is not None and first is not None:
+        offset = math.floor(start.timestamp()) - math.floor(first.time.timestamp())
     paced_by_rmc = any(_is_rmc(s) for s in sentences)
     steps: list[Step] = []
     chunk = bytearray()
@@ -205,7 +206,8 @@ def plan(data: bytes, *, start: datetime | None = None, max_gap: float = MAX_GAP
             fixes += 1
     if chunk:
         steps.append(Step(chunk_at, bytes(chunk)))
-    return Track(tuple(steps), steps[-1].at if steps else 0.0, fixes)
+    first_fix = None if first is None else first.time + timedelta(seconds=offset)
+    return Track(tuple(steps), steps[-1].at if steps else 0.0, fixes, first_fix)
 
 
 def _is_rmc(sentence: Sentence | None) -> bool:

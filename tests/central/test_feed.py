@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from central import feed
+from central.api.routes.stream import encode
 from central.auth import Principal, Role
 from central.feed_watch import FeedWatch
 from central.ingest_writer import IngestWriter
@@ -142,7 +143,7 @@ def test_the_poller_serves_recent_events_and_sends_older_readers_to_the_store(
 ) -> None:
     conn = _store(tmp_path)
     first = feed.append(conn, "room_state", None, {"room": "W-0"})
-    watch = FeedWatch(tmp_path / "c.sqlite3", 0.1, keep=3)
+    watch = FeedWatch(tmp_path / "c.sqlite3", 0.1, encode, keep=3)
     station = Principal("s", Role.STATION, "s1")
 
     async def scenario() -> None:
@@ -160,6 +161,10 @@ def test_the_poller_serves_recent_events_and_sends_older_readers_to_the_store(
         assert recent is not None
         assert [e.id for e in recent] == ids[2:]
         assert [e.station for e in watch.recent(ids[1], station) or []] == ["s1"]
+        # Encoded once by the poller: every stream sends the same bytes.
+        assert watch.encoded(recent[0]) is watch.encoded(recent[0])
+        assert watch.encoded(recent[0]) == encode(recent[0])
+        assert f"id: {ids[2]}".encode() in watch.encoded(recent[0])
 
     asyncio.run(scenario())
 

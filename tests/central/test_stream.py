@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,12 @@ import pytest
 from central import feed
 from central.auth import Role
 from central.store import connect
+from devices.gps.track import DEMO_ROUTE, synthetic_track
 from edge_agent.wire import parse_time
 from tests.central.sse_client import Event, SseClient
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.conftest import Deployment
-from tests.support import http_request, wait_until
+from tests.support import Child, http_request, wait_until
 
 # Heartbeats every second keep the test client's blocking reads short (see SseClient).
 STREAM_ENV = {"PRECINCT_STREAM_PING_INTERVAL": "1"}
@@ -325,3 +327,81 @@ def test_an_idle_stream_gets_heartbeats(deployment: Deployment, clients: list[Ss
     with pytest.raises(TimeoutError):
         stream.next(3.5)  # nothing happens: only heartbeats, one a second
     assert stream.pings >= 2
+
+
+def _gps_receiver(deployment: Deployment, period: float) -> tuple[Child, str]:
+    """A GPS receiver simulator on a pty, replaying a van's drive with a fix every ``period``
+    seconds; returns it and the pty's path."""
+    track = deployment.root / "track.nmea"
+    track.write_bytes(synthetic_track(DEMO_ROUTE, 10.0, datetime(2026, 1, 1, tzinfo=UTC), period))
+    log = deployment.root / "gps-simulator.log"
+    simulator = Child(["gps", "simulate", "--track", str(track), "--loop"], log)
+
+    def pty_path() -> str | None:
+        lines = log.read_text(errors="replace").splitlines()
+        return lines[0].strip() if lines and lines[0].startswith("/dev/") else None
+
+    wait_until(lambda: pty_path() is not None, 20, "the simulator's pty")
+    return simulator, pty_path() or ""
+
+
+def test_van_positions_reach_the_vans_station_at_most_one_a_second(
+    deployment: Deployment, clients: list[SseClient]
+) -> None:
+    deployment.start_central(STREAM_ENV)
+    own = _open(deployment, clients, deployment.token(Role.STATION, "s-vans"))
+    other = _open(deployment, clients, deployment.token(Role.STATION, "s-other"))
+    ops = _open(deployment, clients, deployment.token(Role.OPS))
+    for client in (own, other, ops):
+        assert client.next() is not None
+    # Five fixes a second, none filtered out by the driver: the feed thins them.
+    simulator, pty = _gps_receiver(deployment, period=0.2)
+    try:
+        config = deployment.root / "van.toml"
+        config.write_text(
+            f'[[devices]]\nkind = "gps"\nid = "van-9-gps"\ntransport = "{pty}"\n'
+            "min_period = false\n"
+        )
+        deployment.start_agent("van-9", station="s-vans", extra=["--config", str(config)])
+        positions: list[Event] = []
+        while len(positions) < 4:
+            event, _ = own.until(lambda e: e.event == "van_position")
+            positions.append(event)
+        bodies = [e.json()["body"] for e in positions]
+        assert {(b["agent"], b["device"]) for b in bodies} == {("van-9", "van-9-gps")}
+        assert all(e.json()["station"] == "s-vans" for e in positions)
+        assert all(
+            31.0 < b["lat"] < 31.3
+            and 121.4 < b["lon"] < 121.5
+            and abs(b["speed_mps"] - 10.0) < 0.01
+            for b in bodies
+        ), bodies
+        seconds = [math.floor(parse_time(b["time"], "time").timestamp()) for b in bodies]
+        assert seconds == sorted(set(seconds)), f"two positions in one second: {bodies}"
+        # The store holds every fix; the feed about one a second of them.
+        conn = connect(deployment.db, readonly=True)
+        try:
+            (fixes,) = conn.execute(
+                "SELECT count(*) FROM events WHERE agent = 'van-9' AND kind = 'fix' AND time <= ?",
+                (bodies[-1]["time"],),
+            ).fetchone()
+        finally:
+            conn.close()
+        assert fixes >= 2 * len(bodies), (fixes, bodies)
+        print(
+            f"{fixes} fixes stored, {len(bodies)} positions streamed; reading -> delivered "
+            + ", ".join(
+                f"{(e.received - parse_time(b['time'], 'time').timestamp()) * 1000:.0f} ms"
+                for e, b in zip(positions, bodies, strict=True)
+            )
+        )
+        # Neither another station nor ops sees where the van is: the next event each gets is
+        # the van agent going away (ops: a health event; the other station: its own agent's).
+        deployment.start_agent("gate-other", station="s-other", synthetic=2)
+        _, seen = other.until(_is_agent("agent_online", "gate-other"))
+        assert all(e.event != "van_position" for e in seen), seen
+        assert deployment.agents["van-9"].stop() == 0
+        _, health = ops.until(_is_agent("agent_offline", "van-9"))
+        assert all(e.event != "van_position" for e in health), health
+    finally:
+        simulator.kill()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
@@ -71,6 +71,8 @@ def test_a_stale_fix_gives_no_position() -> None:
     assert van_position({"lat": 31.0, "lon": 121.0}, NOW - timedelta(minutes=6), NOW, RULES) is None
 
 
+# No deadline: a pure function, whose first examples can be slow on a loaded machine.
+@settings(deadline=None, max_examples=100)
 @given(
     st.dictionaries(
         st.sampled_from(["lat", "lon", "speed_mps", "x"]),

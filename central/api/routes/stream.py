@@ -88,14 +88,15 @@ def _start(db: Path, resume: int | None) -> tuple[int, bool]:
         conn.close()
 
 
-def _event(item: feed.FeedEvent) -> ServerSentEvent:
+def encode(item: feed.FeedEvent) -> bytes:
+    """One feed event as Server-Sent Events bytes (the same for every stream that sends it)."""
     data = {"id": item.id, "at": item.at, "kind": item.kind, "station": item.station}
     data["body"] = item.body
     return ServerSentEvent(
         data=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
         id=str(item.id),
         event=item.kind,
-    )
+    ).encode()
 
 
 def _resync(position: int) -> ServerSentEvent:
@@ -110,31 +111,39 @@ async def _events(
     start: int,
     lost: bool,
     shutdown: anyio.Event,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     if lost:
         yield _resync(start)
     else:
         yield ServerSentEvent(data=json.dumps({"after": start}), id=str(start), event="hello")
     cursor = start
-    while True:
-        await watch.wait(cursor, settings.stream_ping_interval, shutdown)
-        if shutdown.is_set():
-            # The central is stopping: end the answer properly; the client resumes elsewhere
-            # or later by its last id.
-            return
-        if watch.latest <= cursor:
-            continue
-        served = watch.recent(cursor, principal)
-        if served is not None:
-            events, cursor, lost = served, watch.latest, False
-        else:
-            events, cursor, lost = await asyncio.wait_for(
-                asyncio.to_thread(_read, settings.db, cursor, principal), READ_DEADLINE_SECONDS
-            )
-        if lost:
-            yield _resync(cursor)
-        for item in events:
-            yield _event(item)
+    # One waiter for the whole stream, not one per wake-up; this generator owns it and ends
+    # it however the stream ends (client gone, error, shutdown).
+    stopping = asyncio.ensure_future(shutdown.wait())
+    try:
+        while True:
+            await watch.wait(cursor, settings.stream_ping_interval, stopping)
+            if shutdown.is_set():
+                # The central is stopping: end the answer properly; the client resumes
+                # elsewhere or later by its last id.
+                return
+            if watch.latest <= cursor:
+                continue
+            served = watch.recent(cursor, principal)
+            if served is not None:
+                events, cursor, lost = served, watch.latest, False
+            else:
+                events, cursor, lost = await asyncio.wait_for(
+                    asyncio.to_thread(_read, settings.db, cursor, principal),
+                    READ_DEADLINE_SECONDS,
+                )
+            if lost:
+                yield _resync(cursor)
+            if events:
+                # Everything new in one chunk: one send per stream per poll, not per event.
+                yield b"".join(watch.encoded(item) for item in events)
+    finally:
+        stopping.cancel()
 
 
 class _Slots:
@@ -168,7 +177,7 @@ class _StreamResponse(EventSourceResponse):
 
     def __init__(
         self,
-        content: AsyncIterator[ServerSentEvent],
+        content: AsyncIterator[ServerSentEvent | bytes],
         shutdown: anyio.Event,
         slots: _Slots,
         key: tuple[str, str, str | None],

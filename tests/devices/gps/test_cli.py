@@ -129,7 +129,10 @@ def test_decode_usage_and_failures(tmp_path: Path) -> None:
     )
 
 
-def _read_pty_until_exit(process: subprocess.Popen[bytes], path: str) -> bytes:
+def _read_pty_until_exit(
+    process: subprocess.Popen[bytes], path: str, first: list[datetime] | None = None
+) -> bytes:
+    """Everything the simulator sends; ``first`` gets the time the first bytes were read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     received = bytearray()
     deadline = time.monotonic() + TIMEOUT
@@ -146,6 +149,8 @@ def _read_pty_until_exit(process: subprocess.Popen[bytes], path: str) -> bytes:
                 return bytes(received)
             if not chunk:  # hung up: the simulator closed its end
                 return bytes(received)
+            if first is not None and not received:
+                first.append(datetime.now(UTC))
             received += chunk
     finally:
         os.close(fd)
@@ -188,7 +193,8 @@ def test_simulate_replays_a_track_on_a_pty_and_ends_with_it(tmp_path: Path) -> N
             assert process.stdout is not None
             path = process.stdout.readline().decode().strip()
             assert path.startswith("/dev/pts/")
-            data = _read_pty_until_exit(process, path)
+            first_read: list[datetime] = []
+            data = _read_pty_until_exit(process, path, first_read)
             _, stderr = process.communicate(timeout=TIMEOUT)
         finally:
             if process.poll() is None:
@@ -199,6 +205,8 @@ def test_simulate_replays_a_track_on_a_pty_and_ends_with_it(tmp_path: Path) -> N
     assert len(fixes) == 5
     # restamped: the first fix is now, not in 2010
     assert abs(fixes[0].time - datetime.now(UTC)) < timedelta(seconds=30)
+    # and sent once its time has come, as a receiver sends it
+    assert fixes[0].time <= first_read[0]
     assert [f.time - fixes[0].time for f in fixes] == [timedelta(seconds=s) for s in range(5)]
     assert b"sent 5 fixes" in stderr
 

@@ -105,6 +105,9 @@ def test_restamped_track_starts_now_and_keeps_its_rhythm() -> None:
         datetime(2026, 11, 24, 1, 30, s, 972000, tzinfo=UTC) for s in range(3)
     ]
     assert [fix.lat for fix in fixes] == pytest.approx([52.0, 52.001, 52.002])
+    # A live replay waits for this moment before sending the first step.
+    assert track.first_fix == fixes[0].time
+    assert plan(data).first_fix == T0
     ggas = [
         line
         for step in track.steps

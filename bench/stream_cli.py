@@ -1,0 +1,43 @@
+"""``precinct bench stream``: registered by the bench package itself; the benchmark's imports
+happen only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stream`` to ``precinct bench``."""
+    stream = bench_commands.add_parser(
+        "stream",
+        help="device readings -> live stream -> N clients: latency, events/s, memory",
+        description="Run Mosquitto, a central service, simulated vans (GPS receivers read by "
+        "an agent) and N clients of GET /api/v1/stream; report the delay from each reading "
+        "and from its commit to every client (p50/p99), events/s delivered and the central's "
+        "memory per open stream.",
+    )
+    stream.add_argument("--clients", type=int, default=200, help="concurrent streams (%(default)s)")
+    stream.add_argument(
+        "--events",
+        type=int,
+        default=120,
+        help="van positions every client must receive (%(default)s)",
+    )
+    stream.add_argument(
+        "--vans", type=int, default=4, help="simulated vans, one fix a second each (%(default)s)"
+    )
+    stream.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stream.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    stream.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from bench.stream import run_stream_bench
+
+    logging.basicConfig(level=logging.WARNING)
+    return run_stream_bench(
+        args.clients, args.events, args.vans, args.workdir, json_output=args.json
+    )
