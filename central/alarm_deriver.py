@@ -41,7 +41,7 @@ from central.alarm_rules import (
 from central.alarms_store import AlarmChange, Source
 from central.plan_alarm_rules import PLAN_EVENT_KINDS, PlanEvent, plan_event_actions
 from central.settings import CentralSettings
-from central.store import connect
+from central.store import connect, write_transaction
 from edge_agent.wire import AVAILABILITY_KIND, format_time, parse_time
 from monitoring.central_metrics import CentralMetrics
 
@@ -541,14 +541,8 @@ def _presence(
 
 
 def _in_transaction(conn: sqlite3.Connection, step: Any) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = step()
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return result
+    with write_transaction(conn):
+        return step()
 
 
 def derive(

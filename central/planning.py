@@ -26,7 +26,7 @@ from central import audit, bands
 from central import plan_store as store
 from central.booking_record import BookingChange, BookingRecord, RecordError
 from central.plan_store import StoredBooking, StoredPerson, iso
-from central.store import connect
+from central.store import connect, write_transaction
 from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling import lifecycle
@@ -799,25 +799,20 @@ class PlanningService:
             if found:
                 conn = connect(self.db)
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    seen = store.recent_violations(conn, moment - repeat_after)
-                    for violation in found:
-                        if (violation.rule, violation.message) in seen:
-                            continue
-                        seen.add((violation.rule, violation.message))
-                        self._event(
-                            conn,
-                            format_time(moment),
-                            "plan_violation",
-                            None,
-                            None,
-                            {"rule": violation.rule, "message": violation.message},
-                        )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                    with write_transaction(conn):
+                        seen = store.recent_violations(conn, moment - repeat_after)
+                        for violation in found:
+                            if (violation.rule, violation.message) in seen:
+                                continue
+                            seen.add((violation.rule, violation.message))
+                            self._event(
+                                conn,
+                                format_time(moment),
+                                "plan_violation",
+                                None,
+                                None,
+                                {"rule": violation.rule, "message": violation.message},
+                            )
                 finally:
                     conn.close()
         for violation in found:
@@ -831,13 +826,8 @@ class PlanningService:
         with self.lock:
             conn = connect(self.db)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                deleted = store.purge(conn, closed_before)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                with write_transaction(conn):
+                    deleted = store.purge(conn, closed_before)
             finally:
                 conn.close()
         return deleted

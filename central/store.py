@@ -11,7 +11,8 @@ through ``busy_timeout``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -485,6 +486,21 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).
 AUDIT_SCHEMA_VERSION = MIGRATIONS.index(_v6) + 1
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on ``conn``; any exception rolls it back. The ROLLBACK
+    runs only while a transaction is open: a COMMIT that failed (a full disk) may have ended
+    it, and a second error would hide the first."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -18,6 +18,7 @@ from central.api.fields import Text
 from central.api.query_times import QueryTime, lower_bound
 from central.audit import Actor
 from central.auth import Principal, Role
+from central.store import write_transaction
 from edge_agent.wire import format_time
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
@@ -213,15 +214,9 @@ def _acknowledge(
     station: str | None,
     hidden: tuple[str, ...],
 ) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         _visible(db, alarm_id, hidden)
         alarms_store.acknowledge(db, alarm_id, actor, note, datetime.now(UTC), station)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _visible(db: sqlite3.Connection, alarm_id: int, hidden: tuple[str, ...]) -> None:

@@ -14,6 +14,7 @@ from central.api.deps import WriteDbDep, actor_of
 from central.api.problems import Problem, ProblemError
 from central.api.routes.bookings import Booker, BookingId, PersonId
 from central.auth import Principal, Role
+from central.store import write_transaction
 
 router = APIRouter(prefix="/api/v1/bookings", tags=["bands"])
 
@@ -108,25 +109,21 @@ def bind_band(
 ) -> BandBinding:
     """Put a band on a person (at entry): one band per person and one person per band."""
     _owned(db, booking_id, principal)
-    db.execute("BEGIN IMMEDIATE")
     try:
-        binding, new = bands.bind(
-            db,
-            booking_id,
-            person,
-            body.band,
-            actor_of(request, principal),
-            datetime.now(UTC),
-            _scope(principal),
-        )
-        db.execute("COMMIT")
+        with write_transaction(db):
+            binding, new = bands.bind(
+                db,
+                booking_id,
+                person,
+                body.band,
+                actor_of(request, principal),
+                datetime.now(UTC),
+                _scope(principal),
+            )
     except bands.BookingNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.message) from None
     except bands.BindingConflictError as exc:
         raise ProblemError(status.HTTP_409_CONFLICT, exc.message, holder=exc.holder) from None
-    finally:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
     if not new:
         response.status_code = status.HTTP_200_OK
     return _out(binding)
@@ -142,20 +139,16 @@ def unbind_band(
 ) -> BandBinding:
     """Take a person's band off; answered with the ended binding."""
     _owned(db, booking_id, principal)
-    db.execute("BEGIN IMMEDIATE")
     try:
-        binding = bands.unbind(
-            db,
-            booking_id,
-            person,
-            actor_of(request, principal),
-            datetime.now(UTC),
-            station_scope=_scope(principal),
-        )
-        db.execute("COMMIT")
+        with write_transaction(db):
+            binding = bands.unbind(
+                db,
+                booking_id,
+                person,
+                actor_of(request, principal),
+                datetime.now(UTC),
+                station_scope=_scope(principal),
+            )
     except bands.BookingNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.message) from None
-    finally:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
     return _out(binding)
