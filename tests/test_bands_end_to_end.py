@@ -6,6 +6,7 @@ a session in another room is a wrong_room alarm, and the exit takes the band off
 from __future__ import annotations
 
 import signal
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,16 @@ def test_a_bound_band_places_its_wearer_and_its_alarms_name_them(
             "s1",
         )
         assert _alarms(deployment, s2, "strap_opened") == []
+        conn = sqlite3.connect(deployment.db)
+        try:
+            raised, derived = conn.execute(
+                "SELECT raised_at, derived_at FROM alarms WHERE kind = 'strap_opened'"
+            ).fetchone()
+        finally:
+            conn.close()
+        latency = datetime.fromisoformat(derived) - datetime.fromisoformat(raised)
+        print(f"strap_opened: reading to alarm {latency.total_seconds() * 1000:.0f} ms")
+        assert latency < timedelta(seconds=10)
         view = _person(deployment, centre, "S1")
         assert view is not None
         assert "strap_opened" in {a["kind"] for a in view["alarms"]}
