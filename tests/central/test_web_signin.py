@@ -4,8 +4,10 @@ station scope of a session on the API and the stream."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -362,3 +364,60 @@ def test_a_station_session_sees_only_its_station_on_the_api_and_the_stream(
     anonymous = SseClient(f"{base}/api/v1/stream", None, headers={"Cookie": "precinct_session=x"})
     streams.append(anonymous)
     assert anonymous.status == 401
+
+
+def test_hostile_forms_cookies_and_headers_get_a_4xx_never_a_500(deployment: Deployment) -> None:
+    add_user(deployment.db, "desk", Role.CENTRE)
+    deployment.start_central()
+    browser = Browser(deployment.base)
+
+    def post_signin(body: bytes, content_type: str) -> Answer:
+        return _raw_post(browser, body, content_type)
+
+    form_type = "application/x-www-form-urlencoded"
+    assert post_signin(b"a=" + b"x" * 70_000, form_type).status == 413
+    assert post_signin(b"--x\r\n", "multipart/form-data; boundary=x").status == 415
+    assert post_signin(b"name=\xff\xfe", form_type).status == 400
+    assert post_signin(b"&".join(b"f%d=" % i for i in range(500)), form_type).status == 400
+
+    for name, password in (("d" * 10_000, PASSWORD), ("desk", "p" * 5000), ("de\x00sk", "")):
+        answer = browser.sign_in(name, password)
+        assert answer.status == 401, (name[:10], answer.status)
+        assert browser.session is None
+
+    for cookie in (
+        "precinct_session=" + "x" * 5000,
+        'precinct_session="quoted; value"',
+        ";;;===;precinct_session",
+        "precinct_session=\u00e9\u00e8",
+        "precinct_lang=../../etc; precinct_session=",
+    ):
+        headers = {"Cookie": cookie}
+        stranger = Browser(deployment.base)
+        page = stranger.get("/wall", headers)
+        assert page.status == 303, (cookie[:30], page.status)
+        api = stranger.get("/api/v1/bookings", headers)
+        assert api.status in {401, 429}, (cookie[:30], api.status)
+        assert stranger.get("/signin", headers).status == 200
+
+    for language in ("\u00e9" * 50, "en;q=nan", "*;q=1.0, zh;q=inf", ",".join(["en"] * 2000)):
+        answer = browser.get("/signin?lang=%00%ff", {"Accept-Language": language})
+        assert answer.status == 200, language[:20]
+    assert deployment.central is not None
+    assert "Traceback" not in deployment.central.output()
+
+
+def _raw_post(browser: Browser, body: bytes, content_type: str) -> Answer:
+    """A POST of raw bytes to the sign-in form, with a valid form token in its cookie."""
+    assert browser.get("/signin").status == 200
+    parts = urllib.parse.urlsplit(browser.base)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        cookie = f"precinct_signin={browser.cookies['precinct_signin']}"
+        connection.request(
+            "POST", "/signin", body=body, headers={"Content-Type": content_type, "Cookie": cookie}
+        )
+        response = connection.getresponse()
+        return Answer(response.status, response.getheaders(), response.read().decode("latin-1"))
+    finally:
+        connection.close()
