@@ -403,6 +403,9 @@ def test_hostile_forms_cookies_and_headers_get_a_4xx_never_a_500(deployment: Dep
     for language in ("\u00e9" * 50, "en;q=nan", "*;q=1.0, zh;q=inf", ",".join(["en"] * 2000)):
         answer = browser.get("/signin?lang=%00%ff", {"Accept-Language": language})
         assert answer.status == 200, language[:20]
+    wrong_method = browser.request("PUT", "/signin")
+    assert wrong_method.status == 405
+    assert wrong_method.header("allow") == "GET, HEAD, POST"
     assert deployment.central is not None
     assert "Traceback" not in deployment.central.output()
 
