@@ -360,6 +360,14 @@ def test_a_station_session_sees_only_its_station_on_the_api_and_the_stream(
     )
     assert {e.json()["station"] for e in seen} == {"s-north"}, seen
 
+    # Signing out ends the open stream too (its session is looked at every 5 s).
+    token = browser.get("/bookings/mine").csrf_field or ""
+    signed_out = time.monotonic()
+    assert browser.request("POST", "/signout", form={"csrf_token": token}).status == 303
+    while stream.next(15) is not None:
+        assert time.monotonic() - signed_out < 15, "the stream outlived its session"
+    assert stream.ended
+
     # Without a session the stream is refused like any API request.
     anonymous = SseClient(f"{base}/api/v1/stream", None, headers={"Cookie": "precinct_session=x"})
     streams.append(anonymous)
