@@ -101,7 +101,13 @@ class Templates:
         answer = HTMLResponse(
             self.render(name, lang, context), status_code=status_code, headers=headers
         )
+        # A page shows one person's data: never cached, never framed by another site
+        # (clickjacking), and its type never guessed.
         answer.headers["Cache-Control"] = "no-store"
+        answer.headers["X-Frame-Options"] = "DENY"
+        answer.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        answer.headers["X-Content-Type-Options"] = "nosniff"
+        answer.headers["Referrer-Policy"] = "same-origin"
         answer.headers["Content-Language"] = i18n.HTML_LANG[lang]
         chosen = i18n.from_short(request.query_params.get("lang"))
         if chosen is not None:

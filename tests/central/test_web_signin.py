@@ -92,6 +92,8 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_goes_to_the_roles_home(
     assert home.csrf_meta == home.csrf_field
     assert home.csrf_meta is not None
     assert home.header("cache-control") == "no-store"
+    assert home.header("x-frame-options") == "DENY"
+    assert home.header("content-security-policy") == "frame-ancestors 'none'"
     # A station's home is not the wall.
     assert browser.get("/wall").status == 403
 
