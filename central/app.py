@@ -37,6 +37,7 @@ from central.api.routes import (
     plan,
     rooms,
     stream,
+    vans,
 )
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
@@ -126,6 +127,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(bookings.router)
     app.include_router(bands.router)
     app.include_router(persons.router)
+    app.include_router(vans.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
     app.include_router(stream.router)
