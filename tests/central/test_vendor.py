@@ -10,6 +10,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+from central.api.routes.docs import swagger_page
+from central.static_files import Assets
 from central.vendor_manifest import (
     MANIFEST,
     STATIC_DIR,
@@ -128,6 +132,31 @@ def test_our_pages_and_static_files_name_no_outside_host() -> None:
         if (hosts := outside_hosts(path.read_text(encoding="utf-8", errors="replace")))
     }
     assert found == {}
+
+
+def test_the_docs_page_loads_swagger_ui_from_the_package() -> None:
+    assets = Assets()
+    html = bytes(swagger_page(assets, "/openapi.json", "Precinct central").body).decode()
+    assert outside_hosts(html) == []
+    # FastAPI's own page names a CDN and an outside favicon: none of that here.
+    assert "cdn.jsdelivr.net" not in html
+    assert "fastapi.tiangolo.com" not in html
+    assert '"validatorUrl": null' in html
+    named = re.findall(r'(?:src|href)="/static/([^"?]+)\?v=([0-9a-f]{12})"', html)
+    assert {path for path, _ in named} == {
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui.css",
+        "vendor/swagger-ui/favicon-32x32.png",
+    }
+    for path, version in named:
+        assert sha256_of(STATIC_DIR / path).startswith(version), path
+
+
+def test_an_asset_url_refuses_a_file_outside_static() -> None:
+    assets = Assets()
+    for wrong in ("../vendor_manifest.py", "/etc/passwd", "vendor/htmx/nope.js", "vendor/htmx"):
+        with pytest.raises(FileNotFoundError):
+            assets.url(wrong)
 
 
 def test_a_wheel_ships_every_vendored_file(tmp_path: Path) -> None:
