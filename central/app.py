@@ -31,6 +31,7 @@ from central.api.routes import (
     bookings,
     cabinets,
     devices,
+    docs,
     events,
     health,
     persons,
@@ -47,6 +48,7 @@ from central.ingest import Ingest
 from central.plan_jobs import start_plan_jobs
 from central.planning import PlanningService
 from central.settings import CentralSettings
+from central.static_files import STATIC_PREFIX, Assets, StaticAssets
 from central.store import migrate
 from monitoring.central_metrics import CentralMetrics
 from monitoring.planning_metrics import PlanningMetrics
@@ -105,6 +107,10 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         responses=PROBLEM_RESPONSES,
         # A write the full store refused answers 503 instead of 500.
         dependencies=[Depends(store_writable)],
+        # FastAPI's own pages load Swagger UI and ReDoc from CDNs: /docs is served from the
+        # package instead (central.api.routes.docs), and there is no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
@@ -118,6 +124,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.state.planning = planning
     app.state.feed_watch = FeedWatch(settings.db, settings.stream_poll_interval, stream.encode)
     app.state.stream_slots = stream.stream_slots(settings)
+    app.state.assets = Assets()
+    app.mount(STATIC_PREFIX, StaticAssets(app.state.assets), name="static")
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(agents.router)
     app.include_router(events.router)

@@ -153,7 +153,8 @@ async def on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
+        # Outside the OpenAPI (/static, /docs) the Allow of the 405 itself stands.
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
     return problem(exc.status_code, detail, headers=headers, **extensions)
 
 
