@@ -31,12 +31,14 @@ from central.api.routes import (
     bookings,
     cabinets,
     devices,
+    docs,
     events,
     health,
     persons,
     plan,
     rooms,
     stream,
+    vans,
 )
 from central.api.routes import audit as audit_routes
 from central.commands import CommandDispatcher
@@ -46,6 +48,7 @@ from central.ingest import Ingest
 from central.plan_jobs import start_plan_jobs
 from central.planning import PlanningService
 from central.settings import CentralSettings
+from central.static_files import STATIC_PREFIX, Assets, StaticAssets
 from central.store import migrate
 from central.web import pages
 from central.web.deps import SignInRequired, on_sign_in_required
@@ -108,6 +111,10 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         responses=PROBLEM_RESPONSES,
         # A write the full store refused answers 503 instead of 500.
         dependencies=[Depends(store_writable)],
+        # FastAPI's own pages load Swagger UI and ReDoc from CDNs: /docs is served from the
+        # package instead (central.api.routes.docs), and there is no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
@@ -122,8 +129,15 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.state.planning = planning
     app.state.feed_watch = FeedWatch(settings.db, settings.stream_poll_interval, stream.encode)
     app.state.stream_slots = stream.stream_slots(settings)
-    app.state.templates = Templates(settings.timezone, secure_cookies=settings.web_secure_cookies)
+    app.state.assets = Assets()
+    app.mount(STATIC_PREFIX, StaticAssets(app.state.assets), name="static")
+    app.state.templates = Templates(
+        settings.timezone,
+        secure_cookies=settings.web_secure_cookies,
+        static_url=app.state.assets.url,
+    )
     app.state.signin_guard = SignInGuard.from_settings(settings)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(agents.router)
     app.include_router(events.router)
@@ -133,6 +147,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(bookings.router)
     app.include_router(bands.router)
     app.include_router(persons.router)
+    app.include_router(vans.router)
     app.include_router(plan.router)
     app.include_router(audit_routes.router)
     app.include_router(stream.router)

@@ -139,6 +139,7 @@ class VanState:
     planned: datetime  # when the plan expects the unit: its van's stored ETA, or as booked
     fix_time: datetime
     fix: object  # the fix reading's body, as the van's agent sent it
+    station: str = ""  # the booking's station
 
 
 Snapshot = dict[PersonKey, tuple[tuple[Assignment, ...], Unassigned | None]]
@@ -854,7 +855,7 @@ class PlanningService:
                 continue
             fix_time, fix = fixes[van]
             planned = _parse(stored.eta or stored.expected_arrival)
-            found.append(VanState(stored.id, van, planned, fix_time, fix))
+            found.append(VanState(stored.id, van, planned, fix_time, fix, stored.station))
         return found
 
     # --- rooms -----------------------------------------------------------------------------

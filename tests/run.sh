@@ -1,17 +1,23 @@
 #!/bin/sh
-# The test command: installs what the tests need (Mosquitto from Debian's packages when it is
-# missing, the package and its dev tools in .venv), then runs ruff (lint and format), mypy and the
-# whole suite.
+# The test command: installs what the tests need (Mosquitto and Chromium from Debian's packages
+# when they are missing, the package and its dev tools in .venv), then runs ruff (lint and
+# format), mypy and the whole suite.
+# The browser tests drive Debian's Chromium through Playwright for Python; Playwright's own
+# browser download ("playwright install") is never used.
 # Extra arguments go to pytest.
 set -eu
 cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin"
 export PATH
-if ! command -v mosquitto >/dev/null 2>&1; then
+missing=""
+if ! command -v mosquitto >/dev/null 2>&1; then missing="$missing mosquitto"; fi
+if [ ! -x /usr/bin/chromium ]; then missing="$missing chromium"; fi
+if [ -n "$missing" ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q mosquitto
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

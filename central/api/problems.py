@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A client that sends a hundred wrong fields learns about the first ones; the rest add nothing.
@@ -143,19 +143,24 @@ def allowed_methods(request: Request) -> str:
         pattern, parameters = re.subn(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, path):
             found.setdefault(parameters, set()).update(method.upper() for method in operations)
-    methods = found[min(found)] if found else _page_methods(request)
+    if not found:
+        return ", ".join(sorted(_page_methods(request)))
+    methods = found[min(found)]
     if "GET" in methods:
         methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(methods))
 
 
 def _page_methods(request: Request) -> set[str]:
-    """The methods the routes left out of the OpenAPI (the pages) answer at this path: those
-    for which a route matches fully."""
+    """The methods the routes left out of the OpenAPI (the pages, ``/docs``) answer at this
+    path: those for which a route matches fully. Starlette's own 405 names only the first
+    route's (``GET /signin`` hides ``POST /signin``). A mount (``/static``) takes every method
+    to its app, which answers its own 405: it is left to that answer."""
+    routes = [route for route in request.app.routes if not isinstance(route, Mount)]
     methods: set[str] = set()
     for method in _METHODS:
         scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
             methods.add(method)
     return methods
 
@@ -166,7 +171,8 @@ async def on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
+        # Outside the OpenAPI (/static, /docs) the Allow of the 405 itself stands.
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
     return problem(exc.status_code, detail, headers=headers, **extensions)
 
 

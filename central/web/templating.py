@@ -7,7 +7,7 @@ translations are global to an environment, and requests of both languages run at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +43,10 @@ def local_time(value: datetime | str | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime(TIME_FORMAT)
 
 
+def _plain_static_url(relative: str) -> str:
+    return f"/static/{relative}"
+
+
 class Templates:
     """The pages' templates in every language; :meth:`response` renders one for a request."""
 
@@ -51,6 +55,7 @@ class Templates:
         timezone: str,
         *,
         secure_cookies: bool = False,
+        static_url: Callable[[str], str] | None = None,
         template_dir: Path = TEMPLATE_DIR,
         catalogs: Mapping[str, Any] | None = None,
     ) -> None:
@@ -72,6 +77,9 @@ class Templates:
             install = env.install_gettext_translations  # type: ignore[attr-defined]
             install(catalogs[lang], newstyle=True)
             env.filters["localtime"] = self._local_time
+            # static_url("vendor/htmx/htmx.min.js"): the file's URL with its version, so that
+            # browsers cache it until it changes (central/static_files.py).
+            env.globals["static_url"] = static_url or _plain_static_url
             env.globals["languages"] = [
                 (i18n.SHORT[code], i18n.AUTONYMS[code]) for code in i18n.LANGUAGES
             ]

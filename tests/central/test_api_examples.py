@@ -3,7 +3,7 @@ the documented answer's keys must hold, and every route of the served OpenAPI ne
 
 The story's stage is real too: a central on Asia/Shanghai, an agent `s1-files` at station s1
 with a simulated cabinet `cab-1` on a pty, whose door is forced once (the alarm the examples
-acknowledge)."""
+acknowledge), and a van of s1 whose GPS is a simulated receiver replaying a drive."""
 
 from __future__ import annotations
 
@@ -22,13 +22,15 @@ import pytest
 from central.auth import Role
 from tests.central import doc_examples
 from tests.central.doc_examples import Example, ExampleError, Request, curl_request, expand
+from tests.central.test_stream import gps_receiver
 from tests.conftest import Deployment
-from tests.support import ROOT, http_get, wait_until
+from tests.support import ROOT, Child, http_get, wait_until
 from tests.test_devices_end_to_end import CabinetSimulator
 
 DOC = ROOT / "docs" / "api-examples.md"
 CENTRE_ZONE = ZoneInfo("Asia/Shanghai")
 AGENT, CABINET = "s1-files", "cab-1"
+VAN_AGENT, VAN_GPS = "s1-van", "van-07-gps"
 # Set by the test as "Before you start" sets them in a shell; the rest come from `keep`.
 GIVEN = {"PRECINCT", "TOKEN", "ADMIN_TOKEN", "ARRIVAL", "BROUGHT_IN", "DAY"}
 # Routes of the OpenAPI that no example can show, each with the reason. None today: the probes,
@@ -195,8 +197,9 @@ def _arrival(now: datetime) -> datetime:
     return arrival + timedelta(hours=1) if arrival.hour == 23 else arrival
 
 
-def _stage(deployment: Deployment, board: CabinetSimulator, tmp_path: Path) -> None:
-    """The agent with its cabinet online, and its door forced once: an open alarm."""
+def _stage(deployment: Deployment, board: CabinetSimulator, tmp_path: Path) -> Child:
+    """The agent with its cabinet online, and its door forced once: an open alarm; and a van
+    of the station whose GPS (a simulated receiver, returned) the centre follows."""
     config = tmp_path / "agent.toml"
     config.write_text(
         f'id = "{AGENT}"\nstation = "s1"\n[[devices]]\nkind = "cabinet"\nid = "{CABINET}"\n'
@@ -220,12 +223,31 @@ def _stage(deployment: Deployment, board: CabinetSimulator, tmp_path: Path) -> N
 
     wait_until(alarm_open, 20, "the forced door's alarm")
 
+    receiver, pty = gps_receiver(deployment, period=1.0)
+    van = tmp_path / "van.toml"
+    van.write_text(f'[[devices]]\nkind = "gps"\nid = "{VAN_GPS}"\ntransport = "{pty}"\n')
+    deployment.start_agent(VAN_AGENT, extra=["--config", str(van)])
+
+    def van_seen() -> bool:
+        status, found = http_get(f"{deployment.base}/api/v1/vans", admin)
+        return status == 200 and any(v["device"] == VAN_GPS and v["track"] for v in found)
+
+    wait_until(van_seen, 30, "the van's track at the centre")
+    return receiver
+
 
 def test_every_example_runs_against_a_real_central(
     deployment: Deployment, cabinet_board: CabinetSimulator, tmp_path: Path
 ) -> None:
     deployment.start_central({"PRECINCT_TIMEZONE": "Asia/Shanghai", "PRECINCT_PLAN_INTERVAL": "0"})
-    _stage(deployment, cabinet_board, tmp_path)
+    receiver = _stage(deployment, cabinet_board, tmp_path)
+    try:
+        _run_story(deployment)
+    finally:
+        receiver.kill()
+
+
+def _run_story(deployment: Deployment) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     arrival = _arrival(now)
     variables = {

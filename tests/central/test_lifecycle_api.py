@@ -214,6 +214,13 @@ def test_a_session_started_late_or_early_moves_the_plan(deployment: Deployment) 
     # Ended early: the room is free at once, and the second unit starts early in it.
     ended = late + timedelta(minutes=20)
     assert http_request("POST", f"{url}/persons/S1/session-ended", s1, {"at": at(ended)})[0] == 200
+    # The schedule shows the session as recorded beside the plan.
+    day = late.astimezone(UTC).date()
+    entries = http_get(f"{api}/schedule?date={day}", s1)[1]
+    (done,) = [e for e in entries if e["booking"] == first["id"] and e["kind"] == "session"]
+    assert datetime.fromisoformat(done["actual_start"]) == late
+    assert datetime.fromisoformat(done["actual_end"]) == ended
+    assert all(e["actual_start"] is None for e in entries if e["booking"] == second["id"])
     other = f"{api}/bookings/{second['id']}"
     assert http_request("POST", f"{other}/verified", s1, {"code": second["code"]})[0] == 200
     assert http_request("POST", f"{other}/entered", s1, {"at": at(arrival)})[0] == 200

@@ -329,7 +329,7 @@ def test_an_idle_stream_gets_heartbeats(deployment: Deployment, clients: list[Ss
     assert stream.pings >= 2
 
 
-def _gps_receiver(deployment: Deployment, period: float) -> tuple[Child, str]:
+def gps_receiver(deployment: Deployment, period: float) -> tuple[Child, str]:
     """A GPS receiver simulator on a pty, replaying a van's drive with a fix every ``period``
     seconds; returns it and the pty's path."""
     track = deployment.root / "track.nmea"
@@ -355,7 +355,7 @@ def test_van_positions_reach_the_vans_station_at_most_one_a_second(
     for client in (own, other, ops):
         assert client.next() is not None
     # Five fixes a second, none filtered out by the driver: the feed thins them.
-    simulator, pty = _gps_receiver(deployment, period=0.2)
+    simulator, pty = gps_receiver(deployment, period=0.2)
     try:
         config = deployment.root / "van.toml"
         config.write_text(

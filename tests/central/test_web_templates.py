@@ -184,14 +184,14 @@ def test_every_template_and_catalog_ships_with_the_package() -> None:
     """The package runs without a build step: what the pages read at run time is package
     data (pyproject's globs match every such file)."""
     with (ROOT / "pyproject.toml").open("rb") as handle:
-        globs = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["central.web"]
-    package = TEMPLATE_DIR.parent
+        globs = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["central"]
+    package = TEMPLATE_DIR.parent.parent
     shipped = [
         path.relative_to(package).as_posix()
         for folder in ("templates", "locale")
-        for path in (package / folder).rglob("*")
+        for path in (package / "web" / folder).rglob("*")
         if path.is_file()
     ]
-    assert "locale/zh_CN/LC_MESSAGES/messages.po" in shipped
+    assert "web/locale/zh_CN/LC_MESSAGES/messages.po" in shipped
     unmatched = [f for f in shipped if not any(fnmatch.fnmatch(f, g) for g in globs)]
     assert unmatched == []

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from central.api.deps import DbDep, PrincipalDep, ZoneDep, require_roles
 from central.api.query_times import QueryTime, day_of, lower_bound, upper_bound
@@ -30,8 +30,14 @@ class ScheduleEntry(BaseModel):
     person: str
     kind: str
     room: str
-    start: str
+    start: str = Field(description="as planned now (a session that started: when it started)")
     end: str
+    actual_start: str | None = Field(
+        default=None, description="a session's recorded start; null until it starts"
+    )
+    actual_end: str | None = Field(
+        default=None, description="a session's recorded end; null until it ends"
+    )
 
 
 class CustodyOut(BaseModel):
@@ -88,9 +94,13 @@ def schedule(
     """Every assignment starting on ``date`` in the centre's time zone."""
     start = lower_bound(day_of(day, zone), zone)
     end = upper_bound(day_of(day, zone), zone)
+    # A session's actual start and end beside the planned ones: the wall draws both.
     query = (
-        "SELECT a.booking, b.station, a.person, a.kind, a.room, a.start, a.end "
+        "SELECT a.booking, b.station, a.person, a.kind, a.room, a.start, a.end, "
+        "CASE WHEN a.kind = 'session' THEN p.session_started_at END, "
+        "CASE WHEN a.kind = 'session' THEN p.session_ended_at END "
         "FROM assignments a JOIN bookings b ON b.id = a.booking "
+        "LEFT JOIN booking_persons p ON p.booking = a.booking AND p.person = a.person "
         "WHERE a.start >= ? AND a.start < ? AND b.status NOT IN ('cancelled', 'no_show')"
     )
     args: list[Any] = [format_time(start), format_time(end)]
@@ -100,7 +110,15 @@ def schedule(
     rows = db.execute(query + " ORDER BY a.start, a.room", args).fetchall()
     return [
         ScheduleEntry(
-            booking=r[0], station=r[1], person=r[2], kind=r[3], room=r[4], start=r[5], end=r[6]
+            booking=r[0],
+            station=r[1],
+            person=r[2],
+            kind=r[3],
+            room=r[4],
+            start=r[5],
+            end=r[6],
+            actual_start=r[7],
+            actual_end=r[8],
         )
         for r in rows
     ]
