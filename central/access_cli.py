@@ -79,7 +79,8 @@ def register(central_commands: argparse._SubParsersAction[argparse.ArgumentParse
     verify.set_defaults(handler=_audit_verify)
 
 
-def _cli_actor() -> Actor:
+def cli_actor() -> Actor:
+    """The local user at the command line, as the audit log names them."""
     from central.audit import Actor
 
     try:
@@ -90,7 +91,7 @@ def _cli_actor() -> Actor:
     return Actor(name=user[:200], role="cli", source="cli")
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
+def fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"precinct: {message}", file=sys.stderr)
     return code
 
@@ -104,12 +105,12 @@ def _token_create(args: argparse.Namespace) -> int:
     try:
         role = Role(args.role)
     except ValueError:
-        return _fail(f"unknown role {args.role!r} (admin, centre, station, ops)")
+        return fail(f"unknown role {args.role!r} (admin, centre, station, ops)")
     now = datetime.now(UTC)
     try:
         expires_at = None if args.expires_in is None else now + parse_duration(args.expires_in)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     migrate(args.db)
     conn = connect(args.db)
     try:
@@ -125,7 +126,7 @@ def _token_create(args: argparse.Namespace) -> int:
             )
             audit.append(
                 conn,
-                _cli_actor(),
+                cli_actor(),
                 audit.AuditRecord(
                     "token.created",
                     args.name,
@@ -141,7 +142,7 @@ def _token_create(args: argparse.Namespace) -> int:
             conn.execute("ROLLBACK")
             raise
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     finally:
         conn.close()
     print(token)
@@ -153,7 +154,7 @@ def _token_list(args: argparse.Namespace) -> int:
     from central.store import connect, migrate
 
     if not args.db.is_file():
-        return _fail(f"{args.db}: no such file")
+        return fail(f"{args.db}: no such file")
     migrate(args.db)
     conn = connect(args.db, readonly=True)
     try:
@@ -189,14 +190,14 @@ def _token_revoke(args: argparse.Namespace) -> int:
     from central.store import connect, migrate
 
     if not args.db.is_file():
-        return _fail(f"{args.db}: no such file")
+        return fail(f"{args.db}: no such file")
     migrate(args.db)
     conn = connect(args.db)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             revoked = revoke_tokens(conn, args.name)
-            actor = _cli_actor()
+            actor = cli_actor()
             for token in revoked:
                 audit.append(
                     conn,
@@ -212,7 +213,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if not revoked:
-        return _fail(f"no unrevoked token named {args.name!r}", EXIT_FAILED)
+        return fail(f"no unrevoked token named {args.name!r}", EXIT_FAILED)
     print(f"revoked {len(revoked)} token(s) named {args.name!r}")
     return 0
 
@@ -222,19 +223,19 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from central.store import AUDIT_SCHEMA_VERSION, connect
 
     if not args.db.is_file():
-        return _fail(f"{args.db}: no such file")
+        return fail(f"{args.db}: no such file")
     try:
         conn = connect(args.db, readonly=True)
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.DatabaseError as exc:
-        return _fail(f"{args.db}: not a usable SQLite file: {exc}")
+        return fail(f"{args.db}: not a usable SQLite file: {exc}")
     try:
         if version < AUDIT_SCHEMA_VERSION:
-            return _fail(f"{args.db}: schema version {version} has no audit log yet")
+            return fail(f"{args.db}: schema version {version} has no audit log yet")
         try:
             verdict = audit.verify(audit.rows(conn))
         except sqlite3.OperationalError as exc:
-            return _fail(f"{args.db}: the audit table cannot be read: {exc}", EXIT_FAILED)
+            return fail(f"{args.db}: the audit table cannot be read: {exc}", EXIT_FAILED)
         missing = audit.missing_triggers(conn)
     finally:
         conn.close()

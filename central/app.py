@@ -50,6 +50,10 @@ from central.planning import PlanningService
 from central.settings import CentralSettings
 from central.static_files import STATIC_PREFIX, Assets, StaticAssets
 from central.store import migrate
+from central.web import pages
+from central.web.deps import SignInRequired, on_sign_in_required
+from central.web.signin import SignInGuard
+from central.web.templating import Templates
 from monitoring.central_metrics import CentralMetrics
 from monitoring.planning_metrics import PlanningMetrics
 
@@ -115,6 +119,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(SignInRequired, on_sign_in_required)
     # The last added runs first: the size cap, then the gate (rate limits, the token), both
     # before FastAPI reads the body.
     app.add_middleware(ApiGate, settings=settings, metrics=metrics)
@@ -126,6 +131,12 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.state.stream_slots = stream.stream_slots(settings)
     app.state.assets = Assets()
     app.mount(STATIC_PREFIX, StaticAssets(app.state.assets), name="static")
+    app.state.templates = Templates(
+        settings.timezone,
+        secure_cookies=settings.web_secure_cookies,
+        static_url=app.state.assets.url,
+    )
+    app.state.signin_guard = SignInGuard.from_settings(settings)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(agents.router)
@@ -141,6 +152,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(audit_routes.router)
     app.include_router(stream.router)
     app.include_router(alarms.router)
+    app.include_router(pages.router)  # the pages (HTML, not in the OpenAPI)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

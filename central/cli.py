@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from central import access_cli
+from central import access_cli, user_cli
 from edge_agent.settings_source import ConfigError, load
 
 EXIT_USAGE = 2
@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     central.set_defaults(handler=_run_central)
     central_commands = central.add_subparsers(dest="central_command", metavar="COMMAND")
     access_cli.register(central_commands)  # token create/list/revoke, audit verify
+    user_cli.register(central_commands)  # user create/list/disable
 
     demo = commands.add_parser(
         "demo",

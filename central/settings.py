@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from central.alarm_rules import ALARM_KINDS, Severity
 from central.van_eta import VanRules
+from central.web.sessions import SessionRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
 from edge_agent.tls import check_client_tls, check_tls_keys
@@ -93,6 +95,16 @@ class CentralSettings:
     rate_limit_token_burst: int = 600
     rate_limit_auth_failure_rate: float = 1.0
     rate_limit_auth_failure_burst: int = 20
+    # People's sessions on the pages (docs/web.md): one ends session_idle_minutes after its last
+    # use and session_max_hours after sign-in however busy (fractions allowed); its cookie is
+    # Secure on https requests, and on every request when web_secure_cookies is true (behind a
+    # proxy that ends TLS). Failed sign-ins: a token bucket per client address and one per
+    # name, signin_failure_burst at once then signin_failure_rate a second (rate 0: off).
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    web_secure_cookies: bool = False
+    signin_failure_rate: float = 0.05
+    signin_failure_burst: int = 5
     # The live stream (GET /api/v1/stream): the feed keeps feed_retention_hours of events (a
     # client further behind is told to reload); streams look for new events every
     # stream_poll_interval seconds, send a heartbeat every stream_ping_interval seconds, and one
@@ -193,6 +205,14 @@ class CentralSettings:
             raise ValueError("rate_limit_token_rate: rates must not be negative (0: off)")
         if min(self.rate_limit_token_burst, self.rate_limit_auth_failure_burst) < 1:
             raise ValueError("rate_limit_token_burst: bursts must be at least 1")
+        if not 0 < self.session_idle_minutes <= 24 * 60:
+            raise ValueError("session_idle_minutes: must be more than 0 and at most a day")
+        if not 0 < self.session_max_hours <= 24 * 7:
+            raise ValueError("session_max_hours: must be more than 0 and at most a week")
+        if self.signin_failure_rate < 0 or not 1 <= self.signin_failure_burst <= 1000:
+            raise ValueError(
+                "signin_failure_rate: must not be negative (signin_failure_burst 1-1000)"
+            )
         if not 0 < self.feed_retention_hours <= 24 * 365:
             raise ValueError("feed_retention_hours: must be more than 0 and at most a year")
         if not 0.01 <= self.stream_poll_interval <= 10:
@@ -215,6 +235,12 @@ class CentralSettings:
                 )
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+
+    def session_rules(self) -> SessionRules:
+        return SessionRules(
+            idle=timedelta(minutes=self.session_idle_minutes),
+            absolute=timedelta(hours=self.session_max_hours),
+        )
 
     def alarm_severities(self) -> Mapping[str, Severity]:
         return MappingProxyType(

@@ -471,6 +471,33 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS plan_events_kind ON plan_events (kind, at)")
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """People who sign in to the pages (``central/users.py``) and their sessions
+    (``central/web/sessions.py``).
+
+    A user is never deleted, only disabled, so that the audit log's names keep meaning someone.
+    A session's ``id`` is the SHA-256 of the cookie's secret (the secret itself is never
+    stored); it ends at ``expires_at`` (absolute), at ``idle_expires_at`` (moved on as the
+    session is used), or when revoked (sign-out, the user disabled)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS users ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, "
+        "station TEXT, password_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled_at TEXT)"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS web_sessions ("
+        "id TEXT PRIMARY KEY, user INTEGER NOT NULL REFERENCES users (id), "
+        "created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, csrf_token TEXT NOT NULL, "
+        "idle_expires_at TEXT NOT NULL, expires_at TEXT NOT NULL, revoked_at TEXT, "
+        "source TEXT NOT NULL) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user) "
+        "WHERE revoked_at IS NULL"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS web_sessions_expires ON web_sessions (expires_at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -482,6 +509,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v8,
     _v9,
     _v10,
+    _v11,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from central.settings import CentralSettings
 from tests.shipped_broker import make_password_file, shipped_config
 from tests.support import ROOT, free_port, port_open, wait_until
 
@@ -112,3 +115,11 @@ def test_shipped_config_refuses_anonymous_and_wrong_passwords(
         while client.loop(timeout=0.5) == mqtt.MQTT_ERR_SUCCESS and time.monotonic() < deadline:
             assert not client.is_connected()
         assert not client.is_connected()
+
+
+def test_the_example_central_settings_list_every_key() -> None:
+    """deploy/central.toml is where an operator learns the settings: it names each one."""
+    shipped = tomllib.loads((ROOT / "deploy" / "central.toml").read_text())
+    keys = {field.name for field in dataclasses.fields(CentralSettings)}
+    assert sorted(keys - set(shipped)) == []
+    assert sorted(set(shipped) - keys) == []

@@ -23,11 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Mount
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A client that sends a hundred wrong fields learns about the first ones; the rest add nothing.
 MAX_FIELD_ERRORS = 20
 _MAX_MESSAGE = 300
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -141,10 +143,26 @@ def allowed_methods(request: Request) -> str:
         pattern, parameters = re.subn(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, path):
             found.setdefault(parameters, set()).update(method.upper() for method in operations)
-    methods = found[min(found)] if found else set()
+    if not found:
+        return ", ".join(sorted(_page_methods(request)))
+    methods = found[min(found)]
     if "GET" in methods:
         methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(methods))
+
+
+def _page_methods(request: Request) -> set[str]:
+    """The methods the routes left out of the OpenAPI (the pages, ``/docs``) answer at this
+    path: those for which a route matches fully. Starlette's own 405 names only the first
+    route's (``GET /signin`` hides ``POST /signin``). A mount (``/static``) takes every method
+    to its app, which answers its own 405: it is left to that answer."""
+    routes = [route for route in request.app.routes if not isinstance(route, Mount)]
+    methods: set[str] = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            methods.add(method)
+    return methods
 
 
 async def on_http_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -34,18 +34,19 @@ class SseClient:
         token: str | None,
         last_event_id: str | None = None,
         read_timeout: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         parts = urlsplit(url)
         self.connection = http.client.HTTPConnection(
             parts.hostname or "127.0.0.1", parts.port, timeout=read_timeout
         )
-        headers = {"Accept": "text/event-stream"}
+        sent = {"Accept": "text/event-stream", **(headers or {})}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+            sent["Authorization"] = f"Bearer {token}"
         if last_event_id is not None:
-            headers["Last-Event-ID"] = last_event_id
+            sent["Last-Event-ID"] = last_event_id
         self.connection.request(
-            "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers
+            "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=sent
         )
         self.response = self.connection.getresponse()
         self.status = self.response.status

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,10 +28,13 @@ from starlette.types import Receive, Scope, Send
 
 from central import feed
 from central.api.deps import PrincipalDep, SettingsDep
+from central.api.gate import SESSION_STATE, keep_alive
 from central.auth import Principal
 from central.feed_watch import READ_DEADLINE_SECONDS, FeedWatch
 from central.settings import CentralSettings
 from central.store import connect
+from central.web import sessions
+from central.web.sessions import WebSession
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
@@ -39,6 +44,8 @@ SEND_TIMEOUT_SECONDS = 30.0
 # sse-starlette sees the server stopping and sets the stream's shutdown event; the stream ends
 # its answer within this time or is cancelled.
 SHUTDOWN_GRACE_SECONDS = 1.0
+# A stream opened with a session cookie looks at its session this often (see _SessionCheck).
+SESSION_CHECK_SECONDS = 5.0
 
 LastEventId = Annotated[
     str | None,
@@ -104,6 +111,35 @@ def _resync(position: int) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(body), id=str(position), event="resync")
 
 
+class _SessionCheck:
+    """A stream opened with a page's session cookie lasts only as long as the session: it ends
+    within :data:`SESSION_CHECK_SECONDS` of a sign-out, the user disabled, or the session's
+    end. An open stream is a page in use, so each check also keeps the session alive."""
+
+    def __init__(self, settings: CentralSettings, session: WebSession, secret: str) -> None:
+        self.settings = settings
+        self.session = session
+        self.secret = secret
+        self.checked = time.monotonic()
+
+    def _live(self) -> WebSession | None:
+        conn = connect(self.settings.db, readonly=True)
+        try:
+            return sessions.find(conn, self.secret, datetime.now(UTC))
+        finally:
+            conn.close()
+
+    async def live(self) -> bool:
+        if time.monotonic() - self.checked < SESSION_CHECK_SECONDS:
+            return True
+        self.checked = time.monotonic()
+        found = await asyncio.wait_for(asyncio.to_thread(self._live), READ_DEADLINE_SECONDS)
+        if found is None or found.id != self.session.id:
+            return False
+        await keep_alive(self.settings.db, self.settings.session_rules(), found, datetime.now(UTC))
+        return True
+
+
 async def _events(
     settings: CentralSettings,
     watch: FeedWatch,
@@ -111,6 +147,7 @@ async def _events(
     start: int,
     lost: bool,
     shutdown: anyio.Event,
+    session: _SessionCheck | None = None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     if lost:
         yield _resync(start)
@@ -127,6 +164,8 @@ async def _events(
                 # The central is stopping: end the answer properly; the client resumes
                 # elsewhere or later by its last id.
                 return
+            if session is not None and not await session.live():
+                return  # the browser's reconnect is answered 401: it signs in again
             if watch.latest <= cursor:
                 continue
             served = watch.recent(cursor, principal)
@@ -227,8 +266,15 @@ async def stream(
     slots: _Slots = request.app.state.stream_slots
     key = slots.take(principal)
     shutdown = anyio.Event()
+    web_session = getattr(request.state, SESSION_STATE, None)
+    secret = request.cookies.get(sessions.COOKIE)
+    check = (
+        _SessionCheck(settings, web_session, secret)
+        if isinstance(web_session, WebSession) and secret
+        else None
+    )
     return _StreamResponse(
-        _events(settings, watch, principal, start, lost, shutdown),
+        _events(settings, watch, principal, start, lost, shutdown, check),
         shutdown,
         slots,
         key,
