@@ -50,7 +50,7 @@ from central.planning import PlanningService
 from central.settings import CentralSettings
 from central.static_files import STATIC_PREFIX, Assets, StaticAssets
 from central.store import migrate
-from central.web import pages
+from central.web import book, door, my_bookings, pages, wall
 from central.web.deps import SignInRequired, on_sign_in_required
 from central.web.signin import SignInGuard
 from central.web.templating import Templates
@@ -152,7 +152,9 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.include_router(audit_routes.router)
     app.include_router(stream.router)
     app.include_router(alarms.router)
-    app.include_router(pages.router)  # the pages (HTML, not in the OpenAPI)
+    # The pages (HTML, not in the OpenAPI): sign-in and home, then one router per page.
+    for page_router in (pages.router, book.router, my_bookings.router, door.router, wall.router):
+        app.include_router(page_router)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The test command: installs what the tests need (Mosquitto and Chromium from Debian's packages
+# The test command: installs what the tests need (Mosquitto, Chromium and a Chinese font from
+# Debian's packages
 # when they are missing, the package and its dev tools in .venv), then runs ruff (lint and
 # format), mypy and the whole suite.
 # The browser tests drive Debian's Chromium through Playwright for Python; Playwright's own
@@ -12,6 +13,10 @@ export PATH
 missing=""
 if ! command -v mosquitto >/dev/null 2>&1; then missing="$missing mosquitto"; fi
 if [ ! -x /usr/bin/chromium ]; then missing="$missing chromium"; fi
+# A Chinese font, so that the pages' screenshots show the Chinese they are read in.
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+  missing="$missing fonts-wqy-microhei"
+fi
 if [ -n "$missing" ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

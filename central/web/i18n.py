@@ -1,6 +1,7 @@
 """The pages' languages: Simplified Chinese by default, English selectable.
 
-Catalogs are gettext ``.po`` files under ``central/web/locale/<lang>/LC_MESSAGES/messages.po``,
+Catalogs are gettext ``.po`` files under ``central/web/locale/<lang>/LC_MESSAGES/*.po`` (the
+frame's ``messages.po`` and one file per page area, merged),
 read with Babel and compiled in memory at start-up, so the package needs no build step and a
 catalog on disk is always the one served. Strings come from the templates (``{% trans %}``,
 ``_()``) and from Python (``gettext_noop``); ``babel.cfg`` at the top of the repository says
@@ -77,15 +78,22 @@ def choose(query: str | None, cookie: str | None, accept_language: str | None) -
 
 
 def load_catalogs(locale_dir: Path = LOCALE_DIR) -> Mapping[str, Translations]:
-    """Every language's catalog, read from its ``.po`` and compiled in memory."""
+    """Every language's catalog, read from its ``.po`` files and compiled in memory. A language
+    may have several files (``messages.po`` for the frame, one per page area: ``book.po``,
+    ``wall.po``, …), merged into one catalog; a string belongs to exactly one of them."""
     catalogs: dict[str, Translations] = {}
     for lang in LANGUAGES:
-        path = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=lang, domain=DOMAIN)
-        compiled = io.BytesIO()
-        # Fuzzy entries are drafts: served as the msgid (English), never half-translated.
-        write_mo(compiled, catalog, use_fuzzy=False)
-        compiled.seek(0)
-        catalogs[lang] = Translations(compiled, domain=DOMAIN)
+        merged: Translations | None = None
+        for path in sorted((locale_dir / lang / "LC_MESSAGES").glob("*.po")):
+            with path.open("rb") as handle:
+                catalog = read_po(handle, locale=lang, domain=DOMAIN)
+            compiled = io.BytesIO()
+            # Fuzzy entries are drafts: served as the msgid (English), never half-translated.
+            write_mo(compiled, catalog, use_fuzzy=False)
+            compiled.seek(0)
+            part = Translations(compiled, domain=DOMAIN)
+            merged = part if merged is None else merged.merge(part)
+        if merged is None:
+            raise FileNotFoundError(f"no catalog for {lang} under {locale_dir}")
+        catalogs[lang] = merged
     return MappingProxyType(catalogs)

@@ -8,7 +8,7 @@ these routes is in the OpenAPI (they answer HTML, not the API's JSON).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
@@ -23,7 +23,6 @@ from central.web.deps import (
     OptionalSessionDep,
     SignedInDep,
     TemplatesDep,
-    require_page_roles,
 )
 from central.web.forms import FormError, read_form
 from central.web.sessions import WebSession
@@ -158,19 +157,3 @@ async def signout(
     answer = RedirectResponse("/signin", status_code=303)
     cookies.clear_session(answer, request, always_secure=settings.web_secure_cookies)
     return answer
-
-
-WallUser = Annotated[WebSession, require_page_roles(Role.ADMIN, Role.CENTRE, Role.OPS)]
-StationUser = Annotated[WebSession, require_page_roles(Role.STATION)]
-
-
-@router.get("/wall")
-def wall(request: Request, templates: TemplatesDep, session: WallUser) -> Response:
-    """The duty room's wall (a placeholder until its page is written)."""
-    return templates.response(request, "wall.html", page_context(session))
-
-
-@router.get("/bookings/mine")
-def my_bookings(request: Request, templates: TemplatesDep, session: StationUser) -> Response:
-    """A station's own bookings (a placeholder until its page is written)."""
-    return templates.response(request, "my_bookings.html", page_context(session))

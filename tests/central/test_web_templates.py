@@ -112,21 +112,24 @@ def _extracted() -> set[str]:
 def test_each_catalog_translates_every_string_and_no_other(lang: str) -> None:
     wanted = _extracted()
     assert "Sign in" in wanted
-    with (i18n.LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        catalog = read_po(handle, locale=lang)
     present = {}
-    for message in catalog:
-        if not message.id:
-            continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
-        present[key] = message
+    errors = []
+    for path in sorted((i18n.LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=lang)
+        for message in catalog:
+            if not message.id:
+                continue
+            key = message.id[0] if isinstance(message.id, tuple) else message.id
+            assert key not in present, f"{lang}: {key!r} is in two files ({path.name})"
+            present[key] = message
+        errors += [(path.name, m.id, e) for m, e in catalog.check()]
     assert sorted(wanted - set(present)) == [], f"{lang}: missing; run pybabel update"
     assert sorted(set(present) - wanted) == [], f"{lang}: obsolete entries"
     for key, message in present.items():
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         assert all(strings), f"{lang}: {key!r} is not translated"
         assert not message.fuzzy, f"{lang}: {key!r} is fuzzy"
-    errors = [(m.id, e) for m, e in catalog.check()]
     assert errors == []
 
 
