@@ -178,6 +178,7 @@ class Arrival:
     eta: str | None
     distance_m: float | None
     late: bool  # the van's ETA is late_van_minutes after the planned time
+    minutes_late: int | None  # the van's ETA after the planned time, in whole minutes
     overdue: bool  # no van says when, and the planned time is late_van_minutes past
 
 
@@ -217,6 +218,10 @@ def arrivals(
         van = carried.get(booking)
         van_eta = None if van is None else van[1].eta
         overdue = van_eta is None and datetime.fromisoformat(planned) + late_after < now
+        minutes_late = None
+        if van_eta is not None:
+            behind = datetime.fromisoformat(van_eta) - datetime.fromisoformat(planned)
+            minutes_late = int(behind.total_seconds() // 60)
         found.append(
             Arrival(
                 booking=booking,
@@ -230,6 +235,7 @@ def arrivals(
                 eta=van_eta,
                 distance_m=None if van is None else van[1].distance_m,
                 late=van is not None and van[1].late,
+                minutes_late=minutes_late,
                 overdue=overdue,
             )
         )

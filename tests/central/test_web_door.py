@@ -11,16 +11,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from central.auth import Role
 from central.web.door import MISS_BURST
+from central.web.templating import TEMPLATE_DIR, Templates
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.central.test_vans_api import CENTRE, _van
+from tests.central.test_web_templates import _BareText, _literal_html
 from tests.central.web_client import Answer, Browser, add_user
 from tests.conftest import Deployment
 from tests.support import http_get, http_request
 
 HTMX = {"HX-Request": "true"}
 ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (TEMPLATE_DIR / "door").glob("*.html")))
+def test_no_door_fragment_has_text_outside_trans(name: str) -> None:
+    """The frame's check covers the top-level templates; the door's fragments get it here."""
+    env = Templates(str(ZONE)).environments["en"]
+    tree = env.parse((TEMPLATE_DIR / "door" / name).read_text(), name)
+    checker = _BareText()
+    checker.feed("".join(_literal_html(tree)))
+    checker.close()
+    assert checker.found == [], f"door/{name}: text to put in {{% trans %}}: {checker.found}"
 
 
 def _setup(deployment: Deployment, env: dict[str, str] | None = None) -> tuple[str, str]:
