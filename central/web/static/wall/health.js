@@ -26,7 +26,7 @@ let timers = false;
 function stateWord(online) {
   if (online === true) return ["online", config.text.online];
   if (online === false) return ["offline", config.text.offline];
-  return ["unknown", config.text.unknown];
+  return ["unknown", config.text.unknown]; // no availability report (a band is heard, not polled)
 }
 
 function stateCell(online) {
@@ -49,7 +49,8 @@ function seenCell(text) {
   ago.textContent = formats.ago(date);
   const at = document.createElement("span");
   at.className = "at";
-  at.textContent = formats.stamp(date);
+  at.textContent = formats.short(date);
+  time.title = formats.stamp(date);
   time.append(ago, at);
   return time;
 }
@@ -77,6 +78,15 @@ function battery(device) {
   return span;
 }
 
+/** A band reports no class of its own (its scanner does): it is known by its readings. */
+function kindOf(device) {
+  const text = config.text;
+  if (device.class) return text[device.class] || device.class;
+  const kinds = Object.keys(device.state || {});
+  if (kinds.some((k) => k === "battery" || k === "heart_rate" || k === "custody")) return text.band;
+  return "—";
+}
+
 function draw() {
   const text = config.text;
   const agentRows = [...agents.values()]
@@ -100,7 +110,7 @@ function draw() {
     .map((d) =>
       row(
         `${d.agent}/${d.id}`,
-        [d.id, text[d.class] || d.class || "—", stateCell(d.online), seenCell(d.last_seen), battery(d)],
+        [d.id, kindOf(d), stateCell(d.online), seenCell(d.last_seen), battery(d)],
         d.online,
       ),
     );

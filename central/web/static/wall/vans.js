@@ -82,7 +82,12 @@ function setUp() {
       fillOpacity: 0.08,
       dashArray: f.kind === "station" ? "6 4" : null,
     })
-      .bindTooltip(f.label, { permanent: true, direction: "top", className: `fence-label fence-${f.kind}` })
+      .bindTooltip(f.label, {
+        permanent: true,
+        // The van's own label is on its right: a station's goes left, where it set off from.
+        direction: f.kind === "station" ? "left" : "top",
+        className: `fence-label fence-${f.kind}`,
+      })
       .addTo(map);
   }
   return toMap;
@@ -100,24 +105,32 @@ function stateOf(van) {
   return "idle";
 }
 
-function cell(row, index, text, title = "") {
-  const td = row.cells[index];
-  td.textContent = text;
-  if (title) td.title = title;
-  else td.removeAttribute("title");
+function cell(row, index, text) {
+  row.cells[index].textContent = text;
 }
 
-function etaText(booking) {
-  if (!booking) return ["—", ""];
-  const eta = parseTime(booking.eta);
-  const planned = parseTime(booking.planned);
+/** The ETA cell: the time (and the planned one when late), the distance on a second line. */
+function etaCell(td, booking) {
+  const eta = booking && parseTime(booking.eta);
+  const planned = booking && parseTime(booking.planned);
+  const when = document.createElement("span");
+  when.className = "eta";
   const parts = [];
   if (eta) parts.push(formats.clock(eta));
-  if (booking.late && planned) parts.push(fill(config.text.planned, { time: formats.clock(planned) }));
-  if (typeof booking.distance_m === "number") {
-    parts.push(fill(config.text.distance, { km: (booking.distance_m / 1000).toFixed(1) }));
+  if (booking && booking.late && planned) {
+    parts.push(fill(config.text.planned, { time: formats.clock(planned) }));
   }
-  return [parts.length ? parts.join(" · ") : "—", eta ? formats.stamp(eta) : ""];
+  when.textContent = parts.length ? parts.join(" · ") : "—";
+  if (eta) td.title = formats.stamp(eta);
+  else td.removeAttribute("title");
+  const spans = [when];
+  if (booking && typeof booking.distance_m === "number") {
+    const away = document.createElement("span");
+    away.className = "away";
+    away.textContent = fill(config.text.distance, { km: (booking.distance_m / 1000).toFixed(1) });
+    spans.push(away);
+  }
+  td.replaceChildren(...spans);
 }
 
 function render(entry) {
@@ -130,8 +143,7 @@ function render(entry) {
   cell(row, 1, (van.booking && van.booking.station) || van.station || "—");
   const speed = van.fix && typeof van.fix.speed_mps === "number" ? van.fix.speed_mps * 3.6 : null;
   cell(row, 2, speed === null ? "—" : fill(text.speed, { speed: speed.toFixed(0) }));
-  const [eta, etaTitle] = etaText(van.booking);
-  cell(row, 3, eta, etaTitle);
+  etaCell(row.cells[3], van.booking);
   const badge = row.cells[4].querySelector(".van-state") || document.createElement("span");
   badge.className = "van-state";
   badge.dataset.state = state;

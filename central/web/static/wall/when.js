@@ -34,6 +34,11 @@ export function timeFormats(timeZone) {
       const f = fields(date);
       return `${f.year}-${f.month}-${f.day} ${f.hour}:${f.minute}:${f.second}`;
     },
+    /** MM-DD HH:MM:SS, for a narrow column (the full stamp goes in its title). */
+    short: (date) => {
+      const f = fields(date);
+      return `${f.month}-${f.day} ${f.hour}:${f.minute}:${f.second}`;
+    },
     /** @param {Date} date @param {number} now milliseconds */
     ago: (date, now = Date.now()) => {
       const seconds = Math.round((date.getTime() - now) / 1000);
@@ -58,7 +63,7 @@ export function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
-/** The page's CSRF token is not needed for GETs; these are the REST reads with the cookie. */
+/** A REST read with the session cookie (a GET needs no CSRF header). */
 export async function getJson(url) {
   const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (!answer.ok) {
