@@ -7,7 +7,9 @@ toward the centre. The central service, the agents and the device simulators are
 processes, started in their own sessions so that Ctrl-C reaches the demo alone, which then stops
 them in order: agents first (they say goodbye to the broker), then the simulators, the central
 service and the broker. A few seconds in, a cabinet door is forced and a band's strap opened, so
-that ``GET /api/v1/alarms`` has something to show.
+that ``GET /api/v1/alarms`` has something to show. Two people can sign in to the pages, a
+centre user (the wall) and a station officer, with passwords drawn for this run and printed with
+the wall's URL; they go with the demo's store.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -26,8 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from central.auth import Role, create_token
-from central.demo_plan import SCANNER_ROOM, seed_plan
-from central.store import connect, migrate
+from central.demo_plan import DEMO_STATION, SCANNER_ROOM, seed_plan
+from central.store import connect, migrate, write_transaction
+from central.users import create_user
 from devices.gps.track import DEMO_ROUTE, synthetic_track
 from edge_agent.settings_source import parse_host_port
 
@@ -46,6 +51,11 @@ _READY_SECONDS = 30.0
 # When the demo forces a door and opens a strap: late enough for the agents to be polling.
 _INCIDENT_SECONDS = 3.0
 _FORCED_SLOT = 5
+# The pages' demo users: the duty room's wall, and an officer of the demo's station.
+CENTRE_USER = "centre"
+STATION_USER = "station"
+# The station's geofence on the wall's map, around where the van sets off (metres).
+_STATION_FENCE_M = 300
 
 
 def _free_port() -> int:
@@ -171,6 +181,7 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         conn = connect(db)
         try:
             token = create_token(conn, role=Role.ADMIN, name="demo", station=None)
+            sign_ins = _create_users(conn)
         finally:
             conn.close()
         env = dict(os.environ)
@@ -182,6 +193,11 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
             "PRECINCT_CENTRE_LAT": str(DEMO_ROUTE[-1][0]),
             "PRECINCT_CENTRE_LON": str(DEMO_ROUTE[-1][1]),
             "PRECINCT_PLAN_INTERVAL": "10",
+            # The wall shows times in the centre's zone, and the station where the van sets off.
+            "PRECINCT_TIMEZONE": "Asia/Shanghai",
+            "PRECINCT_MAP_STATIONS": (
+                f"{DEMO_STATION}:{DEMO_ROUTE[0][0]},{DEMO_ROUTE[0][1]},{_STATION_FENCE_M}"
+            ),
         }
         command = [sys.executable, "-m", "central.cli"]
         try:
@@ -269,6 +285,9 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                     )
                 )
             print(f"Precinct demo running (broker {broker_url})")
+            print(f"  wall:      {base}/wall")
+            for name, password in sign_ins.items():
+                print(f"  sign in:   {name} / {password}  (demo only, gone when the demo stops)")
             print(f"  API docs:  {base}/docs")
             print(f"  agents:    curl -H 'Authorization: Bearer {token}' {base}/api/v1/agents")
             print(
@@ -315,6 +334,23 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
     ]
     print("Precinct demo stopped." if not failed else f"Precinct demo stopped; exits {failed}")
     return 0 if not failed else 1
+
+
+def _create_users(conn: sqlite3.Connection) -> dict[str, str]:
+    """The demo's centre and station users, each with a password drawn for this run."""
+    passwords = {CENTRE_USER: secrets.token_urlsafe(12), STATION_USER: secrets.token_urlsafe(12)}
+    with write_transaction(conn):
+        create_user(
+            conn, name=CENTRE_USER, role=Role.CENTRE, station=None, password=passwords[CENTRE_USER]
+        )
+        create_user(
+            conn,
+            name=STATION_USER,
+            role=Role.STATION,
+            station=DEMO_STATION,
+            password=passwords[STATION_USER],
+        )
+    return passwords
 
 
 async def _incidents(

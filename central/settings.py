@@ -10,6 +10,13 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from central.alarm_rules import ALARM_KINDS, Severity
+from central.map_settings import (
+    StationFence,
+    check_attribution,
+    check_crs,
+    check_tile_url,
+    parse_stations,
+)
 from central.van_eta import VanRules
 from central.web.sessions import SessionRules
 from edge_agent.broker_url import BrokerUrl, parse_broker_url
@@ -68,6 +75,14 @@ class CentralSettings:
     centre_lon: float | None = None
     arrival_radius_m: float = 150.0
     late_van_minutes: int = 15
+    # The wall's van map (docs/web.md): no basemap unless map_tile_url names the force's own XYZ
+    # tile server ({z}/{x}/{y}), with map_attribution shown in its corner and map_crs its datum
+    # (wgs84, or gcj02 for Chinese tile servers); map_stations draws stations' geofences,
+    # "STATION:LAT,LON,RADIUS_M" separated by ";".
+    map_tile_url: str = ""
+    map_attribution: str = ""
+    map_crs: str = "wgs84"
+    map_stations: str = ""
     # Legal limits in hours per legal basis (domain.md; articles marked "verify" stay here).
     limit_criminal_summons: float = 12.0
     limit_criminal_summons_serious: float = 24.0
@@ -181,6 +196,10 @@ class CentralSettings:
             raise ValueError("centre_lat: not a position on Earth")
         if self.arrival_radius_m <= 0 or self.late_van_minutes < 0:
             raise ValueError("arrival_radius_m: must be positive (late_van_minutes >= 0)")
+        check_tile_url(self.map_tile_url)
+        check_attribution(self.map_attribution)
+        check_crs(self.map_crs)
+        self.station_fences()
         for basis in LegalBasis:
             hours = getattr(self, f"limit_{basis.value}", None)
             if hours is not None and not 0 < hours <= 72:
@@ -268,6 +287,9 @@ class CentralSettings:
             sobering_minutes=self.sobering_minutes,
             exit_minutes=self.exit_minutes,
         )
+
+    def station_fences(self) -> tuple[StationFence, ...]:
+        return parse_stations(self.map_stations)
 
     def van_rules(self) -> VanRules | None:
         if self.centre_lat is None or self.centre_lon is None:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import Browser
 from tests.support import ROOT, free_port, http_get, wait_until
+
+# The page tests' Chromium, for the demo's wall (a fixture of tests/web, taken by name below).
+from tests.web.conftest import browser  # noqa: F401
 
 _TAG_VARIABLE = "PRECINCT_TEST_DEMO_TAG"
 
@@ -36,7 +40,7 @@ def _processes_tagged(tag: str) -> dict[int, str]:
 
 
 @pytest.mark.parametrize("stop_by", ["duration", "ctrl-c"])
-def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
+def test_demo_runs_and_stops_cleanly(stop_by: str, request: pytest.FixtureRequest) -> None:
     tag = uuid.uuid4().hex
     port = free_port()
     duration = ["--duration", "12"] if stop_by == "duration" else []
@@ -117,6 +121,7 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
             status, inside = http_get(f"{base}/api/v1/persons?in_area=true", token.group(1))
             assert status == 200, inside
             assert [(p["person"], p["band"]["band"]) for p in inside] == [("S-1", "band-001")]
+            _the_wall_fills(request.getfixturevalue("browser"), base, banner)
             demo.send_signal(signal.SIGINT)
         out, err = demo.communicate(timeout=60)
     finally:
@@ -132,3 +137,43 @@ def test_demo_runs_and_stops_cleanly(stop_by: str) -> None:
     assert "Traceback" not in err
     assert "Precinct demo stopped." in out
     assert leftovers == {}
+
+
+def _the_wall_fills(chromium: Browser, base: str, banner: str) -> None:
+    """The printed centre user signs in to the printed wall and sees the van on the map, the
+    agents in the health panel and the alarms; the picture goes to docs/wall.png."""
+    wall = re.search(r"wall:\s+(http://\S+/wall)", banner)
+    sign_in = re.search(r"sign in:\s+(centre) / (\S+)", banner)
+    assert wall is not None, banner
+    assert sign_in is not None, banner
+    assert wall.group(1) == f"{base}/wall"
+    assert re.search(r"sign in:\s+station / \S+", banner), banner
+    page = chromium.new_page()
+    page.goto(wall.group(1))  # no session yet: to the sign-in form, then back to the wall
+    page.fill("#name", sign_in.group(1))
+    page.fill("#password", sign_in.group(2))
+    page.click("button[type=submit]")
+    page.wait_for_url(wall.group(1))
+    page.goto(f"{wall.group(1)}?lang=zh")  # the centre's language (the browser asks for en)
+    page.wait_for_function("document.getElementById('live-state').dataset.state === 'live'")
+    # The van on the map with its track, the booking it carries and its ETA beside it.
+    page.locator(".panel-vans path.van-marker").wait_for()
+    van = page.locator('#vans-list tr[data-device="van-07-gps"][data-lat]')
+    van.wait_for()
+    assert van.get_attribute("data-state") in ("en_route", "late", "arrived")
+    page.wait_for_function(
+        "Number(document.querySelector('#vans-list tr[data-device=\"van-07-gps\"]')"
+        ".dataset.trackPoints) >= 3"
+    )
+    # Both agents online in the health panel, the bands' batteries reported.
+    for agent in ("station-01-gate", "van-07"):
+        page.locator(f'#health-agents tr[data-key="{agent}"][data-state="online"]').wait_for()
+    page.locator("#health-devices .battery").first.wait_for()
+    # The forced door and the strap are open alarms for the signed-in centre user.
+    kinds = page.evaluate(
+        "fetch('/api/v1/alarms?state=open').then(r => r.json())"
+        ".then(page => page.items.map(a => a.kind))"
+    )
+    assert {"door_forced", "strap_opened"} <= set(kinds)
+    chromium.screenshot(page, "wall")
+    chromium.assert_only_local()
