@@ -17,7 +17,8 @@ from starlette.requests import Request
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The largest real form (a booking of 20 persons) is a few KiB.
 MAX_FORM_BYTES = 64 * 1024
-MAX_FIELDS = 200
+# That booking sends up to 10 fields a person and a dozen of its own: 212.
+MAX_FIELDS = 300
 
 
 class FormError(Exception):
