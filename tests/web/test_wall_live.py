@@ -9,9 +9,7 @@ from tests.conftest import Deployment
 from tests.web.support import signed_in
 
 
-def test_the_wall_goes_live_and_shows_it_in_words(
-    deployment: Deployment, browser: Browser
-) -> None:
+def test_the_wall_goes_live_and_shows_it_in_words(deployment: Deployment, browser: Browser) -> None:
     deployment.start_central()
     page = signed_in(browser, deployment, "duty.li", Role.CENTRE)
     assert page.url.endswith("/wall")
