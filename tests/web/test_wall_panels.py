@@ -6,6 +6,7 @@ forced cabinet door is on the wall within 2 s and acknowledged with a note. Scre
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,9 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, ViewportSize
+from prometheus_client import CollectorRegistry
 
+from central.api.booking_models import BookingIn
 from central.auth import Role
+from central.planning import PlanningService
+from central.store import connect, migrate
 from devices.wristband.simulator import band_address, band_id
+from edge_agent.wire import format_time
+from monitoring.planning_metrics import PlanningMetrics
+from scheduling.generator import generate_day
+from scheduling.model import from_minute
 from tests.browser import Browser
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.conftest import Deployment
@@ -308,3 +317,87 @@ def test_a_forced_door_is_on_the_wall_within_2_s_and_acknowledged(
         browser.assert_only_local()
     finally:
         board.close()
+
+
+def _seed_day(db: Path, persons: int, rooms: int) -> int:
+    """A generated day (scheduling/generator.py) booked through the planning service into the
+    central's store before it starts, as ``bench/allocate.py`` does; the assignments made."""
+    day = generate_day(persons, rooms, 1, datetime.now(UTC).date())
+    migrate(db)
+    conn = connect(db)
+    try:
+        stamp = format_time(datetime.now(UTC))
+        conn.executemany(
+            "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
+            [
+                (
+                    r.id,
+                    r.type.value,
+                    r.capacity,
+                    json.dumps(sorted(e.value for e in r.equipment)),
+                    stamp,
+                    stamp,
+                )
+                for r in day.rooms
+            ],
+        )
+    finally:
+        conn.close()
+    service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
+    service.load()
+    # The generator's day is UTC; the bookings are made at 06:00 of it.
+    opening = from_minute(day.day_start + 6 * 60)
+    for booking in day.bookings:
+        request = BookingIn.from_booking(booking).model_copy(update={"waitlist": True})
+        service.create(request.to_record(), booking.station, "test", opening)
+    conn = connect(db)
+    try:
+        made: int = conn.execute("SELECT count(*) FROM assignments").fetchone()[0]
+    finally:
+        conn.close()
+    return made
+
+
+def test_a_650_person_day_is_drawn_in_under_a_second(
+    deployment: Deployment, browser: Browser
+) -> None:
+    entries = _seed_day(deployment.db, 650, 64)
+    # The generated day is UTC's; no job may move it while the wall reads it.
+    deployment.start_central(
+        {
+            "PRECINCT_TIMEZONE": "Etc/UTC",
+            "PRECINCT_PLAN_INTERVAL": "0",
+            "PRECINCT_IMPROVE_INTERVAL": "0",
+        }
+    )
+    page = signed_in_wall(browser, deployment)
+    drawn = f"document.getElementById('rooms-timeline').dataset.entries === '{entries}'"
+    page.wait_for_function(drawn)
+    figures = []
+    for _ in range(3):
+        page.reload()
+        page.wait_for_function(drawn)
+        # Milliseconds since the navigation started, and building the timeline alone.
+        figures.append(
+            page.evaluate(
+                "() => { const t = document.getElementById('rooms-timeline').dataset;"
+                " return [Number(t.drawnAt), Number(t.renderMs)]; }"
+            )
+        )
+    bars = page.locator("#rooms-timeline .bar-planned, #rooms-timeline .bar-waiting").count()
+    assert bars == entries
+    rows = page.locator("#rooms-timeline .tl-row[data-room]").count()
+    assert rows == 64
+    print(
+        f"{entries} entries in {rows} rooms: navigation -> drawn "
+        + ", ".join(f"{at:.0f}" for at, _ in figures)
+        + " ms; building and laying out the timeline "
+        + ", ".join(f"{ms:.0f}" for _, ms in figures)
+        + " ms"
+    )
+    assert max(ms for _, ms in figures) < 1000
+    browser.screenshot(page, "650-persons-1920")
+    page.set_viewport_size(SMALL)
+    browser.screenshot(page, "650-persons-1366")
+    browser.assert_only_local()
