@@ -401,3 +401,26 @@ def test_a_650_person_day_is_drawn_in_under_a_second(
     page.set_viewport_size(SMALL)
     browser.screenshot(page, "650-persons-1366")
     browser.assert_only_local()
+
+
+def test_operations_see_rooms_and_alarms_but_no_persons_in_english(
+    deployment: Deployment, browser: Browser
+) -> None:
+    from tests.web.support import signed_in
+
+    deployment.start_central(WALL_ENV)
+    centre = deployment.token(Role.CENTRE, name="desk")
+    _rooms(deployment, centre)
+    _book(deployment, deployment.token(Role.STATION, "s1"))
+    page = signed_in(browser, deployment, "ops.wang", Role.OPS, lang="en")
+    _wall_live(page)
+    page.locator("#rooms-timeline .tl-row[data-room='I-1']").wait_for()
+    rooms = page.locator("#rooms-panel").inner_text()
+    assert "The schedule names persons: it is not shown to operations." in rooms
+    assert page.locator("#rooms-timeline .bar").count() == 0
+    assert page.locator("#rooms-timeline button.room-toggle").count() == 0  # not theirs to change
+    assert "Persons are not shown to operations." in page.locator("#custody-panel").inner_text()
+    assert page.locator("#alarms-panel").get_by_text("No open alarms.").is_visible()
+    assert "Planned" in page.locator(".rooms-legend").inner_text()
+    browser.screenshot(page)
+    browser.assert_only_local()

@@ -7,7 +7,7 @@ import { alarmIcon, kindWords } from "./alarms.js";
 
 const LEVEL_ICONS = { green: "✓", yellow: "◔", orange: "◑", red: "⚠", black: "✖" };
 const KINDS = new Set([
-  "custody_level", "person_room", "band_bound", "band_unbound", "person_exited", "arrived",
+  "room_state", "custody_level", "person_room", "band_bound", "band_unbound", "person_exited", "arrived",
   "plan_changed", "unassigned", "cancelled", "no_show",
   "alarm_raised", "alarm_repeated", "alarm_acknowledged", "alarm_cleared",
 ]);

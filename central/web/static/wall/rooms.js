@@ -41,7 +41,8 @@ async function loadRooms() {
         if (last) reasons.set(room.id, last.reason || "");
       }),
   );
-  state.rooms = rooms;
+  // I-2 before I-10: rooms in the order people count them.
+  state.rooms = rooms.sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
   state.reasons = reasons;
 }
 
