@@ -24,7 +24,7 @@ DEVICE_CLI_MODULES = ("devices.cabinet.cli", "devices.wristband.cli", "devices.g
 # Other packages' subcommands, registered the same way.
 PACKAGE_CLI_MODULES = ("central.pki_cli",)
 # Benchmarks that register themselves under ``precinct bench``.
-BENCH_CLI_MODULES = ("bench.stream_cli",)
+BENCH_CLI_MODULES = ("bench.stream_cli", "bench.wall_cli")
 
 
 def _setup_logging(level: str) -> None:

@@ -128,6 +128,9 @@ class CentralSettings:
     stream_poll_interval: float = 0.05
     stream_ping_interval: float = 5.0
     stream_max_per_token: int = 4
+    # The wall reloads its rooms and custody panels every wall_refresh_seconds even without a
+    # stream event: a new booking and an entry into the area are told to no one by the feed.
+    wall_refresh_seconds: float = 30.0
     # Alarms: derived from the store every alarm_interval seconds (0: off); an agent offline for
     # longer than agent_offline_alarm seconds raises agent_offline.
     alarm_interval: float = 1.0
@@ -224,6 +227,8 @@ class CentralSettings:
             raise ValueError("rate_limit_token_rate: rates must not be negative (0: off)")
         if min(self.rate_limit_token_burst, self.rate_limit_auth_failure_burst) < 1:
             raise ValueError("rate_limit_token_burst: bursts must be at least 1")
+        if not 0.5 <= self.wall_refresh_seconds <= 3600:
+            raise ValueError("wall_refresh_seconds: must be between 0.5 and 3600")
         if not 0 < self.session_idle_minutes <= 24 * 60:
             raise ValueError("session_idle_minutes: must be more than 0 and at most a day")
         if not 0 < self.session_max_hours <= 24 * 7:
