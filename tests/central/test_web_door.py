@@ -147,7 +147,7 @@ def test_the_door_flow_from_code_to_entry(deployment: Deployment) -> None:
     seconds = float(re.findall(r'data-seconds="([0-9.]+)"', entered.body)[0])
     assert 0 <= seconds < 60
     assert "入区时测得" in _text(entered)
-    assert "已进入办案区" in _text(entered)
+    assert "在办案区内" in _text(entered)
     found = http_get(api, centre)[1]
     assert found["status"] == "in_area"
     persons = http_get(f"{deployment.base}/api/v1/persons?in_area=true", centre)[1]

@@ -241,7 +241,7 @@ def test_a_custody_clock_changes_colour_and_a_band_alarm_shows_on_its_row(
         bands.process.send_signal(signal.SIGUSR1)  # the simulator opens the band's strap
         alarm = row.locator(".person-alarm[data-kind='strap_opened']")
         alarm.wait_for(timeout=20_000)
-        assert "手环表带被打开" in alarm.inner_text()
+        assert "腕带表带被打开" in alarm.inner_text()
         assert "‼" in alarm.inner_text()
         browser.screenshot(page, "strap-opened")
     finally:
