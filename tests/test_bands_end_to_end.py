@@ -5,17 +5,16 @@ a session in another room is a wrong_room alarm, and the exit takes the band off
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from central.auth import Role
-from devices.wristband.simulator import band_address, band_id
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.conftest import Deployment
-from tests.support import Child, free_port, http_get, http_request, wait_until
+from tests.emulated_bands import start_bands
+from tests.support import http_get, http_request, wait_until
 
 AGENT = "centre-floor-2"
 
@@ -63,38 +62,9 @@ def test_a_bound_band_places_its_wearer_and_its_alarms_name_them(
     # The floor's scanner covers the other interrogation room: S1's session will be elsewhere.
     scanner_room = "I-2" if planned == "I-1" else "I-1"
 
-    hci = f"tcp-server:127.0.0.1:{free_port()}"
-    bands = Child(
-        [
-            "wristband",
-            "simulate",
-            "--bands",
-            "2",
-            "--hci",
-            hci,
-            "--seed",
-            "3",
-            "--advertising-interval",
-            "50",
-            "--heart-rate-period",
-            "0.2",
-            "--reclose-after",
-            "2",
-        ],
-        tmp_path / "bands.log",
-    )
+    bands = start_bands(tmp_path, 2, reclose_after=2)
     try:
-        wait_until(lambda: "serving an HCI controller" in bands.output(), 20, "the bands")
-        config = tmp_path / "agent.toml"
-        config.write_text(
-            '[[devices]]\nkind = "wristband"\nid = "wristbands-floor2"\ntransport = "ble"\n'
-            "[devices.options]\n"
-            f'backend = "bumble:{hci.replace("tcp-server", "tcp-client")}"\n'
-            f'room = "{scanner_room}"\n'
-            "presence_interval = 0.5\npresence_missed = 3\n"
-            f'bands = [{{ id = "{band_id(1)}", address = "{band_address(1)}" }},'
-            f' {{ id = "{band_id(2)}", address = "{band_address(2)}" }}]\n'
-        )
+        config = bands.agent_config(tmp_path / "agent.toml", "wristbands-floor2", scanner_room)
         deployment.start_agent(AGENT, station="centre", extra=["--config", str(config)])
         status, bound = http_request("POST", f"{url}/persons/S1/band", centre, {"band": "band-001"})
         assert status == 201, bound
@@ -111,7 +81,7 @@ def test_a_bound_band_places_its_wearer_and_its_alarms_name_them(
         assert view["band"]["last_heard"] is not None
 
         # SIGUSR1: the simulator opens band 1's strap; the alarm names S1 for station s1.
-        bands.process.send_signal(signal.SIGUSR1)
+        bands.open_next_strap()
         wait_until(lambda: bool(_alarms(deployment, s1, "strap_opened")), 20, "strap_opened")
         (alarm,) = _alarms(deployment, s1, "strap_opened")
         assert (alarm["person"], alarm["booking"], alarm["band"], alarm["station"]) == (

@@ -6,7 +6,6 @@ comes in; a station officer may not use the door."""
 
 from __future__ import annotations
 
-import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 from playwright.sync_api import Page
 
 from central.auth import Role
-from devices.wristband.simulator import band_address, band_id
 from tests.browser import Browser
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.central.test_vans_api import CENTRE, _van
 from tests.conftest import Deployment
-from tests.support import Child, free_port, http_get, http_request, wait_until
+from tests.emulated_bands import start_bands
+from tests.support import http_get, http_request
 from tests.web.support import signed_in
 
 ZONE = "Asia/Shanghai"
@@ -178,49 +177,22 @@ def test_a_strap_opened_on_a_band_bound_at_the_door_shows_on_that_persons_row(
     booking = _book(deployment, tokens["s1"], 2)
     page = _door(browser, deployment)
     _find(page, booking["code"])
-    page.keyboard.press("Enter")  # Verify
+    _focused(page, "verify")  # the card takes the keyboard to Verify once it has settled
+    page.keyboard.press("Enter")
     page.locator("#booking-card[data-status=verified]").wait_for()
     _bind(page, "band-1", "band-001")
     page.locator("#person-1-state .band-id").wait_for()
 
-    hci = f"tcp-server:127.0.0.1:{free_port()}"
-    bands = Child(
-        [
-            "wristband",
-            "simulate",
-            "--bands",
-            "2",
-            "--hci",
-            hci,
-            "--seed",
-            "3",
-            "--advertising-interval",
-            "50",
-            "--heart-rate-period",
-            "0.2",
-            "--reclose-after",
-            "120",
-        ],
-        tmp_path / "bands.log",
-    )
+    bands = start_bands(tmp_path, 2, reclose_after=120)
     try:
-        wait_until(lambda: "serving an HCI controller" in bands.output(), 20, "the bands")
-        config = tmp_path / "agent.toml"
-        config.write_text(
-            '[[devices]]\nkind = "wristband"\nid = "wristbands-door"\ntransport = "ble"\n'
-            "[devices.options]\n"
-            f'backend = "bumble:{hci.replace("tcp-server", "tcp-client")}"\n'
-            'room = "W-1"\npresence_interval = 0.5\npresence_missed = 3\n'
-            f'bands = [{{ id = "{band_id(1)}", address = "{band_address(1)}" }},'
-            f' {{ id = "{band_id(2)}", address = "{band_address(2)}" }}]\n'
-        )
+        config = bands.agent_config(tmp_path / "agent.toml", "wristbands-door", "W-1")
         deployment.start_agent("centre-door", station="centre", extra=["--config", str(config)])
         # The scanner places the band: the row says where it is heard (a live refresh).
         page.wait_for_function(
             "document.getElementById('person-1-state').textContent.includes('W-1')",
             timeout=30_000,
         )
-        bands.process.send_signal(signal.SIGUSR1)  # band 1's strap opens
+        bands.open_next_strap()  # band 1's strap opens
         alarm = page.locator("#person-1-state .alarm[data-kind=strap_opened]")
         alarm.wait_for(timeout=30_000)
         assert "腕带被打开" in alarm.inner_text()

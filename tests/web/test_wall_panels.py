@@ -7,7 +7,6 @@ forced cabinet door is on the wall within 2 s and acknowledged with a note. Scre
 from __future__ import annotations
 
 import json
-import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from central.api.booking_models import BookingIn
 from central.auth import Role
 from central.planning import PlanningService
 from central.store import connect, migrate
-from devices.wristband.simulator import band_address, band_id
+from devices.wristband.simulator import band_id
 from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.generator import generate_day
@@ -29,7 +28,8 @@ from scheduling.model import from_minute
 from tests.browser import Browser
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.conftest import Deployment
-from tests.support import Child, free_port, http_get, http_request, wait_until
+from tests.emulated_bands import start_bands
+from tests.support import http_get, http_request, wait_until
 from tests.test_devices_end_to_end import CabinetSimulator, _agent_config
 
 
@@ -200,34 +200,9 @@ def test_a_custody_clock_changes_colour_and_a_band_alarm_shows_on_its_row(
     browser.screenshot(page, "green")
 
     # A band bound at the door: the emulated band's opened strap is on S1's row, in words.
-    hci = f"tcp-server:127.0.0.1:{free_port()}"
-    bands = Child(
-        [
-            "wristband",
-            "simulate",
-            "--bands",
-            "1",
-            "--hci",
-            hci,
-            "--seed",
-            "3",
-            "--advertising-interval",
-            "50",
-            "--heart-rate-period",
-            "0.2",
-        ],
-        tmp_path / "bands.log",
-    )
+    bands = start_bands(tmp_path, 1, reclose_after=None)
     try:
-        wait_until(lambda: "serving an HCI controller" in bands.output(), 20, "the bands")
-        config = tmp_path / "agent.toml"
-        config.write_text(
-            '[[devices]]\nkind = "wristband"\nid = "wristbands-floor2"\ntransport = "ble"\n'
-            "[devices.options]\n"
-            f'backend = "bumble:{hci.replace("tcp-server", "tcp-client")}"\n'
-            'room = "W-1"\npresence_interval = 0.5\npresence_missed = 3\n'
-            f'bands = [{{ id = "{band_id(1)}", address = "{band_address(1)}" }}]\n'
-        )
+        config = bands.agent_config(tmp_path / "agent.toml", "wristbands-floor2", "W-1")
         deployment.start_agent("centre-floor-2", station="centre", extra=["--config", str(config)])
         status, bound = http_request("POST", f"{url}/persons/S1/band", centre, {"band": band_id(1)})
         assert status == 201, bound
@@ -238,7 +213,7 @@ def test_a_custody_clock_changes_colour_and_a_band_alarm_shows_on_its_row(
             timeout=30_000,
         )
         assert "次/分" in row.locator(".band").inner_text()  # the band's heart rate
-        bands.process.send_signal(signal.SIGUSR1)  # the simulator opens the band's strap
+        bands.open_next_strap()  # the simulator opens the band's strap
         alarm = row.locator(".person-alarm[data-kind='strap_opened']")
         alarm.wait_for(timeout=20_000)
         assert "腕带表带被打开" in alarm.inner_text()
