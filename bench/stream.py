@@ -50,10 +50,10 @@ from bench.processes import (
     say,
     wait_for,
 )
+from bench.spread import Spread
 from bench.stream_clients import Measure, StreamClient, StreamClientError, run_clients
 from central import van_positions
 from devices.gps.track import DEMO_ROUTE, synthetic_track
-from monitoring.figures import nearest_rank
 
 TARGET_P99_MS: Final = 250.0
 STATION: Final = "bench-station"
@@ -143,21 +143,6 @@ def _van_positions(db: Path) -> dict[str, int]:
         return {}  # the central has not created the store yet
     finally:
         conn.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Spread:
-    """Percentiles of one delay, in milliseconds."""
-
-    p50: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, values: list[float]) -> Spread:
-        if not values:
-            return cls(math.nan, math.nan, math.nan)
-        return cls(nearest_rank(values, 0.5), nearest_rank(values, 0.99), max(values))
 
 
 @dataclass

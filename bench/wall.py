@@ -44,7 +44,7 @@ from bench.processes import (
     say,
     wait_for,
 )
-from monitoring.figures import nearest_rank
+from bench.spread import Spread
 
 TARGET_P99_MS: Final = 500.0
 AGENT: Final = "bench-files"
@@ -78,21 +78,6 @@ _OBSERVER_JS: Final = """() => {
   new MutationObserver(note).observe(list, { childList: true });
   note();
 }"""
-
-
-@dataclass(frozen=True, slots=True)
-class Spread:
-    """Percentiles of one delay, in milliseconds."""
-
-    p50: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, values: list[float]) -> Spread:
-        if not values:
-            return cls(math.nan, math.nan, math.nan)
-        return cls(nearest_rank(values, 0.5), nearest_rank(values, 0.99), max(values))
 
 
 @dataclass

@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 
-from bench.stream import Result, Spread, report
+from bench.spread import Spread
+from bench.stream import Result, report
 from tests.support import ROOT, run_precinct
 
 

@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 
-from bench.wall import Result, Spread, report
+from bench.spread import Spread
+from bench.wall import Result, report
 from tests.support import ROOT, run_precinct
 
 
