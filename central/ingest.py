@@ -50,6 +50,9 @@ from monitoring.central_metrics import CentralMetrics
 
 log = logging.getLogger(__name__)
 
+# How long a killed store process is given to be reaped.
+_KILL_WAIT_SECONDS = 2.0
+
 _BATCHES_IN_FLIGHT = 2
 # SO_LINGER on, 0 seconds: close() sends a reset and discards whatever is still queued.
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
@@ -63,6 +66,11 @@ class Ingest:
         self._metrics = metrics
         self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._stopping = threading.Event()
+        # Set by stop(), before _stopping: how many queued messages are still shipped. What
+        # arrives after the stop began is left unacknowledged, for the broker to deliver again
+        # after the restart; otherwise an agent that keeps publishing keeps the queue from ever
+        # emptying and the stop from ever ending.
+        self._drain_left = 0
         self._generation = 0
         self._ack_lock = threading.Lock()
         self.connected = threading.Event()
@@ -127,16 +135,28 @@ class Ingest:
         self._client.loop_start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Commit and acknowledge what is queued, then disconnect; bounded by ``timeout``."""
+        """Commit and acknowledge what is queued, then disconnect, all within ``timeout``.
+
+        What was queued when the stop began is shipped; what arrives later is not acknowledged
+        (the broker delivers it again after the restart, and the store keeps each reading once).
+        One deadline for every step, not one each: three waits of ``timeout`` in a row outlasted
+        a service manager's patience (a SIGTERM unanswered for 15 s, then SIGKILL)."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        self._drain_left = self._queue.qsize()
         self._stopping.set()
-        self._shipper.join(timeout)
-        self._acker.join(timeout)
+        self._shipper.join(left())
+        self._acker.join(left())
         self._client.disconnect()
         self._client.loop_stop()
-        self._store.join(timeout)
+        self._store.join(left())
         if self._store.is_alive():
+            # Mid-commit is safe to kill: a transaction commits whole or not at all.
             self._store.kill()
-            self._store.join(timeout)
+            self._store.join(_KILL_WAIT_SECONDS)
 
     def publish(self, topic_name: str, payload: bytes) -> None:
         """QoS 1 publish from any thread; paho queues it while disconnected."""
@@ -207,13 +227,14 @@ class Ingest:
         self._queue.put((self._generation, message))
 
     # shipper thread: batches to the store process
-    def _collect(self) -> list[_Queued]:
+    def _collect(self, limit: int) -> list[_Queued]:
+        if limit <= 0:
+            return []
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
-        limit = self._settings.batch_max
         while len(batch) < limit:
             try:
                 batch.append(self._queue.get_nowait())
@@ -224,11 +245,18 @@ class Ingest:
     def _ship_loop(self) -> None:
         try:
             while True:
-                batch = self._collect()
+                stopping = self._stopping.is_set()
+                batch = self._collect(
+                    min(self._drain_left, self._settings.batch_max)
+                    if stopping
+                    else self._settings.batch_max
+                )
                 if not batch:
-                    if self._stopping.is_set():
+                    if stopping:
                         return
                     continue
+                if stopping:
+                    self._drain_left -= len(batch)
                 # Two batches in flight: one committing while the next is on its way.
                 while not self._slots.acquire(timeout=0.5):
                     if not self._store_process_alive():
