@@ -22,8 +22,6 @@ less the resident set before any was opened, over the number of clients.
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import os
 import sqlite3
 import subprocess
@@ -33,10 +31,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from bench.processes import (
     BenchError,
@@ -50,7 +48,7 @@ from bench.processes import (
     say,
     wait_for,
 )
-from bench.spread import Spread
+from bench.spread import Spread, figures_json
 from bench.stream_clients import Measure, StreamClient, StreamClientError, run_clients
 from central import van_positions
 from devices.gps.track import DEMO_ROUTE, synthetic_track
@@ -459,20 +457,9 @@ def report(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: a figure that could not be measured is null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def as_json(result: Result) -> str:
     """The machine-readable report: every figure of the table, delays in milliseconds."""
-    return json.dumps(_finite(asdict(result)), indent=2, allow_nan=False)
+    return figures_json(result)
 
 
 def run_stream_bench(

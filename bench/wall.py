@@ -21,15 +21,13 @@ Their difference is the ingest and the alarm deriver (reading -> commit, also re
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sqlite3
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -44,7 +42,7 @@ from bench.processes import (
     say,
     wait_for,
 )
-from bench.spread import Spread
+from bench.spread import Spread, figures_json
 
 TARGET_P99_MS: Final = 500.0
 AGENT: Final = "bench-files"
@@ -338,20 +336,9 @@ def report(result: Result) -> str:
     )
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: a figure that could not be measured is null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def as_json(result: Result) -> str:
     """The machine-readable report: every figure of the table, delays in milliseconds."""
-    return json.dumps(_finite(asdict(result)), indent=2, allow_nan=False)
+    return figures_json(result)
 
 
 def run_wall_bench(alarms: int, workdir: Path | None, *, json_output: bool = False) -> int:
