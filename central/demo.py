@@ -112,6 +112,7 @@ async def _start_simulator(
             stdout=sink,
             stderr=asyncio.subprocess.DEVNULL,
         )
+    _named(process, f"{args[0]} simulator")
     deadline = time.monotonic() + _SIMULATOR_SECONDS
     while time.monotonic() < deadline:
         text = await asyncio.to_thread(output.read_text, errors="replace")
@@ -149,6 +150,15 @@ def _write_agent_configs(
     return {STATION_AGENT: station, VAN_AGENT: van}
 
 
+# What each child is, for the log line of one that has to be killed.
+_child_names: dict[int, str] = {}
+
+
+def _named(process: asyncio.subprocess.Process, name: str) -> asyncio.subprocess.Process:
+    _child_names[process.pid] = name
+    return process
+
+
 async def _stop_child(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
@@ -156,7 +166,8 @@ async def _stop_child(process: asyncio.subprocess.Process) -> None:
     try:
         await asyncio.wait_for(process.wait(), timeout=_CHILD_STOP_SECONDS)
     except TimeoutError:
-        log.warning("child %d did not stop in time; killing it", process.pid)
+        name = _child_names.get(process.pid, "?")
+        log.warning("child %d (%s) did not stop in time; killing it", process.pid, name)
         process.kill()
         await process.wait()
 
@@ -202,19 +213,22 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         command = [sys.executable, "-m", "central.cli"]
         try:
             children.append(
-                await asyncio.create_subprocess_exec(
-                    *command,
+                _named(
+                    await asyncio.create_subprocess_exec(
+                        *command,
+                        "central",
+                        "--broker",
+                        broker_url,
+                        "--db",
+                        str(db),
+                        "--listen",
+                        f"{host}:{port}",
+                        "--log-level",
+                        "warning",
+                        env=central_env,
+                        start_new_session=True,
+                    ),
                     "central",
-                    "--broker",
-                    broker_url,
-                    "--db",
-                    str(db),
-                    "--listen",
-                    f"{host}:{port}",
-                    "--log-level",
-                    "warning",
-                    env=central_env,
-                    start_new_session=True,
                 )
             )
             base = f"http://{host}:{port}"
@@ -269,19 +283,22 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
             configs = _write_agent_configs(workdir, cabinet_port, gps_port, bands_port)
             for agent_id, config in configs.items():
                 children.append(
-                    await asyncio.create_subprocess_exec(
-                        *command,
-                        "agent",
-                        "--config",
-                        str(config),
-                        "--broker",
-                        broker_url,
-                        "--data-dir",
-                        str(workdir / agent_id),
-                        "--log-level",
-                        "warning",
-                        env=env,
-                        start_new_session=True,
+                    _named(
+                        await asyncio.create_subprocess_exec(
+                            *command,
+                            "agent",
+                            "--config",
+                            str(config),
+                            "--broker",
+                            broker_url,
+                            "--data-dir",
+                            str(workdir / agent_id),
+                            "--log-level",
+                            "warning",
+                            env=env,
+                            start_new_session=True,
+                        ),
+                        f"agent {agent_id}",
                     )
                 )
             print(f"Precinct demo running (broker {broker_url})")

@@ -38,6 +38,7 @@ class CentralMetrics:
     batch_size: Histogram
     write_errors: Counter
     store_disk_full: Gauge
+    store_disk_free: Gauge
     agents_online: Gauge
     broker_connected: Gauge
     replay_requests: Counter
@@ -97,6 +98,11 @@ class CentralMetrics:
             store_disk_full=Gauge(
                 "precinct_store_disk_full",
                 "1 while the store's disk is full: nothing is acknowledged until it commits again",
+                registry=registry,
+            ),
+            store_disk_free=Gauge(
+                "precinct_store_disk_free_bytes",
+                "Bytes free for an unprivileged writer on the store's file system",
                 registry=registry,
             ),
             agents_online=Gauge(

@@ -36,6 +36,7 @@ class PlanningMetrics:
     level_changes: Counter
     replans: Counter
     no_shows: Counter
+    booking_answers: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PlanningMetrics:
@@ -82,5 +83,11 @@ class PlanningMetrics:
             ),
             no_shows=Counter(
                 "precinct_no_shows_total", "Bookings released as no-shows", registry=registry
+            ),
+            booking_answers=Counter(
+                "precinct_booking_answers_total",
+                "Booking requests answered, by outcome (placed, waitlisted, refused)",
+                ["outcome"],
+                registry=registry,
             ),
         )

@@ -31,6 +31,8 @@ MIN_CODE_CHARS = 4
 MAX_CODE_CHARS = 16
 # The arrivals list is a desk's view of one day, not a report.
 MAX_ARRIVALS = 200
+# Late in the evening the desk still sees the vans due in the first hours after midnight.
+ARRIVALS_AHEAD = timedelta(hours=3)
 # Booked and not come yet (the lifecycle's EXPECTED), in the order the query's placeholders take.
 _AWAITED = tuple(sorted(s.value for s in EXPECTED))
 
@@ -188,14 +190,20 @@ def end_of_day(now: datetime, zone: ZoneInfo) -> datetime:
     return midnight.astimezone(UTC)
 
 
+def arrivals_until(now: datetime, zone: ZoneInfo) -> datetime:
+    """The end of the desk's list: the centre's midnight, or ARRIVALS_AHEAD from now if later."""
+    return max(end_of_day(now, zone), now + ARRIVALS_AHEAD)
+
+
 def arrivals(
     conn: sqlite3.Connection,
     service: PlanningService,
     settings: CentralSettings,
     now: datetime,
 ) -> list[Arrival]:
-    """Bookings expected by the end of today (the centre's day) and not yet arrived, the
-    soonest first; an earlier one still awaited stays on the list (it is the latest)."""
+    """Bookings expected by the end of today (the centre's day, or ARRIVALS_AHEAD from now
+    if that is later) and not yet arrived, the soonest first; an earlier one still awaited
+    stays on the list (it is the latest)."""
     late_after = timedelta(minutes=settings.late_van_minutes)
     carried = {
         v.booking.booking: (v.device, v.booking)
@@ -204,7 +212,7 @@ def arrivals(
         )
         if v.booking is not None
     }
-    until = format_time(end_of_day(now, ZoneInfo(settings.timezone)))
+    until = format_time(arrivals_until(now, ZoneInfo(settings.timezone)))
     rows = conn.execute(
         "SELECT id, station, case_id, status, expected_arrival, eta, body FROM bookings "
         "WHERE status IN (?, ?) AND expected_arrival < ? "

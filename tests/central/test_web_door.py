@@ -15,6 +15,7 @@ import pytest
 
 from central.auth import Role
 from central.web.door import MISS_BURST
+from central.web.door_reads import arrivals_until
 from central.web.templating import TEMPLATE_DIR, Templates
 from tests.central.test_bookings_api import ROOMS, booking_body
 from tests.central.test_vans_api import CENTRE, _van
@@ -36,6 +37,21 @@ def test_no_door_fragment_has_text_outside_trans(name: str) -> None:
     checker.feed("".join(_literal_html(tree)))
     checker.close()
     assert checker.found == [], f"door/{name}: text to put in {{% trans %}}: {checker.found}"
+
+
+@pytest.mark.parametrize(
+    ("local", "until"),
+    [
+        ("2026-12-05 09:00", "2026-12-06 00:00"),
+        ("2026-12-05 20:59", "2026-12-06 00:00"),
+        ("2026-12-05 23:50", "2026-12-06 02:50"),
+        ("2026-12-05 00:00", "2026-12-06 00:00"),
+    ],
+)
+def test_the_arrivals_list_reaches_past_midnight_in_the_evening(local: str, until: str) -> None:
+    now = datetime.fromisoformat(local).replace(tzinfo=ZONE)
+    ends = arrivals_until(now.astimezone(UTC), ZONE)
+    assert ends.astimezone(ZONE) == datetime.fromisoformat(until).replace(tzinfo=ZONE)
 
 
 def _setup(deployment: Deployment, env: dict[str, str] | None = None) -> tuple[str, str]:
@@ -232,6 +248,7 @@ def test_the_arrivals_list_shows_the_vans_eta_and_flags_the_late(deployment: Dep
     )
     late = _book(deployment, s1, minutes=10, van="van-07-gps")
     on_time = _book(deployment, s1, minutes=60, case_id="C-2026-300")
+    tomorrow = _book(deployment, s1, minutes=26 * 60, case_id="C-2026-301")
     now = datetime.now(UTC).replace(microsecond=0)
     _van(deployment, "van-07", "s1", CENTRE[0] + 0.18, now)  # some 20 km out at 10 m/s
     browser, _token = _desk(deployment)
@@ -240,11 +257,10 @@ def test_the_arrivals_list_shows_the_vans_eta_and_flags_the_late(deployment: Dep
     rows = re.findall(r'<tr data-booking="([^"]+)"( class="late")?', listed.body)
     by_booking = dict(rows)
     assert by_booking[late["id"]] == ' class="late"'
-    # Today is the centre's day: a booking after its midnight waits for tomorrow's list.
-    if (now + timedelta(minutes=60)).astimezone(ZONE).date() == now.astimezone(ZONE).date():
-        assert by_booking[on_time["id"]] == ""
-    else:
-        assert on_time["id"] not in by_booking
+    # Today is the centre's day and at least the next ARRIVALS_AHEAD: a van due in an hour
+    # is listed even late in the evening; one due tomorrow afternoon waits for its day.
+    assert by_booking[on_time["id"]] == ""
+    assert tomorrow["id"] not in by_booking
     words = _text(listed)
     assert "van-07-gps" in words
     assert re.search(r"\b(19|20|21)\.\d 公里", words)
