@@ -1,7 +1,6 @@
 #!/bin/sh
-# The test command: installs what the tests need (Mosquitto, Chromium and a Chinese font from
-# Debian's packages
-# when they are missing, the package and its dev tools in .venv), then runs ruff (lint and
+# The test command: installs what the tests need (Mosquitto, Chromium, a Chinese font and
+# Prometheus with promtool from Debian's packages when they are missing, the package and its dev tools in .venv), then runs ruff (lint and
 # format), mypy and the whole suite.
 # The browser tests drive Debian's Chromium through Playwright for Python; Playwright's own
 # browser download ("playwright install") is never used.
@@ -17,6 +16,8 @@ if [ ! -x /usr/bin/chromium ]; then missing="$missing chromium"; fi
 if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
   missing="$missing fonts-wqy-microhei"
 fi
+# promtool checks and unit-tests the alert rules; a real Prometheus evaluates them in a test.
+if ! command -v promtool >/dev/null 2>&1; then missing="$missing prometheus"; fi
 if [ -n "$missing" ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
