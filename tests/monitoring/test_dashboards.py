@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
 
 from monitoring import dashboards
 from monitoring.catalog import metric_catalog
@@ -166,6 +168,13 @@ def test_json_is_importable_by_grafana(name: str) -> None:
     text = json.dumps(board)
     assert "http://" not in text
     assert "https://" not in text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_json_reads_back_into_grafanas_dashboard_model_unchanged(name: str) -> None:
+    board = committed(name)
+    model = DashboardModel.from_json(board)
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
 
 
 def test_uids_differ_between_dashboards() -> None:
