@@ -144,8 +144,8 @@ def render(
         "## Label cardinality",
         "",
         "Nothing is labelled by a person, booking, band reading or message: every label takes "
-        "values from what is enrolled or from a fixed list in the code. A district (tens of "
-        "agents, hundreds of devices) stays within a few thousand series.",
+        "values from what is enrolled or from a fixed list in the code, so a district (tens of "
+        "agents, hundreds of devices) has series in proportion to its agents and devices.",
         "",
         "| label | values |",
         "|---|---|",
