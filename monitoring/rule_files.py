@@ -1,118 +1,174 @@
-"""The alerting and recording rules of Prometheus rule files, and which metrics each alert reads.
+"""The shipped alert rules and their promtool unit tests, read as data.
 
-A rule file is outside input: anything that is not the rule-file shape raises ``RuleFileError``
-naming the file and the place, never another exception.
+Parsing takes text and returns frozen values (no I/O); the two ``load_`` functions only read the
+files of one directory. A file that is not what Prometheus expects raises ``RuleFileError``
+naming the file and the place, never a bare ``KeyError`` or ``yaml.YAMLError``.
+
+``with_for`` is the test profile: the same rules with every ``for:`` set to one short duration,
+so that a test with a real Prometheus sees an alert fire in seconds. The shipped files stay what
+``promtool check rules`` checks and what production loads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import yaml
 
-from monitoring.promql_names import metric_names
-
+RULE_SUFFIX = ".yml"
 RULES_DIR = Path(__file__).resolve().parent / "rules"
+RULE_TESTS_DIR = RULES_DIR / "tests"
 
 
 class RuleFileError(ValueError):
-    """A rule file that cannot be read as Prometheus rules."""
+    """A rule or rule-test file that does not have the expected shape."""
+
+    def __init__(self, source: str, where: str, reason: str) -> None:
+        super().__init__(f"{source}: {where}: {reason}")
+        self.source = source
+        self.where = where
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule: an alert's name or a recording rule's series, and the metrics its ``expr``
-    selects."""
+class AlertRule:
+    """One alerting rule; ``for_`` is ``""`` when the rule fires on its first evaluation."""
 
-    kind: Literal["alert", "record"]
     name: str
-    metrics: frozenset[str]
+    expr: str
+    for_: str
+    labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]
+    source: str
+
+    def label(self, key: str) -> str | None:
+        return dict(self.labels).get(key)
+
+    def annotation(self, key: str) -> str | None:
+        return dict(self.annotations).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCase:
+    """One ``alert_rule_test`` entry: the alert checked and whether it is expected to fire."""
+
+    alert: str
+    fires: bool
     source: str
 
 
-def parse_rules(text: str, source: str) -> tuple[Rule, ...]:
-    """Every rule in one rule file's text; ``source`` names the file in errors."""
+def _load_yaml(text: str, source: str) -> object:
     try:
-        document = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise RuleFileError(f"{source}: not YAML: {exc}") from None
-    if document is None:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleFileError(source, "file", f"not YAML ({exc})") from None
+
+
+def _mapping(value: object, source: str, where: str) -> Mapping[str, object]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise RuleFileError(source, where, "expected a mapping with text keys")
+    return value
+
+
+def _list(value: object, source: str, where: str) -> list[object]:
+    if not isinstance(value, list):
+        raise RuleFileError(source, where, "expected a list")
+    return value
+
+
+def _text(value: object, source: str, where: str) -> str:
+    # YAML reads `for: 5m` as text but `for: 0` or `expr: 1` as numbers: both are valid rules.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RuleFileError(source, where, "expected text")
+    return str(value)
+
+
+def _pairs(value: object, source: str, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
         return ()
-    groups = document.get("groups") if isinstance(document, dict) else None
-    if not isinstance(groups, list):
-        raise RuleFileError(f"{source}: no 'groups' list")
-    rules: list[Rule] = []
-    for g, group in enumerate(groups):
-        entries = group.get("rules") if isinstance(group, dict) else None
-        if not isinstance(entries, list):
-            raise RuleFileError(f"{source}: group {g} has no 'rules' list")
-        for r, entry in enumerate(entries):
-            rules.append(_rule(entry, f"{source}: group {g} rule {r}", source))
-    return tuple(rules)
+    mapping = _mapping(value, source, where)
+    return tuple((key, _text(v, source, f"{where}.{key}")) for key, v in mapping.items())
 
 
-def _rule(entry: object, where: str, source: str) -> Rule:
-    if not isinstance(entry, dict):
-        raise RuleFileError(f"{where}: not a mapping")
-    alert, record, expr = entry.get("alert"), entry.get("record"), entry.get("expr")
-    if isinstance(alert, str) == isinstance(record, str):
-        raise RuleFileError(f"{where}: needs exactly one of 'alert' or 'record' (a string)")
-    # YAML reads `expr: 1` as a number; Prometheus takes it as the expression "1".
-    if isinstance(expr, bool) or not isinstance(expr, str | int | float):
-        raise RuleFileError(f"{where}: 'expr' must be a PromQL expression")
-    try:
-        metrics = metric_names(str(expr))
-    except ValueError as exc:
-        raise RuleFileError(f"{where}: {exc}") from None
-    if isinstance(alert, str):
-        return Rule("alert", alert, metrics, source)
-    assert isinstance(record, str)
-    return Rule("record", record, metrics, source)
+def _rule_entries(document: object, source: str) -> list[tuple[str, Mapping[str, object]]]:
+    """Every rule of a rule file with its place (``groups[0].rules[2]``)."""
+    top = _mapping(document, source, "file")
+    found: list[tuple[str, Mapping[str, object]]] = []
+    for g, group in enumerate(_list(top.get("groups"), source, "groups")):
+        group_at = f"groups[{g}]"
+        rules = _mapping(group, source, group_at).get("rules")
+        for r, rule in enumerate(_list(rules, source, f"{group_at}.rules")):
+            at = f"{group_at}.rules[{r}]"
+            found.append((at, _mapping(rule, source, at)))
+    return found
 
 
-def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
-    """The rules of every ``*.yml`` and ``*.yaml`` file in ``directory`` (none if it is
-    missing)."""
-    if not directory.is_dir():
-        return ()
-    files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
-    found: list[Rule] = []
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleFileError(f"{path}: cannot read: {exc}") from None
-        found.extend(parse_rules(text, str(path)))
+def parse_alert_rules(text: str, source: str) -> tuple[AlertRule, ...]:
+    """The alerting rules of one Prometheus rule file (recording rules are skipped)."""
+    found: list[AlertRule] = []
+    for at, rule in _rule_entries(_load_yaml(text, source), source):
+        if "alert" not in rule:
+            continue
+        if "expr" not in rule:
+            raise RuleFileError(source, at, "an alert without expr")
+        found.append(
+            AlertRule(
+                name=_text(rule["alert"], source, f"{at}.alert"),
+                expr=_text(rule["expr"], source, f"{at}.expr"),
+                for_=_text(rule.get("for", ""), source, f"{at}.for"),
+                labels=_pairs(rule.get("labels"), source, f"{at}.labels"),
+                annotations=_pairs(rule.get("annotations"), source, f"{at}.annotations"),
+                source=source,
+            )
+        )
     return tuple(found)
 
 
-def alerts_by_metric(rules: Iterable[Rule]) -> dict[str, frozenset[str]]:
-    """Each metric an alert reads, directly or through recording rules, with those alerts."""
-    rules = tuple(rules)
-    recorded: Mapping[str, frozenset[str]] = {
-        rule.name: rule.metrics for rule in rules if rule.kind == "record"
-    }
-    found: dict[str, set[str]] = {}
-    for rule in rules:
-        if rule.kind != "alert":
-            continue
-        for metric in _expanded(rule.metrics, recorded):
-            found.setdefault(metric, set()).add(rule.name)
-    return {metric: frozenset(alerts) for metric, alerts in found.items()}
+def with_for(text: str, duration: str, source: str) -> str:
+    """The rule file ``text`` with every alert's ``for:`` set to ``duration``; alerts without
+    one (they fire on their first evaluation) stay without."""
+    document = _load_yaml(text, source)
+    for _, rule in _rule_entries(document, source):
+        if "alert" in rule and "for" in rule:
+            rule["for"] = duration  # type: ignore[index]  # a dict read by safe_load
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
-def _expanded(metrics: frozenset[str], recorded: Mapping[str, frozenset[str]]) -> set[str]:
-    """``metrics`` with each recorded series replaced by what it reads, transitively (a rule
-    that reads itself through others stops where it started)."""
-    seen: set[str] = set()
-    pending = list(metrics)
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        pending.extend(recorded.get(name, ()))
-    return seen
+def parse_alert_cases(text: str, source: str) -> tuple[AlertCase, ...]:
+    """The alert checks of one ``promtool test rules`` file."""
+    top = _mapping(_load_yaml(text, source), source, "file")
+    found: list[AlertCase] = []
+    for t, test in enumerate(_list(top.get("tests"), source, "tests")):
+        at = f"tests[{t}]"
+        cases = _mapping(test, source, at).get("alert_rule_test", [])
+        for c, case in enumerate(_list(cases, source, f"{at}.alert_rule_test")):
+            case_at = f"{at}.alert_rule_test[{c}]"
+            entry = _mapping(case, source, case_at)
+            expected = _list(entry.get("exp_alerts") or [], source, f"{case_at}.exp_alerts")
+            name = _text(entry.get("alertname"), source, f"{case_at}.alertname")
+            found.append(AlertCase(name, bool(expected), source))
+    return tuple(found)
+
+
+def rule_files(directory: Path) -> tuple[Path, ...]:
+    return tuple(sorted(directory.glob(f"*{RULE_SUFFIX}")))
+
+
+def load_alert_rules(directory: Path) -> tuple[AlertRule, ...]:
+    """Every alert of the rule files directly in ``directory``."""
+    return tuple(
+        rule
+        for path in rule_files(directory)
+        for rule in parse_alert_rules(path.read_text(encoding="utf-8"), path.name)
+    )
+
+
+def load_alert_cases(directory: Path) -> tuple[AlertCase, ...]:
+    """Every alert check of the promtool test files directly in ``directory``."""
+    return tuple(
+        case
+        for path in rule_files(directory)
+        for case in parse_alert_cases(path.read_text(encoding="utf-8"), path.name)
+    )

@@ -112,7 +112,7 @@ def test_a_bad_rule_or_dashboard_file_is_a_clear_error_not_a_crash(
     out = tmp_path / "m.md"
     (tmp_path / "bad.yml").write_text("groups: [", encoding="utf-8")
     assert metrics_doc.main(["--out", str(out), "--rules", str(tmp_path)]) == 2
-    assert "bad.yml: not YAML" in capsys.readouterr().err
+    assert "bad.yml: file: not YAML" in capsys.readouterr().err
     (tmp_path / "bad.yml").unlink()
     (tmp_path / "bad.json").write_text("[1, 2]", encoding="utf-8")
     assert metrics_doc.main(["--out", str(out), "--dashboards", str(tmp_path)]) == 2

@@ -1,119 +1,111 @@
-"""Reading Prometheus rule files: alerts, recording rules, and hostile files."""
+"""Reading rule files: the test profile's `for:` rewrite, and hostile input."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+import yaml
+from hypothesis import given
 from hypothesis import strategies as st
 
-from monitoring.rule_files import Rule, RuleFileError, alerts_by_metric, load_rules, parse_rules
+from monitoring.rule_files import RuleFileError, parse_alert_cases, parse_alert_rules, with_for
 
-RULES = """
-groups:
-  - name: ingest
-    rules:
-      - record: job:ingest_rate:5m
-        expr: sum(rate(precinct_ingest_messages_total[5m]))
-      - alert: IngestStalled
-        expr: job:ingest_rate:5m == 0 and on() precinct_ingest_connected == 1
-        for: 5m
-        labels: {severity: warning}
-      - alert: Always
-        expr: 1
-  - name: agents
-    rules:
-      - alert: AgentOffline
-        expr: precinct_agent_up == 0
-"""
-
-
-def test_alerts_and_recording_rules_are_read() -> None:
-    rules = parse_rules(RULES, "ingest.yml")
-    assert [(r.kind, r.name) for r in rules] == [
-        ("record", "job:ingest_rate:5m"),
-        ("alert", "IngestStalled"),
-        ("alert", "Always"),
-        ("alert", "AgentOffline"),
-    ]
-    assert rules[1].metrics == {"job:ingest_rate:5m", "precinct_ingest_connected"}
-    assert rules[2].metrics == frozenset()
+names = st.from_regex(r"[A-Z][a-z]{1,8}(?:[A-Z][a-z]{1,8}){0,2}", fullmatch=True)
+durations = st.sampled_from(["1m", "5m", "90s", "1h", "0s"])
+rule = st.fixed_dictionaries(
+    {
+        "alert": names,
+        "expr": st.sampled_from(["up == 0", "precinct_agent_up == 0", "1"]),
+        "labels": st.fixed_dictionaries({"severity": st.sampled_from(["critical", "info"])}),
+        "annotations": st.fixed_dictionaries({"summary": st.text(max_size=30)}),
+    },
+    optional={"for": durations},
+)
+recording = st.fixed_dictionaries({"record": st.just("job:up:sum"), "expr": st.just("sum(up)")})
+documents = st.fixed_dictionaries(
+    {
+        "groups": st.lists(
+            st.fixed_dictionaries(
+                {"name": names, "rules": st.lists(st.one_of(rule, recording), max_size=4)}
+            ),
+            max_size=3,
+        )
+    }
+)
 
 
-def test_an_alert_reads_what_its_recording_rules_read() -> None:
-    found = alerts_by_metric(parse_rules(RULES, "ingest.yml"))
-    assert found["precinct_ingest_messages_total"] == {"IngestStalled"}
-    assert found["precinct_ingest_connected"] == {"IngestStalled"}
-    assert found["precinct_agent_up"] == {"AgentOffline"}
+def _parses_or_refuses(parse: Callable[[str, str], object], text: str) -> None:
+    """Anything but a ``RuleFileError`` naming the file escapes and fails the test."""
+    try:
+        parse(text, "f.yml")
+    except RuleFileError as error:
+        refused = error
+    else:
+        return
+    assert refused.source == "f.yml"
 
 
-def test_recording_rules_that_read_each_other_end() -> None:
-    rules = (
-        Rule("record", "a", frozenset({"b", "m1"}), "x"),
-        Rule("record", "b", frozenset({"a", "m2"}), "x"),
-        Rule("alert", "A", frozenset({"a"}), "x"),
+@given(documents, st.sampled_from(["1s", "2s", "500ms"]))
+def test_with_for_shortens_every_for_and_keeps_the_rest(document: object, short: str) -> None:
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    before = parse_alert_rules(text, "f.yml")
+    after = parse_alert_rules(with_for(text, short, "f.yml"), "f.yml")
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):
+        assert new.for_ == (short if old.for_ else "")
+        assert (new.name, new.expr, new.labels, new.annotations) == (
+            old.name,
+            old.expr,
+            old.labels,
+            old.annotations,
+        )
+
+
+@given(st.text(max_size=200))
+def test_any_text_parses_or_is_refused_clearly(text: str) -> None:
+    for parse in (parse_alert_rules, parse_alert_cases):
+        _parses_or_refuses(parse, text)
+
+
+@given(
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=5), c),
+        max_leaves=12,
     )
-    found = alerts_by_metric(rules)
-    assert found["m1"] == {"A"}
-    assert found["m2"] == {"A"}
-
-
-def test_a_directory_of_files_and_none(tmp_path: Path) -> None:
-    assert load_rules(tmp_path / "missing") == ()
-    assert load_rules(tmp_path) == ()
-    (tmp_path / "a.yml").write_text(RULES, encoding="utf-8")
-    (tmp_path / "b.yaml").write_text("", encoding="utf-8")
-    (tmp_path / "tests.txt").write_text("not rules", encoding="utf-8")
-    assert len(load_rules(tmp_path)) == 4
+)
+def test_any_yaml_shape_parses_or_is_refused_clearly(document: object) -> None:
+    text = yaml.safe_dump({"groups": [document], "tests": [document]})
+    for parse in (parse_alert_rules, parse_alert_cases):
+        _parses_or_refuses(parse, text)
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "where"),
     [
-        ("groups: [", "not YAML"),
-        ("- 1\n- 2", "no 'groups' list"),
-        ("groups: {a: 1}", "no 'groups' list"),
-        ("groups: [{name: g}]", "group 0 has no 'rules' list"),
-        ("groups: [{rules: [7]}]", "group 0 rule 0: not a mapping"),
-        ("groups: [{rules: [{expr: up}]}]", "exactly one of 'alert' or 'record'"),
-        ("groups: [{rules: [{alert: A, record: r, expr: up}]}]", "exactly one"),
-        ("groups: [{rules: [{alert: A}]}]", "'expr' must be"),
-        ("groups: [{rules: [{alert: A, expr: true}]}]", "'expr' must be"),
-        ("groups: [{rules: [{alert: A, expr: 'sum('}]}]", "not PromQL"),
+        ("groups: [", "file"),
+        ("- a list", "file"),
+        ("groups: {}", "groups"),
+        ("groups: [{rules: 3}]", "groups[0].rules"),
+        ("groups: [{rules: [{alert: A}]}]", "groups[0].rules[0]"),
+        ("groups: [{rules: [{alert: A, expr: up, labels: [x]}]}]", "groups[0].rules[0].labels"),
+        ("groups: [{rules: [{alert: [A], expr: up}]}]", "groups[0].rules[0].alert"),
     ],
 )
-def test_a_bad_file_is_named_in_a_clear_error(text: str, message: str) -> None:
-    with pytest.raises(RuleFileError, match=r"^bad\.yml: ") as caught:
-        parse_rules(text, "bad.yml")
-    assert message in str(caught.value)
+def test_a_malformed_rule_file_names_the_place(text: str, where: str) -> None:
+    with pytest.raises(RuleFileError) as caught:
+        parse_alert_rules(text, "bad.yml")
+    assert caught.value.where == where
+    assert str(caught.value).startswith("bad.yml: ")
 
 
-def test_an_unreadable_file_is_a_rule_file_error(tmp_path: Path) -> None:
-    (tmp_path / "latin.yml").write_bytes(b"groups: [\xff]")
-    with pytest.raises(RuleFileError, match=r"latin\.yml: cannot read"):
-        load_rules(tmp_path)
-
-
-yaml_like = st.text(
-    alphabet=st.sampled_from(list("groups:rules-alertexpr []{}\n ,'\"&*!|>#%@`0123456789()=")),
-    max_size=120,
-)
-
-
-@settings(max_examples=300)
-@given(st.one_of(yaml_like, st.text(max_size=80)))
-def test_any_text_is_rules_or_a_rule_file_error(text: str) -> None:
-    error = None
-    try:
-        rules = parse_rules(text, "fuzz.yml")
-    except RuleFileError as exc:
-        error = str(exc)
-        rules = ()
-    assert error is None or error.startswith("fuzz.yml: ")
-    assert all(isinstance(r, Rule) for r in rules)
-
-
-def test_deep_nesting_is_a_rule_file_error() -> None:
-    with pytest.raises(RuleFileError):
-        parse_rules("[" * 100_000, "deep.yml")
+def test_cases_read_firing_and_quiet_checks() -> None:
+    text = """
+tests:
+  - alert_rule_test:
+      - {alertname: A, eval_time: 1m}
+      - {alertname: A, eval_time: 2m, exp_alerts: [{exp_labels: {severity: info}}]}
+"""
+    cases = parse_alert_cases(text, "t.yml")
+    assert [(c.alert, c.fires) for c in cases] == [("A", False), ("A", True)]

@@ -1,0 +1,71 @@
+"""Which labels a PromQL expression relies on, per metric: the labels it matches on in a
+selector, groups by (``by``/``without``), joins on (``on``/``ignoring``) or copies
+(``group_left``/``group_right``). The rules' lint checks each against the metric's labels.
+
+A grouping or join label is charged to every metric selected beneath it. That is right for the
+plain shapes alert rules use (a label Prometheus adds with ``label_replace`` or
+``count_values`` would be charged wrongly; none of the rules makes one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import promql_parser
+
+
+@dataclass(frozen=True, slots=True)
+class LabelUse:
+    """``label`` is expected on the series named ``metric``."""
+
+    metric: str
+    label: str
+
+
+def _metrics_under(node: object) -> frozenset[str]:
+    found: set[str] = set()
+
+    def visit(inner: object) -> bool:
+        if isinstance(inner, promql_parser.VectorSelector) and inner.name is not None:
+            found.add(inner.name)
+        return True
+
+    promql_parser.walk(node, pre_visit=visit)  # type: ignore[arg-type]  # any node walks
+    return frozenset(found)
+
+
+def _charge(metrics: Iterable[str], labels: Iterable[str]) -> list[LabelUse]:
+    return [LabelUse(m, label) for m in metrics for label in labels]
+
+
+def label_uses(expression: str) -> frozenset[LabelUse]:
+    """Every (metric, label) the expression relies on; raises ``ValueError`` if it is not
+    PromQL."""
+    try:
+        tree = promql_parser.parse(expression)
+    except ValueError as exc:
+        raise ValueError(f"not PromQL: {exc}") from None
+    uses: list[LabelUse] = []
+
+    def visit(node: object) -> bool:
+        if isinstance(node, promql_parser.VectorSelector) and node.name is not None:
+            selected = {m.name for m in node.matchers.matchers} - {"__name__"}
+            uses.extend(_charge([node.name], selected))
+        elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+            uses.extend(_charge(_metrics_under(node.expr), node.modifier.labels))
+        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            modifier = node.modifier
+            both = _metrics_under(node.lhs) | _metrics_under(node.rhs)
+            if modifier.matching is not None:
+                uses.extend(_charge(both, modifier.matching.labels))
+            # group_left copies labels from the right-hand ("one") side, group_right from the
+            # left.
+            if modifier.card == promql_parser.VectorMatchCardinality.ManyToOne:
+                uses.extend(_charge(_metrics_under(node.rhs), modifier.group_labels or ()))
+            elif modifier.card == promql_parser.VectorMatchCardinality.OneToMany:
+                uses.extend(_charge(_metrics_under(node.lhs), modifier.group_labels or ()))
+        return True
+
+    promql_parser.walk(tree, pre_visit=visit)
+    return frozenset(uses)
