@@ -29,6 +29,7 @@ from typing import Any
 import aiomqtt
 
 from devices.backoff import Backoff
+from edge_agent.broker_outage import BrokerOutage
 from edge_agent.outbox import Outbox, Pending
 from edge_agent.settings import AgentSettings
 from edge_agent.wire import (
@@ -119,6 +120,7 @@ class Uplink:
         self._topics = {cls: topic(settings.id, ch) for cls, ch in _DATA_CHANNEL.items()}
         self._status_topic = topic(settings.id, Channel.STATUS)
         self.connected = asyncio.Event()
+        self._outage = BrokerOutage(repeat_every=settings.backoff_max)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -192,20 +194,39 @@ class Uplink:
             try:
                 await self._connected_session(backoff)
             except* (aiomqtt.MqttError, TimeoutError, OSError) as group:
-                log.warning(
-                    "broker connection to %s lost: %s",
-                    self._settings.broker_url,
-                    group.exceptions[0],
-                )
+                self._report_failure(group.exceptions[0], lost=self.connected.is_set())
             finally:
                 self.connected.clear()
                 self._metrics.connected.set(0)
             if self._stopping.is_set():
                 break
             delay = backoff.next_delay()
-            log.info("reconnecting in %.1f s", delay)
+            log.debug("reconnecting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    def _report_failure(self, error: BaseException, *, lost: bool) -> None:
+        """Log an outage once, then at the backoff's cap while it lasts (BrokerOutage)."""
+        report = self._outage.failed(time.monotonic())
+        if report is None:
+            log.debug("broker %s unreachable: %s", self._settings.broker_url, error)
+        elif lost:
+            log.warning("broker connection to %s lost: %s", self._settings.broker_url, error)
+        elif report.first:
+            log.warning(
+                "broker %s unreachable: %s (retrying; reported again every %.0f s while it lasts)",
+                self._settings.broker_url,
+                error,
+                self._outage.repeat_every,
+            )
+        else:
+            log.warning(
+                "broker %s still unreachable after %.0f s (%d failures): %s",
+                self._settings.broker_url,
+                report.seconds,
+                report.attempts,
+                error,
+            )
 
     async def _connected_session(self, backoff: Backoff) -> None:
         client = self._client()
@@ -229,6 +250,14 @@ class Uplink:
                 timeout=self._settings.publish_timeout,
             )
             backoff.reset()
+            recovery = self._outage.connected(time.monotonic())
+            if recovery is not None:
+                log.info(
+                    "connected to broker %s again after %.1f s (%d failures)",
+                    self._settings.broker_url,
+                    recovery.seconds,
+                    recovery.attempts,
+                )
             self.connected.set()
             self._metrics.connected.set(1)
             log.info(
