@@ -49,7 +49,7 @@ from central.ingest_store_process import run_store_process
 from central.ingest_writer import BatchOutcome
 from central.settings import CentralSettings
 from central.store import central_client_id
-from edge_agent.broker_outage import BrokerOutage
+from edge_agent.broker_outage import SESSION_TAKEN_OVER, BrokerOutage, ClientIdClash
 from edge_agent.wire import Channel, subscription
 from monitoring.central_metrics import CentralMetrics
 
@@ -65,11 +65,6 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 _Queued = tuple[int, mqtt.MQTTMessage]
 
 _RECONNECT_MAX_DELAY = 30
-# A client-id clash is told again at most this often while the two processes fight.
-_CLASH_REPEAT = 60.0
-# MQTT 5 DISCONNECT reason code 0x8E: another connection with this client id took the session.
-# Mosquitto sends it to MQTT 5 clients only; a 3.1.1 client's connection is simply closed.
-SESSION_TAKEN_OVER = 0x8E
 
 
 def _connect_properties(settings: CentralSettings) -> Properties:
@@ -108,7 +103,8 @@ class Ingest:
         self.client_id = settings.client_id or central_client_id(settings.db)
         # Reported once per outage and then at the reconnect backoff's cap (30 s, below).
         self._outage = BrokerOutage(repeat_every=_RECONNECT_MAX_DELAY)
-        self._clash_reported: float | None = None
+        self._clash = ClientIdClash()
+        self._connected_at: float | None = None
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -228,7 +224,11 @@ class Ingest:
         )
         self.connected.set()
         self._metrics.broker_connected.set(1)
-        log.info("ingest connected to %s as %s", self._settings.broker_url, self.client_id)
+        self._connected_at = time.monotonic()
+        # While two processes take one session from each other this repeats every second.
+        (log.debug if self._clash.suspected else log.info)(
+            "ingest connected to %s as %s", self._settings.broker_url, self.client_id
+        )
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         # paho calls this from inside its ``except OSError`` around the connect and passes no
@@ -260,17 +260,18 @@ class Ingest:
                 error,
             )
 
-    def _report_clash(self) -> None:
-        now = time.monotonic()
-        if self._clash_reported is not None and now - self._clash_reported < _CLASH_REPEAT:
-            return
-        self._clash_reported = now
+    def _report_clash(self, reason: ReasonCode) -> None:
+        cause = (
+            "the broker says the session was taken over"
+            if reason == SESSION_TAKEN_OVER
+            else "the broker closes each connection within seconds of accepting it"
+        )
         log.error(
-            "another client uses the MQTT client id %r: the broker handed this ingest process's "
-            "session to it (reason: Session taken over). Two processes with one client id knock "
-            "each other off the broker and split the session's messages; give each ingest "
-            "process its own client_id (--client-id, PRECINCT_CLIENT_ID).",
+            "another client uses the MQTT client id %r (%s): two processes with one client id "
+            "knock each other off the broker and split the session's messages; give each ingest "
+            "process its own client_id (--client-id, PRECINCT_CLIENT_ID)",
             self.client_id,
+            cause,
         )
 
     def _on_subscribe(
@@ -302,8 +303,14 @@ class Ingest:
         self._metrics.broker_connected.set(0)
         if self._stopping.is_set():
             return
-        if reason == SESSION_TAKEN_OVER:
-            self._report_clash()
+        now = time.monotonic()
+        lasted = now - self._connected_at if self._connected_at is not None else float("inf")
+        self._connected_at = None
+        verdict = self._clash.lost(lasted=lasted, taken_over=reason == SESSION_TAKEN_OVER, now=now)
+        if verdict.reported:
+            self._report_clash(reason)
+        elif verdict.clash:
+            log.debug("session of %s taken again: %s", self.client_id, reason)
         else:
             self._report_failure(reason, lost=True)
 

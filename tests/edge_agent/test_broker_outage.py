@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.broker_outage import BrokerOutage, Failure, Recovery
+from edge_agent.broker_outage import BrokerOutage, ClientIdClash, Failure, LossVerdict, Recovery
 
 
 def test_an_outage_is_reported_once_then_at_the_interval_then_its_end() -> None:
@@ -44,3 +44,26 @@ def test_reports_are_never_closer_than_the_interval(repeat: float, gaps: list[fl
     recovery = outage.connected(now + 1)
     assert recovery is not None
     assert recovery.attempts == len(gaps)
+
+
+def test_a_clash_is_named_by_the_broker_or_by_three_short_connections_in_a_row() -> None:
+    clash = ClientIdClash(short=5.0, streak=3, repeat_every=60.0)
+    # A connection of an hour lost (a broker restart): not a clash.
+    assert clash.lost(lasted=3600.0, taken_over=False, now=0.0) == LossVerdict(False, False)
+    assert not clash.suspected
+    # Two short ones are still ordinary losses; the third in a row is the clash's rhythm.
+    assert clash.lost(lasted=1.0, taken_over=False, now=2.0) == LossVerdict(False, False)
+    assert clash.suspected
+    assert clash.lost(lasted=1.0, taken_over=False, now=4.0) == LossVerdict(False, False)
+    assert clash.lost(lasted=1.0, taken_over=False, now=6.0) == LossVerdict(True, True)
+    assert clash.lost(lasted=1.0, taken_over=False, now=8.0) == LossVerdict(True, False)
+    assert clash.lost(lasted=1.0, taken_over=False, now=66.0) == LossVerdict(True, True)
+    # A connection that lasts ends the streak.
+    assert clash.lost(lasted=60.0, taken_over=False, now=200.0) == LossVerdict(False, False)
+    assert clash.lost(lasted=1.0, taken_over=False, now=202.0) == LossVerdict(False, False)
+
+
+def test_a_session_taken_over_is_a_clash_at_once() -> None:
+    clash = ClientIdClash()
+    assert clash.lost(lasted=3600.0, taken_over=True, now=0.0) == LossVerdict(True, True)
+    assert clash.lost(lasted=3600.0, taken_over=True, now=1.0) == LossVerdict(True, False)
