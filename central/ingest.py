@@ -12,6 +12,10 @@ A killed ingest process has acknowledged nothing it had not committed; the broke
 rest to the persistent session (or to another member of the shared-subscription group) and the
 unique (agent, epoch, seq) index turns the repeats into counted duplicates.
 
+The session is MQTT 5's (``mqtt5``): the broker keeps it for ``session_expiry`` seconds after
+the process goes away, so a restart resumes it, while a member stopped for good stops holding
+its share of the shared subscription once that time has passed (docs/operations.md).
+
 Message ids are only valid on the connection that delivered them, so each connect and disconnect
 starts a new *generation*; messages of an older generation are stored but not acknowledged (the
 broker sends them again on the new connection).
