@@ -75,7 +75,7 @@ def _connect_properties(settings: CentralSettings) -> Properties:
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call] # paho's own
     properties.SessionExpiryInterval = settings.session_expiry
     # What the broker may send before acknowledgements come back: two batches (one committing,
-    # one on its way), as under MQTT 3.1.1 with the broker's max_inflight_messages.
+    # one on its way). Under MQTT 3.1.1 the broker's max_inflight_messages bounds it instead.
     properties.ReceiveMaximum = min(65535, _BATCHES_IN_FLIGHT * settings.batch_max)
     return properties
 
