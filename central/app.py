@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
+from central.access_log import AccessLog
 from central.alarm_deriver import run_alarms
 from central.api.body_limit import BodyLimit
 from central.api.deps import store_writable
@@ -124,6 +125,8 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     # before FastAPI reads the body.
     app.add_middleware(ApiGate, settings=settings, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost, so that a request refused by the two above is logged too.
+    app.add_middleware(AccessLog)
     app.state.settings = settings
     app.state.registry = registry
     app.state.planning = planning

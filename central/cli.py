@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from central import access_cli, user_cli
 from edge_agent.settings_source import ConfigError, load
+from monitoring.logs import LOG_FORMATS, setup_logging
 
 EXIT_USAGE = 2
 # Each device class adds its own subcommands (simulate, probe, decode…) with register(commands).
@@ -27,19 +27,25 @@ PACKAGE_CLI_MODULES = ("central.pki_cli",)
 BENCH_CLI_MODULES = ("bench.stream_cli", "bench.wall_cli")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _setup_logging(level: str, log_format: str = "text") -> None:
+    setup_logging(level, log_format)
 
 
 def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-_AGENT_FLAGS = ("id", "broker", "data_dir", "metrics_listen", "synthetic", "station", "log_level")
-_CENTRAL_FLAGS = ("broker", "db", "listen", "client_id", "log_level")
+_AGENT_FLAGS = (
+    "id",
+    "broker",
+    "data_dir",
+    "metrics_listen",
+    "synthetic",
+    "station",
+    "log_level",
+    "log_format",
+)
+_CENTRAL_FLAGS = ("broker", "db", "listen", "client_id", "log_level", "log_format")
 
 
 def _run_agent(args: argparse.Namespace) -> int:
@@ -54,7 +60,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         devices = build_devices(settings.devices)
     except DeviceSetupError as exc:
         raise ConfigError(str(args.config), exc.key, exc.message) from None
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     asyncio.run(run_agent(settings, devices))
     return 0
 
@@ -64,7 +70,7 @@ def _run_central(args: argparse.Namespace) -> int:
     from central.settings import CentralSettings
 
     settings = load(CentralSettings, args.config, _flags(args, _CENTRAL_FLAGS), os.environ)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     serve(settings)
     return 0
 
@@ -122,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent.add_argument("--station", metavar="ID", help="station this agent belongs to")
     agent.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    agent.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json lines")
     agent.set_defaults(handler=_run_agent)
 
     central = commands.add_parser(
@@ -139,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="MQTT client id of this ingest process (unique per process)",
     )
     central.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    central.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json lines")
     central.set_defaults(handler=_run_central)
     central_commands = central.add_subparsers(dest="central_command", metavar="COMMAND")
     access_cli.register(central_commands)  # token create/list/revoke, audit verify

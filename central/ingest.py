@@ -12,6 +12,10 @@ A killed ingest process has acknowledged nothing it had not committed; the broke
 rest to the persistent session (or to another member of the shared-subscription group) and the
 unique (agent, epoch, seq) index turns the repeats into counted duplicates.
 
+The session is MQTT 5's (``mqtt5``): the broker keeps it for ``session_expiry`` seconds after
+the process goes away, so a restart resumes it, while a member stopped for good stops holding
+its share of the shared subscription once that time has passed (docs/operations.md).
+
 Message ids are only valid on the connection that delivered them, so each connect and disconnect
 starts a new *generation*; messages of an older generation are stored but not acknowledged (the
 broker sends them again on the new connection).
@@ -32,6 +36,7 @@ import queue
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -40,11 +45,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from central.ingest_store_process import run_store_process
 from central.ingest_writer import BatchOutcome
 from central.settings import CentralSettings
+from central.store import central_client_id
+from edge_agent.broker_outage import SESSION_TAKEN_OVER, BrokerOutage, ClientIdClash
 from edge_agent.wire import Channel, subscription
 from monitoring.central_metrics import CentralMetrics
 
@@ -58,6 +67,17 @@ _BATCHES_IN_FLIGHT = 2
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 _Queued = tuple[int, mqtt.MQTTMessage]
+
+_RECONNECT_MAX_DELAY = 30
+
+
+def _connect_properties(settings: CentralSettings) -> Properties:
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call] # paho's own
+    properties.SessionExpiryInterval = settings.session_expiry
+    # What the broker may send before acknowledgements come back: two batches (one committing,
+    # one on its way). Under MQTT 3.1.1 the broker's max_inflight_messages bounds it instead.
+    properties.ReceiveMaximum = min(65535, _BATCHES_IN_FLIGHT * settings.batch_max)
+    return properties
 
 
 class Ingest:
@@ -84,11 +104,17 @@ class Ingest:
         self._failing_since: float | None = None
         self._failed_commits = 0
         url = settings.broker_url
+        self.client_id = settings.client_id or central_client_id(settings.db)
+        # Reported once per outage and then at the reconnect backoff's cap (30 s, below).
+        self._outage = BrokerOutage(repeat_every=_RECONNECT_MAX_DELAY)
+        self._clash = ClientIdClash()
+        self._connected_at: float | None = None
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            client_id=self.client_id,
+            # MQTT 5 sets its clean start at connect (never: the session is resumed).
+            clean_session=None if settings.mqtt5 else False,
+            protocol=mqtt.MQTTv5 if settings.mqtt5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         if url.username:
@@ -100,11 +126,12 @@ class Ingest:
                 keyfile=str(settings.tls_key) if settings.tls_key else None,
             )
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_socket_close = self._on_socket_close
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=_RECONNECT_MAX_DELAY)
         self._client = client
         self._pending: deque[list[_Queued]] = deque()
         self._pending_lock = threading.Lock()
@@ -131,7 +158,16 @@ class Ingest:
         self._acker.start()
         self._shipper.start()
         url = self._settings.broker_url
-        self._client.connect_async(url.host, url.port, keepalive=self._settings.keepalive)
+        if self._settings.mqtt5:
+            self._client.connect_async(
+                url.host,
+                url.port,
+                keepalive=self._settings.keepalive,
+                clean_start=False,
+                properties=_connect_properties(self._settings),
+            )
+        else:
+            self._client.connect_async(url.host, url.port, keepalive=self._settings.keepalive)
         self._client.loop_start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -167,8 +203,16 @@ class Ingest:
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("broker refused ingest connection: %s", reason)
+            self._report_failure(f"the broker refused the connection: {reason}", lost=False)
             return
+        recovery = self._outage.connected(time.monotonic())
+        if recovery is not None:
+            log.info(
+                "ingest connected to broker %s again after %.1f s (%d failures)",
+                self._settings.broker_url,
+                recovery.seconds,
+                recovery.attempts,
+            )
         with self._ack_lock:
             self._generation += 1
         group = self._settings.share_group if self._settings.shared_subscription else None
@@ -184,7 +228,55 @@ class Ingest:
         )
         self.connected.set()
         self._metrics.broker_connected.set(1)
-        log.info("ingest connected to %s", self._settings.broker_url)
+        self._connected_at = time.monotonic()
+        # While two processes take one session from each other this repeats every second.
+        (log.debug if self._clash.suspected else log.info)(
+            "ingest connected to %s as %s", self._settings.broker_url, self.client_id
+        )
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho calls this from inside its ``except OSError`` around the connect and passes no
+        # error; the one being handled is it.
+        error = sys.exc_info()[1]
+        self._report_failure(error if error is not None else "connection failed", lost=False)
+
+    def _report_failure(self, error: object, *, lost: bool) -> None:
+        """Log an outage once, then every _RECONNECT_MAX_DELAY while it lasts."""
+        url = self._settings.broker_url
+        report = self._outage.failed(time.monotonic())
+        if report is None:
+            log.debug("broker %s unreachable: %s", url, error)
+        elif lost:
+            log.warning("ingest lost its connection to broker %s: %s", url, error)
+        elif report.first:
+            log.warning(
+                "broker %s unreachable: %s (retrying; reported again every %.0f s while it lasts)",
+                url,
+                error,
+                self._outage.repeat_every,
+            )
+        else:
+            log.warning(
+                "broker %s still unreachable after %.0f s (%d failures): %s",
+                url,
+                report.seconds,
+                report.attempts,
+                error,
+            )
+
+    def _report_clash(self, reason: ReasonCode) -> None:
+        cause = (
+            "the broker says the session was taken over"
+            if reason == SESSION_TAKEN_OVER
+            else "the broker closes each connection within seconds of accepting it"
+        )
+        log.error(
+            "another client uses the MQTT client id %r (%s): two processes with one client id "
+            "knock each other off the broker and split the session's messages; give each ingest "
+            "process its own client_id (--client-id, PRECINCT_CLIENT_ID)",
+            self.client_id,
+            cause,
+        )
 
     def _on_subscribe(
         self,
@@ -213,8 +305,18 @@ class Ingest:
         self.connected.clear()
         self.subscribed.clear()
         self._metrics.broker_connected.set(0)
-        if not self._stopping.is_set():
-            log.warning("ingest disconnected from broker: %s", reason)
+        if self._stopping.is_set():
+            return
+        now = time.monotonic()
+        lasted = now - self._connected_at if self._connected_at is not None else float("inf")
+        self._connected_at = None
+        verdict = self._clash.lost(lasted=lasted, taken_over=reason == SESSION_TAKEN_OVER, now=now)
+        if verdict.reported:
+            self._report_clash(reason)
+        elif verdict.clash:
+            log.debug("session of %s taken again: %s", self.client_id, reason)
+        else:
+            self._report_failure(reason, lost=True)
 
     def _on_socket_close(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         # Called by paho just before it closes the socket.

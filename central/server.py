@@ -19,6 +19,9 @@ def serve(settings: CentralSettings) -> None:
         port=port,
         log_level=settings.log_level,
         lifespan="on",
+        # Precinct's own access log names the caller (central.access_log); uvicorn's would not.
         access_log=False,
+        # uvicorn's loggers go through the process's one handler (monitoring.logs).
+        log_config=None,
     )
     uvicorn.Server(config).run()

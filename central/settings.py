@@ -23,11 +23,15 @@ from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
 from edge_agent.tls import check_client_tls, check_tls_keys
 from edge_agent.wire import is_valid_name
+from monitoring.logs import LOG_FORMATS
 from scheduling.custody import ClockThresholds
 from scheduling.model import LegalBasis
 from scheduling.policy import Policy
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# The longest session an ingest process may ask the broker to keep: the month that
+# deploy/mosquitto.conf gives MQTT 3.1.1 sessions.
+MAX_SESSION_EXPIRY = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +39,18 @@ class CentralSettings:
     db: Path
     broker: str = "mqtt://127.0.0.1:1883"
     listen: str = "127.0.0.1:8080"
-    # Each ingest process needs its own client id; its persistent session survives restarts.
-    client_id: str = "precinct-central"
+    # Each ingest process needs its own MQTT client id. Unset: precinct-central-<id of the store>,
+    # made once per store (central/store_identity.py), so that two centrals on two stores never
+    # clash while a restart keeps its session. Extra ingest processes on one store set their own.
+    client_id: str = ""
+    # MQTT 5 for the ingest connection (off only for brokers that speak MQTT 3.1.1 alone: the
+    # embedded demo broker). Under MQTT 5 the broker keeps the session of an ingest process that
+    # is gone for session_expiry seconds, then drops it with whatever was queued for it: a
+    # restart within that time resumes with nothing lost, and a retired member stops taking its
+    # share of a shared subscription. Under MQTT 3.1.1 the broker's own persistent-session
+    # expiry applies (persistent_client_expiration in deploy/mosquitto.conf).
+    mqtt5: bool = True
+    session_expiry: int = 900
     # Shared subscriptions spread data over several ingest processes. Off for brokers that lack
     # them (the embedded demo broker).
     shared_subscription: bool = True
@@ -56,6 +70,8 @@ class CentralSettings:
     repair_grace: float = 10.0
     repair_retry: float = 30.0
     log_level: str = "info"
+    # text (one line per record) or json (one object per line); see monitoring/logs.py.
+    log_format: str = "text"
     # The centre's time zone: what "a day" means for the schedule.
     timezone: str = "UTC"
     # Planning jobs: clocks, no-shows, overruns and the plan check every plan_interval seconds
@@ -169,7 +185,7 @@ class CentralSettings:
             raise ValueError(f"broker: {exc}") from None
         parse_host_port(self.listen, "listen")
         check_tls_keys(parse_broker_url(self.broker).tls, self.tls_ca, self.tls_cert, self.tls_key)
-        if not is_valid_name(self.client_id):
+        if self.client_id and not is_valid_name(self.client_id):
             raise ValueError(f"client_id: {self.client_id!r} must be 1-64 letters, digits or _.:-")
         if not is_valid_name(self.share_group):
             raise ValueError(f"share_group: {self.share_group!r} is not a valid name")
@@ -179,6 +195,10 @@ class CentralSettings:
             raise ValueError("repair_interval: repair settings must not be negative")
         if self.keepalive < 1:
             raise ValueError("keepalive: must be at least 1")
+        if not 1 <= self.session_expiry <= MAX_SESSION_EXPIRY:
+            raise ValueError(
+                f"session_expiry: must be between 1 and {MAX_SESSION_EXPIRY} seconds (30 days)"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -259,6 +279,8 @@ class CentralSettings:
                 )
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format: must be one of {', '.join(LOG_FORMATS)}")
 
     def session_rules(self) -> SessionRules:
         return SessionRules(

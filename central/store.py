@@ -10,6 +10,7 @@ through ``busy_timeout``.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -498,6 +499,15 @@ def _v11(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS web_sessions_expires ON web_sessions (expires_at)")
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """The store's own id, made once at random: the default MQTT client id of the central that
+    uses it (:func:`central_client_id`). Two centrals on two stores never share a broker
+    session; a central restarted on its store resumes its own."""
+    db.execute("CREATE TABLE IF NOT EXISTS store_identity (id TEXT NOT NULL)")
+    if db.execute("SELECT COUNT(*) FROM store_identity").fetchone()[0] == 0:
+        db.execute("INSERT INTO store_identity (id) VALUES (?)", [secrets.token_hex(6)])
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -510,6 +520,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v9,
     _v10,
     _v11,
+    _v12,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).
@@ -544,6 +555,21 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         # the last commits, and those were not yet acknowledged to the broker.
         conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+CLIENT_ID_PREFIX = "precinct-central-"
+
+
+def central_client_id(path: Path) -> str:
+    """The default MQTT client id of a central on the (migrated) store at ``path``."""
+    conn = connect(path, readonly=True)
+    try:
+        row = conn.execute("SELECT id FROM store_identity").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise StoreError(str(path), None, "the store has no identity: migrate it first")
+    return f"{CLIENT_ID_PREFIX}{row[0]}"
 
 
 def migrate(path: Path) -> int:

@@ -10,6 +10,7 @@ from edge_agent.broker_url import BrokerUrl, parse_broker_url
 from edge_agent.settings_source import ConfigError, parse_host_port
 from edge_agent.tls import check_client_tls, check_tls_keys
 from edge_agent.wire import is_valid_name
+from monitoring.logs import LOG_FORMATS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class AgentSettings:
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
     log_level: str = "info"
+    # text (one line per record) or json (one object per line); see monitoring/logs.py.
+    log_format: str = "text"
     # TLS (an mqtts:// broker): the CA that signed the broker's certificate (unset: the system's
     # CAs), and this agent's certificate (common name = id) and key, from precinct pki issue.
     tls_ca: Path | None = None
@@ -104,6 +107,8 @@ class AgentSettings:
             raise ValueError("synthetic: rates and jitter must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ValueError("log_level: must be one of debug, info, warning, error")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format: must be one of {', '.join(LOG_FORMATS)}")
         if self.outbox_sync.upper() not in ("NORMAL", "FULL"):
             raise ValueError("outbox_sync: must be NORMAL or FULL")
         self._check_tls()

@@ -29,6 +29,7 @@ from typing import Any
 import aiomqtt
 
 from devices.backoff import Backoff
+from edge_agent.broker_outage import SESSION_TAKEN_OVER, BrokerOutage, ClientIdClash
 from edge_agent.outbox import Outbox, Pending
 from edge_agent.settings import AgentSettings
 from edge_agent.wire import (
@@ -119,6 +120,10 @@ class Uplink:
         self._topics = {cls: topic(settings.id, ch) for cls, ch in _DATA_CHANNEL.items()}
         self._status_topic = topic(settings.id, Channel.STATUS)
         self.connected = asyncio.Event()
+        self._outage = BrokerOutage(repeat_every=settings.backoff_max)
+        self._clash = ClientIdClash()
+        self._connected_at: float | None = None
+        self._identifier = f"precinct-agent-{settings.id}"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -160,7 +165,7 @@ class Uplink:
             url.port,
             username=url.username,
             password=url.password,
-            identifier=f"precinct-agent-{self._settings.id}",
+            identifier=self._identifier,
             # A persistent session keeps commands queued at the broker while the agent is away;
             # each command's expiry decides whether it still runs.
             clean_session=False,
@@ -192,20 +197,61 @@ class Uplink:
             try:
                 await self._connected_session(backoff)
             except* (aiomqtt.MqttError, TimeoutError, OSError) as group:
-                log.warning(
-                    "broker connection to %s lost: %s",
-                    self._settings.broker_url,
-                    group.exceptions[0],
-                )
+                self._lost(group.exceptions[0])
             finally:
                 self.connected.clear()
                 self._metrics.connected.set(0)
             if self._stopping.is_set():
                 break
             delay = backoff.next_delay()
-            log.info("reconnecting in %.1f s", delay)
+            log.debug("reconnecting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    def _lost(self, error: BaseException) -> None:
+        if self._connected_at is None:  # the attempt failed before the broker accepted it
+            self._report_failure(error, lost=False)
+            return
+        now = time.monotonic()
+        taken_over = isinstance(error, aiomqtt.MqttCodeError) and error.rc == SESSION_TAKEN_OVER
+        verdict = self._clash.lost(lasted=now - self._connected_at, taken_over=taken_over, now=now)
+        self._connected_at = None
+        if verdict.reported:
+            log.error(
+                "another client uses the MQTT client id %r (%s): two agents with one id knock "
+                "each other off the broker; give each agent its own id",
+                self._identifier,
+                "the broker says the session was taken over"
+                if taken_over
+                else "the broker closes each connection within seconds of accepting it",
+            )
+        elif verdict.clash:
+            log.debug("session of %s taken again: %s", self._identifier, error)
+        else:
+            self._report_failure(error, lost=True)
+
+    def _report_failure(self, error: BaseException, *, lost: bool) -> None:
+        """Log an outage once, then at the backoff's cap while it lasts (BrokerOutage)."""
+        report = self._outage.failed(time.monotonic())
+        if report is None:
+            log.debug("broker %s unreachable: %s", self._settings.broker_url, error)
+        elif lost:
+            log.warning("broker connection to %s lost: %s", self._settings.broker_url, error)
+        elif report.first:
+            log.warning(
+                "broker %s unreachable: %s (retrying; reported again every %.0f s while it lasts)",
+                self._settings.broker_url,
+                error,
+                self._outage.repeat_every,
+            )
+        else:
+            log.warning(
+                "broker %s still unreachable after %.0f s (%d failures): %s",
+                self._settings.broker_url,
+                report.seconds,
+                report.attempts,
+                error,
+            )
 
     async def _connected_session(self, backoff: Backoff) -> None:
         client = self._client()
@@ -229,9 +275,19 @@ class Uplink:
                 timeout=self._settings.publish_timeout,
             )
             backoff.reset()
+            recovery = self._outage.connected(time.monotonic())
+            if recovery is not None:
+                log.info(
+                    "connected to broker %s again after %.1f s (%d failures)",
+                    self._settings.broker_url,
+                    recovery.seconds,
+                    recovery.attempts,
+                )
             self.connected.set()
             self._metrics.connected.set(1)
-            log.info(
+            self._connected_at = time.monotonic()
+            # While two agents take one session from each other this repeats every second.
+            (log.debug if self._clash.suspected else log.info)(
                 "connected to %s (epoch %s, session %d, connection %d)",
                 self._settings.broker_url,
                 self._outbox.epoch,

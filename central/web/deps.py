@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from starlette.responses import RedirectResponse, Response
 
+from central.access_log import SIGNED_IN_USER_STATE
 from central.api.deps import SettingsDep
 from central.auth import Role
 from central.settings import CentralSettings
@@ -86,6 +87,7 @@ def get_web_session(request: Request, settings: SettingsDep) -> WebSession | Non
         conn.close()
     if session is not None:
         _touch(settings, session, now)
+        setattr(request.state, SIGNED_IN_USER_STATE, session.principal.name)  # for the access log
     return session
 
 
