@@ -4,6 +4,7 @@ simulated cabinet on a pty, and a relay that cuts one agent's link to the broker
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,6 +121,13 @@ def test_agents_devices_and_the_broker_come_and_go_on_the_centres_metrics(
         "the next $SYS update",
         timeout=10,
     )
+
+    # Well-named, every family with its samples (Debian's promtool, installed by tests/run.sh).
+    _, text = http_get(f"{deployment.base}/metrics")
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
 
     # The board goes away: the agent says so, and the centre shows the device down.
     cabinet_board.close()
