@@ -72,7 +72,6 @@ class BatchOutcome:
     statuses: int = 0
     acks: int = 0
     resets: int = 0
-    health_reports: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +135,6 @@ class IngestWriter:
             for report in [s.health_report() for s in statuses] + reports:
                 if report is not None:
                     self._store_health(report, now_text)
-                    outcome.health_reports += 1
             for (agent, epoch), envelopes in data.items():
                 self._store_agent(agent, epoch, envelopes, now_text, outcome)
             for agent, ack, topic_name, payload in acks:
