@@ -122,6 +122,9 @@ def test_agents_devices_and_the_broker_come_and_go_on_the_centres_metrics(
         timeout=10,
     )
 
+    # Set at start-up: an unset gauge (0) would look like a full disk.
+    assert (metrics.value("precinct_store_disk_free_bytes") or 0) > 0
+
     # Well-named, every family with its samples (Debian's promtool, installed by tests/run.sh).
     _, text = http_get(f"{deployment.base}/metrics")
     lint = subprocess.run(
@@ -247,4 +250,29 @@ def test_hostile_health_reports_are_counted_as_rejected(deployment: Deployment) 
     wait_until(counted, 20, "five hostile reports counted")
     # Nothing of them became an agent's health; the central still answers.
     assert metrics.value("precinct_agent_reported_outbox_depth", 'agent="a9"') is None
+    assert http_get(f"{deployment.base}/readyz")[0] == 200
+
+
+def test_with_broker_sys_off_the_broker_metrics_stay_absent(deployment: Deployment) -> None:
+    # First on: the central's persistent session at the broker holds the $SYS subscription.
+    central = deployment.start_central()
+    metrics = CentralMetrics(deployment)
+    metrics.wait_for("precinct_broker_uptime_seconds", "", lambda v: v >= 0, "$SYS at the centre")
+    central.kill()
+    deployment.start_central(env={"PRECINCT_BROKER_SYS": "false"})
+    uptimes: list[bytes] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sys-watcher")
+    watcher.on_message = lambda _c, _u, message: uptimes.append(bytes(message.payload))
+    watcher.connect("127.0.0.1", deployment.broker.port)
+    watcher.subscribe("$SYS/broker/uptime")
+    watcher.loop_start()
+    try:
+        wait_until(lambda: len(set(uptimes)) >= 2, 15, "two $SYS updates from the broker")
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+    # Neither exported nor taken for an agent's message (which would be quarantined).
+    scraped = metrics.scrape()
+    assert [k for k in scraped if k.startswith("precinct_broker_")] == []
+    assert not any(k.startswith("precinct_ingest_rejected_total") for k in scraped)
     assert http_get(f"{deployment.base}/readyz")[0] == 200
