@@ -67,6 +67,8 @@ autosave_interval 1
 max_queued_messages {max_queued}
 max_queued_bytes 0
 max_inflight_messages 1000
+# $SYS every second (default 10): the centre's precinct_broker_* metrics on a test's time scale.
+sys_interval 1
 log_dest file {dir}/mosquitto.log
 """
 

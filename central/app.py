@@ -42,8 +42,10 @@ from central.api.routes import (
     vans,
 )
 from central.api.routes import audit as audit_routes
+from central.broker_sys import BrokerSysState
 from central.commands import CommandDispatcher
 from central.feed_watch import FeedWatch
+from central.fleet_state import BrokerCollector, FleetCollector
 from central.gap_repair_runner import run_gap_repair
 from central.ingest import Ingest
 from central.plan_jobs import start_plan_jobs
@@ -51,6 +53,7 @@ from central.planning import PlanningService
 from central.settings import CentralSettings
 from central.static_files import STATIC_PREFIX, Assets, StaticAssets
 from central.store import migrate
+from central.store_disk import measure, watch_store_disk
 from central.web import book, door, my_bookings, pages, wall
 from central.web.deps import SignInRequired, on_sign_in_required
 from central.web.signin import SignInGuard
@@ -69,17 +72,21 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     planning = PlanningService(
         settings.db, PlanningMetrics.create(registry), settings.policy(), settings.thresholds()
     )
+    broker_sys = BrokerSysState()
+    registry.register(FleetCollector(settings.db))
+    registry.register(BrokerCollector(broker_sys))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         found = migrate(settings.db)
         log.info("store %s ready (schema was version %d)", settings.db, found)
+        measure(settings.db, metrics.store_disk_free)
         await asyncio.to_thread(planning.load)
         # Built once here rather than by the first 405 (its Allow list reads it) or /docs visit,
         # which would stall every other request while it is generated.
         app.openapi()
         jobs = start_plan_jobs(settings, planning)
-        ingest = Ingest(settings, metrics)
+        ingest = Ingest(settings, metrics, broker_sys)
         app.state.ingest = ingest
         app.state.commands = CommandDispatcher(settings.db, ingest.publish)
         ingest.start()
@@ -91,13 +98,16 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                         run_gap_repair(settings, app.state.commands, metrics), name="gap-repair"
                     )
                 watch = group.create_task(app.state.feed_watch.run(), name="feed-watch")
+                disk = group.create_task(
+                    watch_store_disk(settings.db, metrics.store_disk_free), name="store-disk"
+                )
                 derive = None
                 if settings.alarm_interval > 0:
                     derive = group.create_task(
                         run_alarms(settings, metrics, ingest.committed), name="alarms"
                     )
                 yield
-                for task in (watch, repair, derive):
+                for task in (watch, disk, repair, derive):
                     if task is not None:
                         task.cancel()
         finally:

@@ -200,6 +200,8 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
         env["PRECINCT_SHARED_SUBSCRIPTION"] = "false" if broker is not None else "true"
         # It speaks MQTT 3.1.1 only.
         env["PRECINCT_MQTT5"] = "false" if broker is not None else "true"
+        # Nor does it publish $SYS: no broker metrics rather than a subscription to nothing.
+        env["PRECINCT_BROKER_SYS"] = "false" if broker is not None else "true"
         # The centre sits at the end of the van's route: the van's booking arrives by geofence.
         central_env = {
             **env,

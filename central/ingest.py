@@ -49,6 +49,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from central.broker_sys import SYS_FILTER, SYS_PREFIX, BrokerSysState, SysValueError
 from central.ingest_store_process import run_store_process
 from central.ingest_writer import BatchOutcome
 from central.settings import CentralSettings
@@ -80,10 +81,21 @@ def _connect_properties(settings: CentralSettings) -> Properties:
     return properties
 
 
+# The reason a malformed $SYS value is counted under in precinct_ingest_rejected_total.
+BAD_SYS_VALUE = "bad_sys_value"
+
+
 class Ingest:
-    def __init__(self, settings: CentralSettings, metrics: CentralMetrics) -> None:
+    def __init__(
+        self,
+        settings: CentralSettings,
+        metrics: CentralMetrics,
+        broker_sys: BrokerSysState | None = None,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._broker_sys = broker_sys if broker_sys is not None else BrokerSysState()
+        self._sys_mid: int | None = None
         self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._stopping = threading.Event()
         # Set by stop(), before _stopping: how many queued messages are still shipped. What
@@ -221,11 +233,19 @@ class Ingest:
                 (subscription(Channel.EVENT, group), 1),
                 (subscription(Channel.TELEMETRY, group), 1),
                 (subscription(Channel.ACK, group), 1),
+                (subscription(Channel.HEALTH, group), 1),
                 # Retained births are not delivered to shared subscriptions, and every worker may
                 # record a status (it is idempotent), so status is a plain subscription.
                 (subscription(Channel.STATUS), 1),
             ]
         )
+        # Apart from the data: a broker whose ACL forbids $SYS must not make ingest unready.
+        # QoS 0, as the broker publishes them: nothing to acknowledge, nothing queued while away.
+        if self._settings.broker_sys:
+            _, self._sys_mid = client.subscribe(SYS_FILTER, 0)
+        else:
+            # The persistent session may hold the subscription from a run with it on.
+            client.unsubscribe(SYS_FILTER)
         self.connected.set()
         self._metrics.broker_connected.set(1)
         self._connected_at = time.monotonic()
@@ -287,6 +307,15 @@ class Ingest:
         _properties: Any,
     ) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
+        if _mid == self._sys_mid:
+            if failed:
+                log.warning(
+                    "broker refused the %s subscription (%s): the precinct_broker_* metrics stay "
+                    "absent; grant the central read access to it, or set broker_sys = false",
+                    SYS_FILTER,
+                    ", ".join(failed),
+                )
+            return
         if failed:
             log.error("broker refused ingest subscriptions: %s", ", ".join(failed))
             return
@@ -326,7 +355,19 @@ class Ingest:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if _topic_of(message).startswith(SYS_PREFIX):
+            self._on_sys(message)
+            return
         self._queue.put((self._generation, message))
+
+    def _on_sys(self, message: mqtt.MQTTMessage) -> None:
+        if not self._settings.broker_sys:
+            return
+        try:
+            self._broker_sys.observe(message.topic, bytes(message.payload), time.time())
+        except SysValueError as exc:
+            self._metrics.rejected.labels(BAD_SYS_VALUE).inc()
+            log.debug("ignored a $SYS value: %s", exc)
 
     # shipper thread: batches to the store process
     def _collect(self, limit: int) -> list[_Queued]:

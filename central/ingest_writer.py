@@ -38,11 +38,13 @@ from edge_agent.wire import (
     Ack,
     Channel,
     Envelope,
+    HealthReport,
     MessageClass,
     Status,
     WireError,
     decode_ack,
     decode_envelope,
+    decode_health,
     decode_status,
     format_time,
     parse_topic,
@@ -91,6 +93,7 @@ class IngestWriter:
         outcome = BatchOutcome()
         data: dict[tuple[str, str], list[Envelope]] = defaultdict(list)
         statuses: list[Status] = []
+        reports: list[HealthReport] = []
         acks: list[tuple[str, Ack, str, bytes]] = []
         rejects: list[_Reject] = []
         for topic_name, payload in messages:
@@ -104,6 +107,8 @@ class IngestWriter:
                         statuses.append(decode_status(payload, agent))
                 elif channel is Channel.ACK:
                     acks.append((agent, decode_ack(payload), topic_name, payload))
+                elif channel is Channel.HEALTH:
+                    reports.append(decode_health(payload, agent))
                 else:
                     _refuse_channel(channel)
             except WireError as exc:
@@ -126,6 +131,10 @@ class IngestWriter:
             # where that epoch starts and makes it current before they are counted.
             for status in statuses:
                 self._store_status(status, now_text, outcome)
+            # After the statuses: a birth may have made the reports' epoch current.
+            for report in [s.health_report() for s in statuses] + reports:
+                if report is not None:
+                    self._store_health(report, now_text)
             for (agent, epoch), envelopes in data.items():
                 self._store_agent(agent, epoch, envelopes, now_text, outcome)
             for agent, ack, topic_name, payload in acks:
@@ -460,6 +469,51 @@ class IngestWriter:
                 {"agent": status.agent, "reason": status.reason},
                 now_text,
             )
+
+    def _store_health(self, report: HealthReport, now_text: str) -> None:
+        """Keep the newest health report of the agent's current epoch."""
+        db = self._db
+        agent = report.agent
+        db.execute(
+            "INSERT OR IGNORE INTO agents (agent, first_seen) VALUES (?, ?)", (agent, now_text)
+        )
+        db.execute("UPDATE agents SET last_seen = ? WHERE agent = ?", (now_text, agent))
+        (current,) = db.execute("SELECT epoch FROM agents WHERE agent = ?", (agent,)).fetchone()
+        epoch = _epoch_of(report.epoch)
+        if current is not None and current != epoch:
+            # An outbox the agent no longer has (a wiped disk's last words), or one whose birth
+            # has not come yet: the birth carries its own report.
+            return
+        health = report.health
+        db.execute(
+            "INSERT INTO agent_health (agent, epoch, session, report, taken_at, received_at, "
+            "outbox_depth, outbox_oldest_age_seconds, disk_full, certificate_expires) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent) DO UPDATE SET "
+            "epoch = excluded.epoch, session = excluded.session, report = excluded.report, "
+            "taken_at = excluded.taken_at, received_at = excluded.received_at, "
+            "outbox_depth = excluded.outbox_depth, "
+            "outbox_oldest_age_seconds = excluded.outbox_oldest_age_seconds, "
+            "disk_full = excluded.disk_full, certificate_expires = excluded.certificate_expires "
+            # Reports of one epoch are ordered by (session, report); a redelivered or late one
+            # changes nothing. Another epoch passed the check above: it is the current one.
+            "WHERE agent_health.epoch != excluded.epoch "
+            "OR agent_health.session < excluded.session OR "
+            "(agent_health.session = excluded.session AND agent_health.report < excluded.report)",
+            (
+                agent,
+                epoch,
+                report.session,
+                health.report,
+                format_time(health.time),
+                now_text,
+                health.outbox_depth,
+                health.outbox_oldest_age_seconds,
+                1 if health.disk_full else 0,
+                None
+                if health.certificate_expires is None
+                else format_time(health.certificate_expires),
+            ),
+        )
 
     def _store_ack(self, agent: str, ack: Ack, now_text: str) -> bool:
         cursor = self._db.execute(

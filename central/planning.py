@@ -54,6 +54,7 @@ from scheduling.rooms import Equipment, RoomState, RoomType
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BookingAnswer",
     "CustodyEntry",
     "ErrorKind",
     "PlanningError",
@@ -71,6 +72,16 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 PAST_TOLERANCE = timedelta(minutes=5)
 # Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
 MAX_AHEAD = timedelta(days=7)
+
+
+class BookingAnswer(StrEnum):
+    """How a booking request was answered (``precinct_booking_answers_total{outcome}``): every
+    person placed, some waitlisted as asked, or refused because the rooms cannot take it (a
+    request that is itself wrong, a past time or past the horizon, is not counted)."""
+
+    PLACED = "placed"
+    WAITLISTED = "waitlisted"
+    REFUSED = "refused"
 
 
 class ErrorKind(StrEnum):
@@ -351,6 +362,7 @@ class PlanningService:
             if not placement.complete and not record.waitlist:
                 self.planner.remove_booking(booking_id)
                 later = self.planner.suggest_arrival(booking, to_minute(moment))
+                self.metrics.booking_answers.labels(BookingAnswer.REFUSED).inc()
                 raise PlanningError(
                     ErrorKind.CONFLICT,
                     _refusal(placement),
@@ -407,6 +419,9 @@ class PlanningService:
                         },
                     )
                 )
+        # Counted once stored: a commit the full store refused answered nothing.
+        answer = BookingAnswer.PLACED if placement.complete else BookingAnswer.WAITLISTED
+        self.metrics.booking_answers.labels(answer).inc()
         return booking_id
 
     def update(

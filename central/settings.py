@@ -55,6 +55,9 @@ class CentralSettings:
     # them (the embedded demo broker).
     shared_subscription: bool = True
     share_group: str = "precinct-ingest"
+    # Read the broker's own counters from $SYS/# (the precinct_broker_* metrics). Off for a
+    # broker whose ACL forbids it, and for the embedded demo broker, which publishes none.
+    broker_sys: bool = True
     # Upper bound on messages per store commit; keep <= the broker's max_inflight_messages.
     batch_max: int = 1000
     keepalive: int = 30

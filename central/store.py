@@ -508,6 +508,20 @@ def _v12(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO store_identity (id) VALUES (?)", [secrets.token_hex(6)])
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """Each agent's latest health report (``docs/protocol.md``, *Health*), one row per agent.
+
+    ``epoch``, ``session`` and ``report`` order the reports: a late one never replaces a newer.
+    ``taken_at`` is the agent's clock, ``received_at`` the centre's."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS agent_health ("
+        "agent TEXT PRIMARY KEY, epoch TEXT NOT NULL, session INTEGER NOT NULL, "
+        "report INTEGER NOT NULL, taken_at TEXT NOT NULL, received_at TEXT NOT NULL, "
+        "outbox_depth INTEGER NOT NULL, outbox_oldest_age_seconds REAL NOT NULL, "
+        "disk_full INTEGER NOT NULL, certificate_expires TEXT) WITHOUT ROWID"
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -521,6 +535,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v10,
     _v11,
     _v12,
+    _v13,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from devices.base import Device, DeviceConfig
 from edge_agent.device_supervisor import DeviceSupervisor
+from edge_agent.health import HealthReporter
 from edge_agent.outbox import DiskFullError, EventsRefusedError, Outbox, PutResult, Reading
 from edge_agent.reserve import Reserve, free_bytes
 from edge_agent.settings import AgentSettings
@@ -76,7 +77,12 @@ class Agent:
         handlers: dict[str, CommandHandler] = {"ping": _ping, REPLAY_COMMAND: self._replay}
         for name in DEVICE_COMMANDS:
             handlers[name] = functools.partial(self.devices.command, name)
-        self.uplink = Uplink(settings, self.outbox, self.metrics, self.wakeup, handlers)
+        # The certificate's expiry as last read (None: no certificate, or unreadable).
+        self.certificate_expires: datetime | None = None
+        self.health = HealthReporter(self.outbox, lambda: self.certificate_expires)
+        self.uplink = Uplink(
+            settings, self.outbox, self.metrics, self.wakeup, handlers, self.health.take
+        )
         self.certificate = (
             CertificateWatch(
                 settings.tls_cert,
@@ -210,6 +216,7 @@ class Agent:
             self._certificate_checked = now
             expiry = self.certificate.check(datetime.now(UTC))
             if expiry is not None:
+                self.certificate_expires = expiry
                 self.metrics.certificate_expiry.set(expiry.timestamp())
         # A disk found full by the uplink (an acknowledgement it could not write) shows at once.
         self._sync_disk_state()
@@ -227,6 +234,8 @@ class Agent:
             self.outbox.session,
             self.outbox.total_depth,
         )
+        # Before the first connect: the first birth carries the certificate's expiry.
+        self.refresh_metrics()
         try:
             async with asyncio.TaskGroup() as group:
                 uplink = group.create_task(self.uplink.run(), name="uplink")

@@ -61,6 +61,9 @@ class AgentSettings:
     tls_key: Path | None = None
     # Warn in the log when the certificate expires within this many days.
     tls_expiry_warning_days: float = 30.0
+    # The agent's own health (outbox, disk, certificate) goes to the centre in every birth and
+    # every health_interval seconds while connected (0: in births only).
+    health_interval: float = 30.0
     # [[devices]] tables: kind, id, transport and the options of that device class.
     devices: tuple[DeviceConfig, ...] = ()
 
@@ -103,6 +106,8 @@ class AgentSettings:
             raise ValueError("replay_keep_bytes: must not be negative")
         if self.disk_reserve_bytes < 0:
             raise ValueError("disk_reserve_bytes: must not be negative")
+        if self.health_interval < 0:
+            raise ValueError("health_interval: must not be negative (0: in births only)")
         if self.synthetic < 0 or self.synthetic_event_every < 0 or self.backoff_jitter < 0:
             raise ValueError("synthetic: rates and jitter must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):

@@ -35,6 +35,8 @@ from edge_agent.settings import AgentSettings
 from edge_agent.wire import (
     Ack,
     Channel,
+    Health,
+    HealthReport,
     MessageClass,
     Status,
     WireError,
@@ -101,8 +103,10 @@ class Uplink:
         metrics: AgentMetrics,
         wakeup: asyncio.Event,
         handlers: Mapping[str, CommandHandler],
+        health: Callable[[], Health] | None = None,
     ) -> None:
         self._settings = settings
+        self._health = health
         self._outbox = outbox
         self._metrics = metrics
         self._wakeup = wakeup
@@ -119,6 +123,7 @@ class Uplink:
         self._idle = asyncio.Event()
         self._topics = {cls: topic(settings.id, ch) for cls, ch in _DATA_CHANNEL.items()}
         self._status_topic = topic(settings.id, Channel.STATUS)
+        self._health_topic = topic(settings.id, Channel.HEALTH)
         self.connected = asyncio.Event()
         self._outage = BrokerOutage(repeat_every=settings.backoff_max)
         self._clash = ClientIdClash()
@@ -135,6 +140,9 @@ class Uplink:
         self._wakeup.set()
 
     def _status(self, *, online: bool, reason: str | None = None) -> bytes:
+        # A birth tells the centre at once how the agent fared while it was away (its backlog);
+        # a will is written at connect time, when its health would already be stale.
+        health = self._health() if online and reason is None and self._health else None
         return Status(
             agent=self._settings.id,
             online=online,
@@ -145,7 +153,23 @@ class Uplink:
             reason=reason,
             epoch=self._outbox.epoch,
             first_seq=self._outbox.first_seq,
+            health=health,
         ).encode()
+
+    async def _health_loop(self, client: aiomqtt.Client) -> None:
+        """Every ``health_interval`` seconds while connected, the agent's health."""
+        assert self._health is not None
+        while True:
+            await asyncio.sleep(self._settings.health_interval)
+            report = HealthReport(
+                self._settings.id, self._outbox.epoch, self._outbox.session, self._health()
+            )
+            await client.publish(
+                self._health_topic,
+                report.encode(),
+                qos=1,
+                timeout=self._settings.publish_timeout,
+            )
 
     def _client(self) -> aiomqtt.Client:
         url = self._settings.broker_url
@@ -297,11 +321,16 @@ class Uplink:
             async with asyncio.TaskGroup() as group:
                 publisher = group.create_task(self._publish_loop(client), name="uplink-publish")
                 commands = group.create_task(self._command_loop(client), name="uplink-commands")
+                health = None
+                if self._health is not None and self._settings.health_interval > 0:
+                    health = group.create_task(self._health_loop(client), name="uplink-health")
                 await self._stopping.wait()
                 # The sources have stopped: give what is still unsent a bounded chance to go.
                 await self._drain(_STOP_DEADLINE)
                 publisher.cancel()
                 commands.cancel()
+                if health is not None:
+                    health.cancel()
             # A clean stop says so explicitly; the will covers every other way of going away.
             await client.publish(
                 self._status_topic,

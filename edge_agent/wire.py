@@ -12,6 +12,7 @@ such as ``pattern write precinct/v1/%u/#`` confines an agent to its own subtree:
     precinct/v1/<agent>/telemetry    data, class "telemetry": may be thinned, every drop counted
     precinct/v1/<agent>/cmd          commands, centre -> agent
     precinct/v1/<agent>/ack          command results, agent -> centre
+    precinct/v1/<agent>/health       the agent's own health (outbox, disk, certificate), periodic
 
 Decoding raises :class:`WireError` (with a short machine-readable ``reason``) and nothing else.
 """
@@ -56,6 +57,7 @@ class Channel(StrEnum):
     TELEMETRY = "telemetry"
     COMMAND = "cmd"
     ACK = "ack"
+    HEALTH = "health"
 
 
 class WireError(ValueError):
@@ -258,6 +260,95 @@ def decode_envelope(payload: bytes, topic_agent: str, topic_class: MessageClass)
     )
 
 
+# An outbox's oldest message older than this (a century) is a broken clock, not a backlog.
+MAX_HEALTH_AGE_SECONDS: Final = 100 * 365 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What an agent says about itself: its outbox, its disk and its certificate.
+
+    ``report`` counts the agent's reports within one ``session`` (from 1 at each start), so
+    that the centre keeps the newest whatever order they arrive in; ``time`` is when the agent
+    took it. ``certificate_expires`` is ``None`` for an agent without a client certificate.
+    """
+
+    report: int
+    time: datetime
+    outbox_depth: int
+    outbox_oldest_age_seconds: float
+    disk_full: bool
+    certificate_expires: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "report": self.report,
+            "time": format_time(self.time),
+            "outbox_depth": self.outbox_depth,
+            "outbox_oldest_age_seconds": self.outbox_oldest_age_seconds,
+            "disk_full": self.disk_full,
+        }
+        if self.certificate_expires is not None:
+            value["certificate_expires"] = format_time(self.certificate_expires)
+        return value
+
+
+def decode_health_fields(value: dict[str, Any]) -> Health:
+    """The health fields of a health message or of a birth's ``health`` object."""
+    age = value.get("outbox_oldest_age_seconds")
+    if (
+        not isinstance(age, int | float)
+        or isinstance(age, bool)
+        or not 0 <= age <= MAX_HEALTH_AGE_SECONDS
+    ):
+        raise WireError("bad_field", "outbox_oldest_age_seconds must be a number of seconds >= 0")
+    disk_full = value.get("disk_full")
+    if not isinstance(disk_full, bool):
+        raise WireError("bad_field", "disk_full must be true or false")
+    expires = value.get("certificate_expires")
+    return Health(
+        report=_int_field(value, "report", 1),
+        time=parse_time(value.get("time"), "time"),
+        outbox_depth=_int_field(value, "outbox_depth", 0),
+        outbox_oldest_age_seconds=float(age),
+        disk_full=disk_full,
+        certificate_expires=(
+            None if expires is None else parse_time(expires, "certificate_expires")
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """A periodic health message, or the health a birth carries, with whose it is."""
+
+    agent: str
+    epoch: str | None
+    session: int
+    health: Health
+
+    def encode(self) -> bytes:
+        value: dict[str, Any] = {"v": VERSION, "agent": self.agent, "session": self.session}
+        if self.epoch is not None:
+            value["epoch"] = self.epoch
+        value |= self.health.fields()
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def decode_health(payload: bytes, topic_agent: str) -> HealthReport:
+    """Validate a health message received on ``precinct/v1/<topic_agent>/health``."""
+    value = _load_object(payload)
+    agent = _name_field(value, "agent")
+    if agent != topic_agent:
+        raise WireError("agent_mismatch", f"payload agent {agent!r} on topic of {topic_agent!r}")
+    return HealthReport(
+        agent=agent,
+        epoch=_epoch_field(value),
+        session=_int_field(value, "session", 0),
+        health=decode_health_fields(value),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     """Birth (``online``) or offline notice; retained on the status topic.
@@ -268,6 +359,8 @@ class Status:
     starts a new epoch at session 1; ``first_seq`` is the first sequence number of its epoch (1,
     or where an outbox from before epochs went on counting), so the centre sees no false gap.
     ``epoch`` and ``first_seq`` are ``None`` only from an agent of the previous release.
+    A birth also carries the agent's ``health`` (``None`` in a will, and from an agent of the
+    previous release).
     """
 
     agent: str
@@ -279,6 +372,12 @@ class Status:
     reason: str | None = None
     epoch: str | None = None
     first_seq: int | None = None
+    health: Health | None = None
+
+    def health_report(self) -> HealthReport | None:
+        if self.health is None:
+            return None
+        return HealthReport(self.agent, self.epoch, self.session, self.health)
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -297,6 +396,8 @@ class Status:
             value["station"] = self.station
         if self.reason is not None:
             value["reason"] = self.reason
+        if self.health is not None:
+            value["health"] = self.health.fields()
         return json.dumps(value, separators=(",", ":")).encode()
 
 
@@ -312,6 +413,9 @@ def decode_status(payload: bytes, topic_agent: str) -> Status:
     if station is not None and (not isinstance(station, str) or not is_valid_name(station)):
         raise WireError("bad_field", "station must be a name")
     reason = value.get("reason")
+    health = value.get("health")
+    if health is not None and not isinstance(health, dict):
+        raise WireError("bad_field", "health must be a JSON object")
     return Status(
         agent=agent,
         online=state == "online",
@@ -322,6 +426,7 @@ def decode_status(payload: bytes, topic_agent: str) -> Status:
         reason=reason[:200] if isinstance(reason, str) else None,
         epoch=_epoch_field(value),
         first_seq=_int_field(value, "first_seq", 1) if "first_seq" in value else None,
+        health=None if health is None else decode_health_fields(health),
     )
 
 

@@ -159,6 +159,27 @@ def test_an_agent_with_its_own_certificate_delivers_through_the_tls_listener(
         == expiry.timestamp()
     )
     assert "expires in 90.0 days" in system.agents["a1"].output()
+
+    # Through the shipped ACL: the agent's health reaches the centre, and the centre reads $SYS.
+    def central_metric(name: str, labels: str = "") -> float | None:
+        status, text = http_get(f"{system.base}/metrics")
+        wanted = f"{name}{{{labels}}} " if labels else f"{name} "
+        if status != 200 or wanted not in text:
+            return None
+        return metric_value(text, name, labels)
+
+    expiry_at_centre = "precinct_agent_reported_certificate_expiry_timestamp_seconds"
+    wait_until(
+        lambda: central_metric(expiry_at_centre, 'agent="a1"') == expiry.timestamp(),
+        20,
+        "a1's certificate expiry at the centre",
+    )
+    # Mosquitto's default sys_interval is 10 s.
+    wait_until(
+        lambda: (central_metric("precinct_broker_clients_connected") or 0) >= 2,
+        25,
+        "the broker's $SYS at the centre",
+    )
     assert system.agents["a1"].stop() == 0
     last = agent_last_seq(system.agent_dir("a1"))
 

@@ -30,9 +30,24 @@ MAX_EPOCHS = 20
 _COLUMNS = (
     "a.agent, a.station, a.online, a.session, a.connection, a.status_time, a.status_reason, "
     "a.first_seen, a.last_seen, a.epoch, coalesce(e.first_seq, 1), coalesce(e.last_seq, 0), "
-    "coalesce(e.received, 0)"
+    "coalesce(e.received, 0), h.taken_at, h.received_at, h.outbox_depth, "
+    "h.outbox_oldest_age_seconds, h.disk_full, h.certificate_expires"
 )
-_FROM = "agents a LEFT JOIN agent_epochs e ON e.agent = a.agent AND e.epoch = a.epoch"
+_FROM = (
+    "agents a LEFT JOIN agent_epochs e ON e.agent = a.agent AND e.epoch = a.epoch "
+    "LEFT JOIN agent_health h ON h.agent = a.agent"
+)
+
+
+class AgentHealthPublic(BaseModel):
+    """The agent's latest health report (docs/protocol.md, *Health*), as the agent said it."""
+
+    time: str = Field(description="When the agent took the report (its clock).")
+    received_at: str = Field(description="When the centre stored it.")
+    outbox_depth: int = Field(description="Messages not yet acknowledged by the broker.")
+    outbox_oldest_age_seconds: float
+    disk_full: bool
+    certificate_expires: str | None = Field(description="null: no client certificate.")
 
 
 class AgentSummary(BaseModel):
@@ -49,6 +64,9 @@ class AgentSummary(BaseModel):
     last_seq: int
     received: int
     missing: int
+    health: AgentHealthPublic | None = Field(
+        description="The latest health report; null: none received (an older agent)."
+    )
 
 
 class EpochPublic(BaseModel):
@@ -95,6 +113,7 @@ def _summary(row: sqlite3.Row | tuple[object, ...]) -> AgentSummary:
         first_seq,
         last_seq,
         received,
+        *health,
     ) = row
     return AgentSummary(
         id=str(agent),
@@ -110,6 +129,21 @@ def _summary(row: sqlite3.Row | tuple[object, ...]) -> AgentSummary:
         last_seq=int(str(last_seq)),
         received=int(str(received)),
         missing=_missing(int(str(first_seq)), int(str(last_seq)), int(str(received))),
+        health=_health(health),
+    )
+
+
+def _health(columns: list[object]) -> AgentHealthPublic | None:
+    taken_at, received_at, depth, age, disk_full, expires = columns
+    if not isinstance(taken_at, str) or not isinstance(received_at, str):
+        return None
+    return AgentHealthPublic(
+        time=taken_at,
+        received_at=received_at,
+        outbox_depth=int(str(depth)),
+        outbox_oldest_age_seconds=float(str(age)),
+        disk_full=bool(disk_full),
+        certificate_expires=expires if isinstance(expires, str) else None,
     )
 
 
