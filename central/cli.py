@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from central import access_cli, user_cli
+from central import access_cli, backup_cli, user_cli
 from edge_agent.command_line import flags_given, setup_logging
 from edge_agent.settings_source import load
 
@@ -58,6 +58,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     central_commands = central.add_subparsers(dest="central_command", metavar="COMMAND")
     access_cli.register(central_commands)  # token create/list/revoke, audit verify
     user_cli.register(central_commands)  # user create/list/disable
+    backup_cli.register(central_commands)  # backup, restore
 
     demo = commands.add_parser(
         "demo",

@@ -6,7 +6,8 @@ import uvicorn
 
 from central.app import create_app
 from central.settings import CentralSettings
-from central.store import migrate
+from central.store import StoreError, migrate
+from central.store_lock import StoreBusyError, held_by_central
 
 
 def serve(settings: CentralSettings) -> None:
@@ -21,4 +22,8 @@ def serve(settings: CentralSettings) -> None:
         lifespan="on",
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        with held_by_central(settings.db):  # a restore refuses while this is held
+            uvicorn.Server(config).run()
+    except StoreBusyError as exc:
+        raise StoreError(str(settings.db), None, str(exc)) from None
