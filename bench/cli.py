@@ -11,7 +11,7 @@ from pathlib import Path
 from edge_agent.command_line import setup_logging
 
 # Benchmarks that register themselves under ``precinct bench``.
-BENCH_CLI_MODULES = ("bench.stream_cli", "bench.wall_cli")
+BENCH_CLI_MODULES = ("bench.stream_cli", "bench.wall_cli", "bench.agent_memory_cli")
 
 
 def _bench_ingest(args: argparse.Namespace) -> int:
