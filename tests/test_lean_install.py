@@ -136,6 +136,27 @@ def test_every_command_is_listed_and_one_without_its_extra_names_it(lean_python:
     assert "--synthetic RATE" in agent_help.stdout
 
 
+def test_a_wristband_on_the_bumble_backend_names_the_extra_it_needs(
+    lean_python: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        'id = "lean-bands"\nbroker = "mqtt://127.0.0.1:1"\n'
+        f'data_dir = "{tmp_path / "agent"}"\n'
+        '[[devices]]\nkind = "wristband"\nid = "bands"\ntransport = "ble"\n'
+        "[devices.options]\n"
+        'backend = "bumble:tcp-client:127.0.0.1:9110"\n'
+        'bands = [{ id = "b1", address = "F0:00:00:00:00:01" }]\n'
+    )
+
+    done = _precinct(lean_python, "agent", "--config", str(config))
+
+    assert done.returncode == 2
+    assert "devices[0].backend: the bumble backend needs bumble" in done.stderr
+    assert "pip install 'precinct[demo]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("install", ["lean", "full"])
 def test_an_agent_publishes_without_loading_the_centres_libraries(
     install: str,
