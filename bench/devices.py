@@ -133,14 +133,16 @@ class _Rig:
         for n in range(1, CABINETS + 1):
             child = self.children.start(
                 f"cabinet-sim-{n}",
-                "central.cli",
+                "edge_agent.command_line",
                 ["cabinet", "simulate", "--slots", str(CABINET_SLOTS), "--addr", "1"],
             )
             self.cabinets.append(child)
         track = self.root / "gps-track.nmea"
         track.write_bytes(b"".join(nmea_epochs(datetime.now(UTC), satellites_in_view=True)))
         self.gps = self.children.start(
-            "gps-sim", "central.cli", ["gps", "simulate", "--track", str(track), "--loop"]
+            "gps-sim",
+            "edge_agent.command_line",
+            ["gps", "simulate", "--track", str(track), "--loop"],
         )
         self.cabinet_ports = [first_line(child, "/") for child in self.cabinets]
         self.gps_port = first_line(self.gps, "/")
@@ -153,7 +155,7 @@ class _Rig:
         self.bands_port = free_port()
         bands = self.bands = self.children.start(
             "wristband-sim",
-            "central.cli",
+            "edge_agent.command_line",
             [
                 "wristband",
                 "simulate",
@@ -230,7 +232,7 @@ class _Rig:
         if config is not None:
             args += ["--config", str(config)]
         if sampler_out is None:
-            child = self.children.start(agent_id, "central.cli", args)
+            child = self.children.start(agent_id, "edge_agent.command_line", args)
         else:
             child = self.children.start(
                 agent_id, "bench.devices_sampler", ["--out", str(sampler_out), "--", *args]
@@ -455,7 +457,11 @@ _PROJECT_COMPONENTS = (
     ("edge_agent/", "agent: supervisor, metrics, other"),
     ("monitoring/", "agent: supervisor, metrics, other"),
 )
-_ENTRY_FRAMES = ("project:central/cli.py:", "project:bench/")
+_ENTRY_FRAMES = (
+    "project:edge_agent/command_line.py:",
+    "project:edge_agent/cli.py:",
+    "project:bench/",
+)
 
 
 def _any(*prefixes: str) -> Callable[[str], bool]:

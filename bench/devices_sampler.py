@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given")
-    from central.cli import main as precinct
+    from edge_agent.command_line import main as precinct
 
     sampler = Sampler(args.interval)
     sampler.install(now=args.now)

@@ -239,7 +239,7 @@ class _Setup:
     def start_central(self, name: str) -> Child:
         return self.children.start(
             name,
-            "central.cli",
+            "edge_agent.command_line",
             [
                 "central",
                 "--broker",
@@ -276,7 +276,7 @@ class _Setup:
         return [
             self.children.start(
                 agent_id,
-                "central.cli",
+                "edge_agent.command_line",
                 [
                     "agent",
                     "--id",

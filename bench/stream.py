@@ -99,7 +99,7 @@ def _create_token(db: Path) -> str:
         [
             sys.executable,
             "-m",
-            "central.cli",
+            "edge_agent.command_line",
             "central",
             "token",
             "create",
@@ -229,7 +229,7 @@ class _Run:
         }
         central = self.children.start(
             "central",
-            "central.cli",
+            "edge_agent.command_line",
             [
                 "central",
                 "--broker",
@@ -258,7 +258,9 @@ class _Run:
         )
         simulators = [
             self.children.start(
-                f"gps-{n}", "central.cli", ["gps", "simulate", "--track", str(track), "--loop"]
+                f"gps-{n}",
+                "edge_agent.command_line",
+                ["gps", "simulate", "--track", str(track), "--loop"],
             )
             for n in range(1, self.vans + 1)
         ]
@@ -278,7 +280,7 @@ class _Run:
         )
         agent = self.children.start(
             AGENT,
-            "central.cli",
+            "edge_agent.command_line",
             [
                 "agent",
                 "--config",

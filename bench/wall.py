@@ -100,7 +100,15 @@ class _Board:
     def __init__(self, logs: Path) -> None:
         self._log = (logs / "cabinet.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "cabinet", "simulate", "--slots", str(SLOTS)],
+            [
+                sys.executable,
+                "-m",
+                "edge_agent.command_line",
+                "cabinet",
+                "simulate",
+                "--slots",
+                str(SLOTS),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -161,7 +169,7 @@ def _create_user(db: Path, root: Path) -> str:
         [
             sys.executable,
             "-m",
-            "central.cli",
+            "edge_agent.command_line",
             "central",
             "user",
             "create",
@@ -209,7 +217,7 @@ def _bench(root: Path, children: Children, broker: Mosquitto, alarms: int) -> Re
     say(f"starting {mosquitto_version()}, the central service, a simulated cabinet and Chromium")
     central = children.start(
         "central",
-        "central.cli",
+        "edge_agent.command_line",
         [
             "central",
             "--broker",
@@ -234,7 +242,7 @@ def _bench(root: Path, children: Children, broker: Mosquitto, alarms: int) -> Re
         )
         agent = children.start(
             AGENT,
-            "central.cli",
+            "edge_agent.command_line",
             [
                 "agent",
                 "--config",

@@ -214,7 +214,7 @@ async def _demo(listen: str, duration: float | None, broker_url: str | None) -> 
                 f"{DEMO_STATION}:{DEMO_ROUTE[0][0]},{DEMO_ROUTE[0][1]},{_STATION_FENCE_M}"
             ),
         }
-        command = [sys.executable, "-m", "central.cli"]
+        command = [sys.executable, "-m", "edge_agent.command_line"]
         try:
             children.append(
                 _named(

@@ -6,7 +6,8 @@ import uvicorn
 
 from central.app import create_app
 from central.settings import CentralSettings
-from central.store import migrate
+from central.store import StoreError, migrate
+from central.store_lock import StoreBusyError, held_by_central
 
 
 def serve(settings: CentralSettings) -> None:
@@ -24,4 +25,8 @@ def serve(settings: CentralSettings) -> None:
         # uvicorn's loggers go through the process's one handler (monitoring.logs).
         log_config=None,
     )
-    uvicorn.Server(config).run()
+    try:
+        with held_by_central(settings.db):  # a restore refuses while this is held
+            uvicorn.Server(config).run()
+    except StoreBusyError as exc:
+        raise StoreError(str(settings.db), None, str(exc)) from None

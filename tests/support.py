@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_precinct(*args: str) -> subprocess.CompletedProcess[str]:
     """One ``precinct`` command run to its end as a user runs it: exit code and output."""
     return subprocess.run(
-        [sys.executable, "-m", "central.cli", *args],
+        [sys.executable, "-m", "edge_agent.command_line", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -44,7 +44,7 @@ class Child:
         full_env.update(env or {})
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", *args],
+            [sys.executable, "-m", "edge_agent.command_line", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=full_env,

@@ -45,7 +45,15 @@ def test_demo_runs_and_stops_cleanly(stop_by: str, request: pytest.FixtureReques
     port = free_port()
     duration = ["--duration", "12"] if stop_by == "duration" else []
     demo = subprocess.Popen(
-        [sys.executable, "-m", "central.cli", "demo", "--listen", f"127.0.0.1:{port}", *duration],
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.command_line",
+            "demo",
+            "--listen",
+            f"127.0.0.1:{port}",
+            *duration,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

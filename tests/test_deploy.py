@@ -33,7 +33,15 @@ def secured_broker(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes
     # The shipped config also has the TLS listener, which needs a CA, a broker certificate and
     # a CRL to start.
     subprocess.run(
-        [sys.executable, "-m", "central.cli", "pki", "init", "--dir", str(tmp_path / "pki")],
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.command_line",
+            "pki",
+            "init",
+            "--dir",
+            str(tmp_path / "pki"),
+        ],
         check=True,
         capture_output=True,
         timeout=60,

@@ -23,7 +23,15 @@ class CabinetSimulator:
 
     def __init__(self, slots: int = 4) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "cabinet", "simulate", "--slots", str(slots)],
+            [
+                sys.executable,
+                "-m",
+                "edge_agent.command_line",
+                "cabinet",
+                "simulate",
+                "--slots",
+                str(slots),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

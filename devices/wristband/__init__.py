@@ -21,7 +21,9 @@ Modules:
 
 from __future__ import annotations
 
-from devices.base import DeviceConfig
+import importlib.util
+
+from devices.base import DeviceConfig, DeviceConfigError
 from devices.wristband.codec import (
     AdvertMirror,
     CustodyFlags,
@@ -63,4 +65,13 @@ __all__ = [
 
 def create_device(config: DeviceConfig) -> WristbandFleet:
     """The fleet for one ``[[devices]]`` table; raises ``DeviceConfigError`` naming the key."""
-    return WristbandFleet(parse_settings(config))
+    settings = parse_settings(config)
+    # An agent installed with only the agent extra has bleak, not bumble: say so at start-up
+    # rather than fail at every reconnect.
+    if settings.bumble_transport is not None and importlib.util.find_spec("bumble") is None:
+        raise DeviceConfigError(
+            "backend",
+            "the bumble backend needs bumble, which the demo extra installs: "
+            "pip install 'precinct[demo]'",
+        )
+    return WristbandFleet(settings)

@@ -17,7 +17,7 @@ def test_a_tiny_stream_benchmark_reports_sane_figures() -> None:
         [
             sys.executable,
             "-m",
-            "central.cli",
+            "edge_agent.command_line",
             "bench",
             "stream",
             "--clients",

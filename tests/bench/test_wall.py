@@ -15,7 +15,16 @@ from tests.support import ROOT, run_precinct
 
 def test_a_tiny_wall_benchmark_reports_sane_figures() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "central.cli", "bench", "wall", "--alarms", "3", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.command_line",
+            "bench",
+            "wall",
+            "--alarms",
+            "3",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=110,

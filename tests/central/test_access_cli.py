@@ -1,6 +1,6 @@
-"""The token and audit commands as a user runs them (``python -m central.cli`` as a child), against
-a real central: a revoked or expired token is answered 401, and ``audit verify`` names the row an
-attacker with the file edited or deleted."""
+"""The token and audit commands as a user runs them (``python -m edge_agent.command_line`` as a
+child), against a real central: a revoked or expired token is answered 401, and ``audit verify``
+names the row an attacker with the file edited or deleted."""
 
 from __future__ import annotations
 

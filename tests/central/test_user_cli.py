@@ -1,6 +1,6 @@
-"""The user commands as a user runs them (``python -m central.cli`` as a child): passwords from a
-file or typed at a terminal (a pseudo-terminal here), stored only as Argon2id hashes, refused
-when short, and every change in the audit log without a password in it."""
+"""The user commands as a user runs them (``python -m edge_agent.command_line`` as a child):
+passwords from a file or typed at a terminal (a pseudo-terminal here), stored only as Argon2id
+hashes, refused when short, and every change in the audit log without a password in it."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def _create_at_a_terminal(db: Path, answers: tuple[str, str]) -> tuple[int, byte
     master, replica = os.openpty()
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "central.cli", "central", "user", "create"),
+            *(sys.executable, "-m", "edge_agent.command_line", "central", "user", "create"),
             *("--db", str(db), "--name", "duty", "--role", "admin"),
         ],
         stdin=replica,

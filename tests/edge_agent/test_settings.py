@@ -99,7 +99,7 @@ def test_cli_stops_with_exit_2_and_a_message(
     )
     argv = [a.format(dir=tmp_path) for a in args]
     done = subprocess.run(
-        [sys.executable, "-m", "central.cli", *argv],
+        [sys.executable, "-m", "edge_agent.command_line", *argv],
         capture_output=True,
         text=True,
         timeout=60,
@@ -121,7 +121,7 @@ def test_every_subcommand_has_help() -> None:
         ["bench", "ingest", "--help"],
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "central.cli", *argv],
+            [sys.executable, "-m", "edge_agent.command_line", *argv],
             capture_output=True,
             text=True,
             timeout=60,

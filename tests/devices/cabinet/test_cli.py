@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from central.cli import build_parser
+from edge_agent.command_line import build_parser
 from tests.support import run_precinct
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,7 +27,7 @@ class Simulator:
         self.log = log
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "central.cli", "cabinet", "simulate", *args],
+            [sys.executable, "-m", "edge_agent.command_line", "cabinet", "simulate", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log_file,

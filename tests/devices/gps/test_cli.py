@@ -23,7 +23,7 @@ TIMEOUT = 60
 
 def _precinct(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "central.cli", *args],
+        [sys.executable, "-m", "edge_agent.command_line", *args],
         cwd=ROOT,
         capture_output=True,
         input=stdin,
@@ -177,7 +177,7 @@ def test_simulate_replays_a_track_on_a_pty_and_ends_with_it(tmp_path: Path) -> N
         [
             sys.executable,
             "-m",
-            "central.cli",
+            "edge_agent.command_line",
             "gps",
             "simulate",
             "--track",
@@ -217,7 +217,16 @@ def test_simulate_stops_on_ctrl_c(tmp_path: Path) -> None:
         encode_rmc(Fix(time=datetime(2010, 6, 12, 17, 10, tzinfo=UTC), lat=52.0, lon=4.36))
     )
     with subprocess.Popen(
-        [sys.executable, "-m", "central.cli", "gps", "simulate", "--track", str(track), "--loop"],
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.command_line",
+            "gps",
+            "simulate",
+            "--track",
+            str(track),
+            "--loop",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -239,8 +248,8 @@ def test_a_ctrl_c_before_the_replay_starts_still_exits_130(monkeypatch: pytest.M
     cancellation; the command still ends as interrupted, not with a traceback."""
     import asyncio
 
-    import central.cli
     import devices.gps.cli
+    import edge_agent.command_line
 
     def cancelled_at_once(_args: object) -> int:
         async def replay() -> int:
@@ -249,4 +258,4 @@ def test_a_ctrl_c_before_the_replay_starts_still_exits_130(monkeypatch: pytest.M
         return asyncio.run(replay())
 
     monkeypatch.setattr(devices.gps.cli, "_simulate", cancelled_at_once)
-    assert central.cli.main(["gps", "simulate", "--track", "unused.log"]) == 130
+    assert edge_agent.command_line.main(["gps", "simulate", "--track", "unused.log"]) == 130

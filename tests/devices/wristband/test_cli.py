@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench.processes import free_port
-from central.cli import build_parser, main
 from devices.wristband.driver import WristbandFleet
 from devices.wristband.simulator import SimulationPlan, band_address, band_id, client_spec
+from edge_agent.command_line import build_parser, main
 from tests.devices.wristband.support import (
     RecordingHealth,
     RecordingSink,
@@ -58,7 +58,7 @@ async def test_an_agent_in_another_process_hears_the_simulated_bands() -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "central.cli",
+        "edge_agent.command_line",
         "wristband",
         "simulate",
         "--bands",
