@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,13 @@ AGENTS_JOB = "precinct-agents"
 SHORT_FOR = "2s"
 
 
-def short_for_profile(root: Path, targets: dict[str, list[str]]) -> Path:
-    """Write the shipped configuration and rules under ``root``, with each job's targets
-    replaced by ``targets[job]``, 1 s intervals, every ``for:`` at ``SHORT_FOR`` and no
-    Alertmanager; the configuration file's path."""
+def short_for_profile(root: Path, central: Sequence[str], agents: Mapping[str, str]) -> Path:
+    """Write the shipped configuration and rules under ``root``, pointed at the test's own
+    processes, with 1 s intervals, every ``for:`` at ``SHORT_FOR`` and no Alertmanager; the
+    configuration file's path.
+
+    ``central`` lists the central targets (``host:port``); ``agents`` maps each agent id to its
+    target, labelled with that id as the shipped file labels each of its agents."""
     rules = root / "rules"
     rules.mkdir(parents=True)
     for path in rule_files(RULES_DIR):
@@ -37,12 +41,27 @@ def short_for_profile(root: Path, targets: dict[str, list[str]]) -> Path:
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config.pop("alerting", None)
     config["rule_files"] = [str(rules / "*.yml")]
-    for job in config["scrape_configs"]:
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs.keys() == {CENTRAL_JOB, AGENTS_JOB}, f"{SHIPPED_CONFIG}: jobs {sorted(jobs)}"
+    for job in jobs.values():
         job["scrape_timeout"] = "1s"
-        job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+    jobs[CENTRAL_JOB]["static_configs"] = [{"targets": list(central)}]
+    jobs[AGENTS_JOB]["static_configs"] = _agent_targets(jobs[AGENTS_JOB]["static_configs"], agents)
     path = root / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _agent_targets(
+    shipped: list[dict[str, Any]], agents: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """One static config per test agent, shaped as the shipped ones: its target labelled with
+    its id as ``agent``. A shipped target without that label would leave the Agent dashboard's
+    scraped row empty in production, so the profile refuses to paper over it."""
+    unlabelled = [entry["targets"] for entry in shipped if "agent" not in entry.get("labels", {})]
+    assert shipped, f"{SHIPPED_CONFIG}: no agent targets"
+    assert not unlabelled, f"{SHIPPED_CONFIG}: agent targets without an agent label: {unlabelled}"
+    return [{"targets": [address], "labels": {"agent": agent}} for agent, address in agents.items()]
 
 
 class Prometheus:
@@ -102,9 +121,16 @@ class Prometheus:
             for a in self.alerts()
         )
 
+    def response(self, expression: str) -> dict[str, Any]:
+        """The API's whole answer to an instant query, an error included."""
+        _, body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expression}))
+        assert isinstance(body, dict), body
+        return body
+
     def query(self, expression: str) -> list[dict[str, Any]]:
-        status, body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expression}))
-        assert status == 200, json.dumps(body)
+        """The series of an instant query that must succeed."""
+        body = self.response(expression)
+        assert body.get("status") == "success", json.dumps(body)
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 

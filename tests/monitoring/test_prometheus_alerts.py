@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Deployment
-from tests.monitoring.prometheus_server import (
-    AGENTS_JOB,
-    CENTRAL_JOB,
-    Prometheus,
-    short_for_profile,
-)
+from tests.monitoring.prometheus_server import CENTRAL_JOB, Prometheus, short_for_profile
 from tests.support import wait_until
 
 # Scrapes and evaluations every second, `for:` of 2 s: an alert fires within a few seconds.
@@ -25,12 +20,13 @@ ALERT_DEADLINE = 30
 def prometheus(tmp_path: Path, deployment: Deployment) -> Iterator[Prometheus]:
     deployment.start_central()
     agent = deployment.start_agent("a1", station="s1")
-    targets = {
-        CENTRAL_JOB: [f"127.0.0.1:{deployment.http_port}"],
-        AGENTS_JOB: [f"127.0.0.1:{deployment.metrics_ports['a1']}"],
-    }
     root = tmp_path / "prometheus"
-    server = Prometheus(root, short_for_profile(root, targets))
+    config = short_for_profile(
+        root,
+        central=[f"127.0.0.1:{deployment.http_port}"],
+        agents={"a1": f"127.0.0.1:{deployment.metrics_ports['a1']}"},
+    )
+    server = Prometheus(root, config)
     wait_until(
         lambda: len(server.query(f'up{{job="{CENTRAL_JOB}"}} == 1')) == 1,
         ALERT_DEADLINE,
