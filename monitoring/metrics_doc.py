@@ -15,8 +15,8 @@ from pathlib import Path
 
 from monitoring.catalog import MetricInfo, metric_catalog
 from monitoring.dashboard_queries import metrics_used
-from monitoring.rule_files import RULES_DIR, RuleFileError
-from monitoring.rule_metrics import alerts_by_metric, load_rules
+from monitoring.rule_files import RULES_DIR, RuleFileError, load_rules
+from monitoring.rule_metrics import alerts_by_metric
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "metrics.md"

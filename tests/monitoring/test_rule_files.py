@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitoring.rule_files import RuleFileError, parse_alert_cases, parse_alert_rules, with_for
+from monitoring.rule_files import (
+    AlertRule,
+    RecordingRule,
+    RuleFileError,
+    load_alert_cases,
+    load_alert_rules,
+    parse_alert_cases,
+    parse_alert_rules,
+    parse_rules,
+    with_for,
+)
 
 names = st.from_regex(r"[A-Z][a-z]{1,8}(?:[A-Z][a-z]{1,8}){0,2}", fullmatch=True)
 durations = st.sampled_from(["1m", "5m", "90s", "1h", "0s"])
@@ -64,7 +75,7 @@ def test_with_for_shortens_every_for_and_keeps_the_rest(document: object, short:
 
 @given(st.text(max_size=200))
 def test_any_text_parses_or_is_refused_clearly(text: str) -> None:
-    for parse in (parse_alert_rules, parse_alert_cases):
+    for parse in (parse_rules, parse_alert_rules, parse_alert_cases):
         _parses_or_refuses(parse, text)
 
 
@@ -77,7 +88,7 @@ def test_any_text_parses_or_is_refused_clearly(text: str) -> None:
 )
 def test_any_yaml_shape_parses_or_is_refused_clearly(document: object) -> None:
     text = yaml.safe_dump({"groups": [document], "tests": [document]})
-    for parse in (parse_alert_rules, parse_alert_cases):
+    for parse in (parse_rules, parse_alert_rules, parse_alert_cases):
         _parses_or_refuses(parse, text)
 
 
@@ -91,6 +102,9 @@ def test_any_yaml_shape_parses_or_is_refused_clearly(document: object) -> None:
         ("groups: [{rules: [{alert: A}]}]", "groups[0].rules[0]"),
         ("groups: [{rules: [{alert: A, expr: up, labels: [x]}]}]", "groups[0].rules[0].labels"),
         ("groups: [{rules: [{alert: [A], expr: up}]}]", "groups[0].rules[0].alert"),
+        ("groups: [{rules: [{expr: up}]}]", "groups[0].rules[0]"),
+        ("groups: [{rules: [{alert: A, record: r, expr: up}]}]", "groups[0].rules[0]"),
+        ("groups: [{rules: [{record: [r], expr: up}]}]", "groups[0].rules[0].record"),
     ],
 )
 def test_a_malformed_rule_file_names_the_place(text: str, where: str) -> None:
@@ -109,3 +123,30 @@ tests:
 """
     cases = parse_alert_cases(text, "t.yml")
     assert [(c.alert, c.fires) for c in cases] == [("A", False), ("A", True)]
+
+
+def test_recording_rules_are_read_beside_alerts_in_file_order() -> None:
+    text = """
+groups:
+  - name: g
+    rules:
+      - {record: "job:up:sum", expr: sum(up)}
+      - {alert: A, expr: "job:up:sum == 0", for: 1m}
+"""
+    assert parse_rules(text, "r.yml") == (
+        RecordingRule("job:up:sum", "sum(up)", "r.yml", "groups[0].rules[0]"),
+        AlertRule("A", "job:up:sum == 0", "1m", (), (), "r.yml", "groups[0].rules[1]"),
+    )
+    assert [rule.name for rule in parse_alert_rules(text, "r.yml")] == ["A"]
+
+
+def test_an_empty_rule_file_has_no_rules_and_keeps_its_text() -> None:
+    assert parse_rules("", "empty.yml") == ()
+    assert with_for("", "2s", "empty.yml") == ""
+
+
+def test_an_unreadable_file_is_a_rule_file_error(tmp_path: Path) -> None:
+    (tmp_path / "latin.yml").write_bytes(b"groups: [\xff]")
+    for load in (load_alert_rules, load_alert_cases):
+        with pytest.raises(RuleFileError, match=r"^latin\.yml: file: cannot read"):
+            load(tmp_path)

@@ -1,4 +1,5 @@
-"""Reading Prometheus rule files: alerts, recording rules, and hostile files."""
+"""Which metrics each alert reads, directly or through recording rules, from the rule files
+as monitoring.rule_files reads them; hostile files and expressions."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring.rule_files import RuleFileError
-from monitoring.rule_metrics import Rule, alerts_by_metric, load_rules, parse_rules
+from monitoring.rule_files import (
+    AlertRule,
+    RecordingRule,
+    RuleFileError,
+    load_rules,
+    parse_rules,
+)
+from monitoring.rule_metrics import alerts_by_metric, metrics_read
 
 RULES = """
 groups:
@@ -32,14 +39,14 @@ groups:
 
 def test_alerts_and_recording_rules_are_read() -> None:
     rules = parse_rules(RULES, "ingest.yml")
-    assert [(r.kind, r.name) for r in rules] == [
-        ("record", "job:ingest_rate:5m"),
-        ("alert", "IngestStalled"),
-        ("alert", "Always"),
-        ("alert", "AgentOffline"),
+    assert [(type(r), r.name) for r in rules] == [
+        (RecordingRule, "job:ingest_rate:5m"),
+        (AlertRule, "IngestStalled"),
+        (AlertRule, "Always"),
+        (AlertRule, "AgentOffline"),
     ]
-    assert rules[1].metrics == {"job:ingest_rate:5m", "precinct_ingest_connected"}
-    assert rules[2].metrics == frozenset()
+    assert metrics_read(rules[1]) == {"job:ingest_rate:5m", "precinct_ingest_connected"}
+    assert metrics_read(rules[2]) == frozenset()
 
 
 def test_an_alert_reads_what_its_recording_rules_read() -> None:
@@ -47,15 +54,19 @@ def test_an_alert_reads_what_its_recording_rules_read() -> None:
     assert found["precinct_ingest_messages_total"] == {"IngestStalled"}
     assert found["precinct_ingest_connected"] == {"IngestStalled"}
     assert found["precinct_agent_up"] == {"AgentOffline"}
+    assert "job:ingest_rate:5m" in found
 
 
 def test_recording_rules_that_read_each_other_end() -> None:
-    rules = (
-        Rule("record", "a", frozenset({"b", "m1"}), "x"),
-        Rule("record", "b", frozenset({"a", "m2"}), "x"),
-        Rule("alert", "A", frozenset({"a"}), "x"),
-    )
-    found = alerts_by_metric(rules)
+    text = """
+groups:
+  - name: loop
+    rules:
+      - {record: a, expr: b + m1}
+      - {record: b, expr: a + m2}
+      - {alert: A, expr: a > 0}
+"""
+    found = alerts_by_metric(parse_rules(text, "x.yml"))
     assert found["m1"] == {"A"}
     assert found["m2"] == {"A"}
 
@@ -64,7 +75,9 @@ def test_a_directory_of_files_and_none(tmp_path: Path) -> None:
     assert load_rules(tmp_path / "missing") == ()
     assert load_rules(tmp_path) == ()
     (tmp_path / "a.yml").write_text(RULES, encoding="utf-8")
-    (tmp_path / "b.yaml").write_text("", encoding="utf-8")
+    (tmp_path / "b.yml").write_text("", encoding="utf-8")
+    # Not loaded by the shipped configuration's rule_files: [rules/*.yml].
+    (tmp_path / "c.yaml").write_text(RULES, encoding="utf-8")
     (tmp_path / "tests.txt").write_text("not rules", encoding="utf-8")
     assert len(load_rules(tmp_path)) == 4
 
@@ -72,21 +85,22 @@ def test_a_directory_of_files_and_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("groups: [", "not YAML"),
-        ("- 1\n- 2", "no 'groups' list"),
-        ("groups: {a: 1}", "no 'groups' list"),
-        ("groups: [{name: g}]", "groups[0]: no 'rules' list"),
-        ("groups: [{rules: [7]}]", "groups[0].rules[0]: not a mapping"),
+        ("groups: [", "file: not YAML"),
+        ("- 1\n- 2", "file: expected a mapping"),
+        ("groups: {a: 1}", "groups: expected a list"),
+        ("groups: [{name: g}]", "groups[0].rules: expected a list"),
+        ("groups: [{rules: [7]}]", "groups[0].rules[0]: expected a mapping"),
         ("groups: [{rules: [{expr: up}]}]", "exactly one of 'alert' or 'record'"),
         ("groups: [{rules: [{alert: A, record: r, expr: up}]}]", "exactly one"),
-        ("groups: [{rules: [{alert: A}]}]", "'expr' must be"),
-        ("groups: [{rules: [{alert: A, expr: true}]}]", "'expr' must be"),
-        ("groups: [{rules: [{alert: A, expr: 'sum('}]}]", "not PromQL"),
+        ("groups: [{rules: [{alert: A}]}]", "groups[0].rules[0]: a rule without expr"),
+        ("groups: [{rules: [{alert: A, expr: true}]}]", "groups[0].rules[0].expr: expected text"),
+        ("groups: [{rules: [{alert: A, expr: 'sum('}]}]", "groups[0].rules[0].expr: not PromQL"),
+        ("groups: [{rules: [{record: r, expr: 'sum('}]}]", "groups[0].rules[0].expr: not PromQL"),
     ],
 )
 def test_a_bad_file_is_named_in_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(RuleFileError, match=r"^bad\.yml: ") as caught:
-        parse_rules(text, "bad.yml")
+        alerts_by_metric(parse_rules(text, "bad.yml"))
     assert message in str(caught.value)
 
 
@@ -107,12 +121,12 @@ yaml_like = st.text(
 def test_any_text_is_rules_or_a_rule_file_error(text: str) -> None:
     error = None
     try:
-        rules = parse_rules(text, "fuzz.yml")
+        found = alerts_by_metric(parse_rules(text, "fuzz.yml"))
     except RuleFileError as exc:
         error = str(exc)
-        rules = ()
+        found = {}
     assert error is None or error.startswith("fuzz.yml: ")
-    assert all(isinstance(r, Rule) for r in rules)
+    assert all(isinstance(alerts, frozenset) for alerts in found.values())
 
 
 def test_deep_nesting_is_a_rule_file_error() -> None:

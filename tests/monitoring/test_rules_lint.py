@@ -52,6 +52,7 @@ GOOD = AlertRule(
         ("runbook", "docs/operations.md#agentoffline"),
     ),
     source="test.yml",
+    where="groups[0].rules[0]",
 )
 GOOD_CASES = (AlertCase("AgentOffline", True, "t"), AlertCase("AgentOffline", False, "t"))
 
