@@ -10,9 +10,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-import promql_parser
-
 from monitoring.catalog import MetricInfo
+from monitoring.promql_labels import MATCHER, label_uses
 from monitoring.promql_names import selectors
 
 # Prometheus attaches these to every scraped series. An agent's scrape target carries its id as
@@ -110,12 +109,13 @@ def allowed_labels(catalog: Iterable[MetricInfo]) -> dict[str, frozenset[str]]:
 
 def query_problems(query: Query, allowed: Mapping[str, frozenset[str]]) -> list[str]:
     """What is wrong with one query: it does not parse, names an unknown series, or uses a
-    label (in a matcher, a ``by`` clause, its legend or a variable) the series does not have."""
+    label (in a matcher, a grouping or a join, its legend or a variable) the series does not
+    have."""
     at = f"{query.dashboard}: {query.where}"
     expression = promql_of(query.expr)
     try:
         found = selectors(expression)
-        tree = promql_parser.parse(expression)
+        uses = label_uses(expression)
     except ValueError as exc:
         return [f"{at}: {exc}"]
     problems: list[str] = []
@@ -123,40 +123,20 @@ def query_problems(query: Query, allowed: Mapping[str, frozenset[str]]) -> list[
     for selector in found:
         if selector.name is None:
             problems.append(f"{at}: a selector without a metric name")
-            continue
-        if selector.name not in allowed:
+        elif selector.name not in allowed:
             problems.append(f"{at}: unknown metric {selector.name}")
-            continue
-        labels = allowed[selector.name]
-        known |= labels
-        for label in sorted(selector.labels - labels - {"__name__"}):
-            problems.append(f"{at}: {selector.name} has no label {label!r}")
+        else:
+            known |= allowed[selector.name]
     if not known:
         return problems
-    problems.extend(f"{at}: {issue}" for issue in _grouping_problems(tree, allowed))
+    for use in sorted(uses, key=lambda u: (u.clause != MATCHER, u.metric, u.label, u.clause)):
+        if use.metric in allowed and use.label not in allowed[use.metric]:
+            context = "" if use.clause == MATCHER else f" (in {use.clause})"
+            problems.append(f"{at}: {use.metric} has no label {use.label!r}{context}")
     for label in sorted(query.legend_labels - known):
         problems.append(f"{at}: the legend names {label!r}, which no series here has")
     if query.listed_label is not None and query.listed_label not in known:
         problems.append(f"{at}: lists label {query.listed_label!r}, which no series here has")
-    return problems
-
-
-def _grouping_problems(
-    tree: promql_parser.Expr, allowed: Mapping[str, frozenset[str]]
-) -> list[str]:
-    problems: list[str] = []
-
-    def visit(node: promql_parser.Expr) -> bool:
-        if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
-            inner: set[str] = set()
-            for selector in selectors(str(node.expr)):
-                inner |= allowed.get(selector.name or "", frozenset())
-            for label in node.modifier.labels:
-                if inner and label not in inner:
-                    problems.append(f"{node.op} by {label!r}: no series inside has it")
-        return True
-
-    promql_parser.walk(tree, pre_visit=visit)
     return problems
 
 

@@ -88,9 +88,9 @@ def _lint_one(
         return
     for name in sorted(names - series.keys()):
         yield f"metric {name} is not exported by either side"
-    for use in sorted(uses, key=lambda u: (u.metric, u.label)):
-        if use.metric in series and use.label not in series[use.metric]:
-            yield f"label {use.label} is not a label of {use.metric}"
+    for metric, label in sorted({(use.metric, use.label) for use in uses}):
+        if metric in series and label not in series[metric]:
+            yield f"label {label} is not a label of {metric}"
     known = frozenset().union(*(series.get(n, frozenset()) for n in names)) | TARGET_LABELS
     for _, text in rule.annotations:
         for label in sorted(set(_TEMPLATE_LABEL.findall(text)) - known):

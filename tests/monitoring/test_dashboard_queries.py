@@ -80,7 +80,21 @@ def test_le_only_on_buckets() -> None:
 
 def test_grouping_label_must_exist() -> None:
     found = problems("sum by (station) (demo_things_total)")
-    assert found == ["D: panel 'p': sum by 'station': no series inside has it"]
+    assert found == ["D: panel 'p': demo_things_total has no label 'station' (in sum by)"]
+
+
+def test_grouping_and_join_labels_must_exist_on_every_series_they_apply_to() -> None:
+    # A series without the label would fall into one group without it.
+    assert problems("sum by (kind) (demo_things_total or demo_queue_depth)") == [
+        "D: panel 'p': demo_queue_depth has no label 'kind' (in sum by)"
+    ]
+    assert problems("demo_queue_depth * on (class) group_left (kind) demo_things_total") == [
+        "D: panel 'p': demo_things_total has no label 'class' (in on)"
+    ]
+    assert problems("demo_things_total * ignoring (kind) group_left (room) demo_queue_depth") == [
+        "D: panel 'p': demo_queue_depth has no label 'kind' (in ignoring)",
+        "D: panel 'p': demo_queue_depth has no label 'room' (in group_left)",
+    ]
 
 
 def test_legend_label_must_exist() -> None:
