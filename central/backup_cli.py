@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from central.backup import CopyReport
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -42,36 +47,38 @@ def register(central_commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from central.backup import BackupRefusedError, backup
+    from central.backup import backup
 
-    try:
-        report = backup(args.db, args.to, force=args.force)
-    except BackupRefusedError as exc:
-        print(f"precinct central backup: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (OSError, sqlite3.Error) as exc:
-        print(f"precinct central backup: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print(
-        f"backed up {args.db} to {report.path}: schema version {report.schema_version}, "
-        f"{report.size_bytes} bytes in {report.seconds:.2f} s"
+    return _copy(
+        "backup", lambda: backup(args.db, args.to, force=args.force), f"backed up {args.db} to"
     )
-    return 0
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from central.backup import BackupRefusedError, restore
+    from central.backup import restore
+
+    return _copy(
+        "restore",
+        lambda: restore(args.source, args.db, force=args.force),
+        f"restored {args.source} into",
+    )
+
+
+def _copy(command: str, copy: Callable[[], CopyReport], done: str) -> int:
+    """Run ``copy`` for ``precinct central COMMAND``: its report on stdout, or why it was
+    refused (a usage error) or failed on stderr."""
+    from central.backup import BackupRefusedError
 
     try:
-        report = restore(args.source, args.db, force=args.force)
+        report = copy()
     except BackupRefusedError as exc:
-        print(f"precinct central restore: {exc}", file=sys.stderr)
+        print(f"precinct central {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (OSError, sqlite3.Error) as exc:
-        print(f"precinct central restore: failed: {exc}", file=sys.stderr)
+        print(f"precinct central {command}: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"restored {args.source} into {report.path}: schema version {report.schema_version}, "
+        f"{done} {report.path}: schema version {report.schema_version}, "
         f"{report.size_bytes} bytes in {report.seconds:.2f} s"
     )
     return 0

@@ -92,9 +92,10 @@ def test_a_backup_refuses_to_overwrite_a_file_without_force(tmp_path: Path) -> N
     forced = run_precinct("central", "backup", "--db", str(db), "--to", str(target), "--force")
 
     assert refused.returncode == 2
-    assert f"{target}: exists (give --force" in refused.stderr
+    assert refused.stderr.startswith(f"precinct central backup: {target}: exists (give --force")
     assert "Traceback" not in refused.stderr
     assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.startswith(f"backed up {db} to {target}: schema version")
     assert _integrity(target) == "ok"
 
 
@@ -156,8 +157,10 @@ def test_a_restore_replaces_a_store_only_with_force(tmp_path: Path) -> None:
     )
 
     assert refused.returncode == 2
+    assert refused.stderr.startswith("precinct central restore: ")
     assert "exists (give --force to replace it" in refused.stderr
     assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.startswith(f"restored {backup} into {store}: schema version")
     conn = sqlite3.connect(store)
     assert conn.execute("SELECT note FROM marker").fetchall() == [("from-the-backup",)]
     conn.close()
