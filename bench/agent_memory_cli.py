@@ -4,7 +4,8 @@ imports happen only when it runs."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from bench.options import add_json, add_workdir
 
 
 def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,8 +24,8 @@ def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]
     memory.add_argument(
         "--rate", type=float, default=50.0, help="synthetic readings per second (%(default)s)"
     )
-    memory.add_argument("--json", action="store_true", help="print the figures as JSON")
-    memory.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    add_json(memory)
+    add_workdir(memory)
     memory.set_defaults(handler=_run)
 
 

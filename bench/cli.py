@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from pathlib import Path
 
+from bench.options import add_workdir
 from monitoring.logs import setup_logging
 
 # Benchmarks that register themselves under ``precinct bench``.
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ingest.add_argument(
         "--rate", type=float, default=2_000.0, help="msg/s in the latency phase (%(default)s)"
     )
-    ingest.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    add_workdir(ingest)
     ingest.set_defaults(handler=_bench_ingest)
     devices = bench_commands.add_parser(
         "devices",
@@ -71,7 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="then run the loaded agent under a CPU-time sampler for another "
         "window and print where its CPU goes",
     )
-    devices.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    add_workdir(devices)
     devices.set_defaults(handler=_bench_devices)
     allocate = bench_commands.add_parser(
         "allocate",

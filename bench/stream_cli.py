@@ -4,7 +4,8 @@ happen only when it runs."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from bench.options import add_json, add_workdir
 
 
 def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,8 +28,8 @@ def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]
     stream.add_argument(
         "--vans", type=int, default=4, help="simulated vans, one fix a second each (%(default)s)"
     )
-    stream.add_argument("--json", action="store_true", help="print the figures as JSON")
-    stream.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    add_json(stream)
+    add_workdir(stream)
     stream.set_defaults(handler=_run)
 
 

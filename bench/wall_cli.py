@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from bench.options import add_json, add_workdir
 
 
 def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,8 +21,8 @@ def register(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]
     wall.add_argument(
         "--alarms", type=int, default=100, help="forced doors to measure (%(default)s)"
     )
-    wall.add_argument("--json", action="store_true", help="print the figures as JSON")
-    wall.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    add_json(wall)
+    add_workdir(wall)
     wall.set_defaults(handler=_run)
 
 
