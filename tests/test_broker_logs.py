@@ -12,7 +12,7 @@ from typing import Any
 from tests.conftest import FAST_AGENT_ENV, Deployment
 from tests.support import Child, Mosquitto, free_port, http_get, metric_value, wait_until
 
-JSON_LOGS = ["--log-format", "json", "--log-level", "debug"]
+DEBUG = ["--log-level", "debug"]
 
 
 def _entries(child: Child) -> list[dict[str, Any]]:
@@ -25,24 +25,82 @@ def _count(child: Child, level: str, pattern: str) -> int:
     return sum(1 for e in _entries(child) if e["level"] == level and found.search(e["message"]))
 
 
-def test_an_agent_warns_once_of_an_unreachable_broker_and_tells_its_return(
-    tmp_path: Path,
-) -> None:
-    port = free_port()  # nothing listens here yet
-    agent = Child(
+def _central(broker: str, root: Path, name: str, *extra: str) -> tuple[Child, str]:
+    """A central on ``broker`` logging JSON, its store and log in ``root``; its base URL."""
+    http_port = free_port()
+    child = Child(
+        [
+            "central",
+            "--broker",
+            broker,
+            "--db",
+            str(root / f"{name}.sqlite3"),
+            "--listen",
+            f"127.0.0.1:{http_port}",
+            "--log-format",
+            "json",
+            *extra,
+        ],
+        root / f"{name}.log",
+    )
+    return child, f"http://127.0.0.1:{http_port}"
+
+
+def _agent(broker: str, root: Path, name: str, env: dict[str, str], *extra: str) -> Child:
+    """Agent ``a1`` on ``broker`` logging JSON, its data and log in ``root`` under ``name``."""
+    return Child(
         [
             "agent",
             "--id",
             "a1",
             "--broker",
-            f"mqtt://precinct:s3cret-pw@127.0.0.1:{port}",
+            broker,
             "--data-dir",
-            str(tmp_path / "a1"),
-            *JSON_LOGS,
+            str(root / name),
+            "--log-format",
+            "json",
+            *extra,
         ],
-        tmp_path / "a1.log",
+        root / f"{name}.log",
+        env,
+    )
+
+
+def _ready(base: str) -> bool:
+    return http_get(f"{base}/readyz")[0] == 200
+
+
+def _client_id(child: Child) -> str:
+    ids = {
+        m.group(1)
+        for e in _entries(child)
+        if (m := re.fullmatch(r"ingest connected to \S+ as (\S+)", e["message"]))
+    }
+    assert len(ids) == 1, ids
+    return ids.pop()
+
+
+def _told_of_clash(client_id: str, *children: Child) -> bool:
+    """Whether one of ``children`` has logged the error naming a clash on ``client_id``."""
+    told = re.escape(f"another client uses the MQTT client id '{client_id}' ")
+    return any(_count(child, "ERROR", told) for child in children)
+
+
+def _broker_log(deployment: Deployment) -> str:
+    return (deployment.broker.workdir / "mosquitto.log").read_text(errors="replace")
+
+
+def test_an_agent_warns_once_of_an_unreachable_broker_and_tells_its_return(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens here yet
+    agent = _agent(
+        f"mqtt://precinct:s3cret-pw@127.0.0.1:{port}",
+        tmp_path,
+        "a1",
         # Retries at 0.05, 0.1, 0.2 … s (plus jitter) up to the cap, which spaces the reminders.
         {"PRECINCT_BACKOFF_INITIAL": "0.05", "PRECINCT_BACKOFF_MAX": "5"},
+        *DEBUG,
     )
     broker: Mosquitto | None = None
     try:
@@ -72,20 +130,7 @@ def test_the_central_warns_once_of_an_unreachable_broker_and_tells_its_return(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    http_port = free_port()
-    central = Child(
-        [
-            "central",
-            "--broker",
-            f"mqtt://127.0.0.1:{port}",
-            "--db",
-            str(tmp_path / "central.sqlite3"),
-            "--listen",
-            f"127.0.0.1:{http_port}",
-            *JSON_LOGS,
-        ],
-        tmp_path / "central.log",
-    )
+    central, base = _central(f"mqtt://127.0.0.1:{port}", tmp_path, "central", *DEBUG)
     broker: Mosquitto | None = None
     try:
         # paho retries after 1, 2, 4 … s.
@@ -103,7 +148,7 @@ def test_the_central_warns_once_of_an_unreachable_broker_and_tells_its_return(
             30,
             "the ingest's reconnect line",
         )
-        wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/readyz")[0] == 200, 10, "ready")
+        wait_until(lambda: _ready(base), 10, "ready")
         assert _count(central, "WARNING", "unreachable") <= 2
     finally:
         central.kill()
@@ -111,55 +156,20 @@ def test_the_central_warns_once_of_an_unreachable_broker_and_tells_its_return(
             broker.kill()
 
 
-def _central(deployment: Deployment, name: str, *extra: str) -> tuple[Child, str]:
-    http_port = free_port()
-    child = Child(
-        [
-            "central",
-            "--broker",
-            deployment.broker.url,
-            "--db",
-            str(deployment.root / f"{name}.sqlite3"),
-            "--listen",
-            f"127.0.0.1:{http_port}",
-            "--log-format",
-            "json",
-            *extra,
-        ],
-        deployment.root / f"{name}.log",
-    )
-    return child, f"http://127.0.0.1:{http_port}"
-
-
-def _client_id(child: Child) -> str:
-    ids = {
-        m.group(1)
-        for e in _entries(child)
-        if (m := re.fullmatch(r"ingest connected to \S+ as (\S+)", e["message"]))
-    }
-    assert len(ids) == 1, ids
-    return ids.pop()
-
-
-def _ready(base: str) -> bool:
-    return http_get(f"{base}/readyz")[0] == 200
-
-
 def test_two_centrals_with_one_client_id_are_told_so(deployment: Deployment) -> None:
-    first, first_base = _central(deployment, "first", "--client-id", "precinct-central-x")
-    second, second_base = _central(deployment, "second", "--client-id", "precinct-central-x")
+    first, first_base = _central(
+        deployment.broker.url, deployment.root, "first", "--client-id", "precinct-central-x"
+    )
+    second, second_base = _central(
+        deployment.broker.url, deployment.root, "second", "--client-id", "precinct-central-x"
+    )
     try:
         wait_until(lambda: _ready(first_base) or _ready(second_base), 20, "a central")
-
-        def told() -> bool:
-            return any(
-                _count(
-                    child, "ERROR", "another client uses the MQTT client id 'precinct-central-x' "
-                )
-                for child in (first, second)
-            )
-
-        wait_until(told, 20, "the clash to be named")
+        wait_until(
+            lambda: _told_of_clash("precinct-central-x", first, second),
+            20,
+            "the clash to be named",
+        )
         taken = _broker_log(deployment).count("already connected, closing old connection")
         assert taken >= 3
         wait_until(
@@ -179,46 +189,21 @@ def test_two_centrals_with_one_client_id_are_told_so(deployment: Deployment) -> 
 
 def test_two_agents_with_one_id_are_told_so(deployment: Deployment, tmp_path: Path) -> None:
     first = deployment.start_agent("a1", extra=["--log-format", "json"])
-    twin = Child(
-        [
-            "agent",
-            "--id",
-            "a1",
-            "--broker",
-            deployment.broker.url,
-            "--data-dir",
-            str(tmp_path / "twin"),
-            "--log-format",
-            "json",
-        ],
-        tmp_path / "twin.log",
-        FAST_AGENT_ENV,
-    )
+    twin = _agent(deployment.broker.url, tmp_path, "twin", FAST_AGENT_ENV)
     try:
-
-        def told() -> bool:
-            return any(
-                _count(
-                    child, "ERROR", "another client uses the MQTT client id 'precinct-agent-a1' "
-                )
-                for child in (first, twin)
-            )
-
-        wait_until(told, 30, "the clash to be named")
+        wait_until(
+            lambda: _told_of_clash("precinct-agent-a1", first, twin), 30, "the clash to be named"
+        )
         assert "already connected, closing old connection" in _broker_log(deployment)
     finally:
         twin.kill()
 
 
-def _broker_log(deployment: Deployment) -> str:
-    return (deployment.broker.workdir / "mosquitto.log").read_text(errors="replace")
-
-
 def test_centrals_on_two_stores_never_clash_and_a_restart_keeps_its_id(
     deployment: Deployment,
 ) -> None:
-    first, first_base = _central(deployment, "first")
-    second, second_base = _central(deployment, "second")
+    first, first_base = _central(deployment.broker.url, deployment.root, "first")
+    second, second_base = _central(deployment.broker.url, deployment.root, "second")
     restarted: Child | None = None
     try:
         wait_until(lambda: _ready(first_base) and _ready(second_base), 20, "both centrals")
@@ -226,7 +211,7 @@ def test_centrals_on_two_stores_never_clash_and_a_restart_keeps_its_id(
         assert first_id != second_id
         assert first_id.startswith("precinct-central-")
         first.kill()
-        restarted, restarted_base = _central(deployment, "first")
+        restarted, restarted_base = _central(deployment.broker.url, deployment.root, "first")
         wait_until(lambda: _ready(restarted_base), 20, "the restarted central")
         assert _client_id(restarted) == first_id
         for child, base in ((second, second_base), (restarted, restarted_base)):
