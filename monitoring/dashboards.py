@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, Self, TypeVar
 
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
@@ -56,6 +57,44 @@ class _Panels:
         return self._next_id
 
 
+class _PanelBuilder(Protocol):
+    """What every panel builder of the SDK has (each is its own class, without a common base
+    that declares these)."""
+
+    def id(self, id_val: int, /) -> Self: ...
+    def title(self, title: str, /) -> Self: ...
+    def description(self, description: str, /) -> Self: ...
+    def datasource(self, datasource: DataSourceRef, /) -> Self: ...
+    def unit(self, unit: str, /) -> Self: ...
+    def span(self, w: int, /) -> Self: ...
+    def height(self, h: int, /) -> Self: ...
+
+
+_PanelT = TypeVar("_PanelT", bound=_PanelBuilder)
+
+
+def _framed(
+    panel: _PanelT,
+    ids: _Panels,
+    title: str,
+    description: str,
+    unit: str,
+    width: int,
+    height: int,
+) -> _PanelT:
+    """``panel`` with the next id, its texts and unit, the dashboard's Prometheus, and its
+    size on Grafana's 24-column grid."""
+    return (
+        panel.id(ids.next_id())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+    )
+
+
 def _query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
     return prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref)
 
@@ -68,21 +107,11 @@ def _timeseries(
     queries: Sequence[prometheus.Dataquery],
     width: int = 12,
 ) -> timeseries.Panel:
-    panel = (
-        timeseries.Panel()
-        .id(ids.next_id())
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(8)
-        .legend(
-            common_builders.VizLegendOptions()
-            .show_legend(True)
-            .display_mode(LegendDisplayMode.LIST)
-            .placement(LegendPlacement.BOTTOM)
-        )
+    panel = _framed(timeseries.Panel(), ids, title, description, unit, width, height=8).legend(
+        common_builders.VizLegendOptions()
+        .show_legend(True)
+        .display_mode(LegendDisplayMode.LIST)
+        .placement(LegendPlacement.BOTTOM)
     )
     for query in queries:
         panel = panel.with_target(query)
@@ -98,16 +127,8 @@ def _stat(
     red_from_one: bool = False,
     width: int = 4,
 ) -> stat.Panel:
-    panel = (
-        stat.Panel()
-        .id(ids.next_id())
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(4)
-        .with_target(_query(expr).instant())
+    panel = _framed(stat.Panel(), ids, title, description, unit, width, height=4).with_target(
+        _query(expr).instant()
     )
     if red_from_one:
         panel = panel.thresholds(
