@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import promql_parser
 
+from monitoring.promql_names import parse_promql
+
 # The clause of a use that is a selector's own matcher; the others name their clause as written
 # (``sum by``, ``on``, ``group_left``, ...).
 MATCHER = "matcher"
@@ -48,10 +50,7 @@ def _charge(metrics: Iterable[str], labels: Iterable[str], clause: str) -> list[
 def label_uses(expression: str) -> frozenset[LabelUse]:
     """Every (metric, label) the expression relies on; raises ``ValueError`` if it is not
     PromQL."""
-    try:
-        tree = promql_parser.parse(expression)
-    except ValueError as exc:
-        raise ValueError(f"not PromQL: {exc}") from None
+    tree = parse_promql(expression)
     uses: list[LabelUse] = []
 
     def visit(node: object) -> bool:

@@ -17,12 +17,18 @@ class Selector:
     labels: frozenset[str]
 
 
-def selectors(expression: str) -> tuple[Selector, ...]:
-    """Every vector selector in ``expression``; raises ``ValueError`` if it does not parse."""
+def parse_promql(expression: str) -> promql_parser.Expr:
+    """The syntax tree of ``expression``; raises ``ValueError`` ("not PromQL: ...") if it does
+    not parse."""
     try:
-        tree = promql_parser.parse(expression)
+        return promql_parser.parse(expression)
     except ValueError as exc:
         raise ValueError(f"not PromQL: {exc}") from None
+
+
+def selectors(expression: str) -> tuple[Selector, ...]:
+    """Every vector selector in ``expression``; raises ``ValueError`` if it does not parse."""
+    tree = parse_promql(expression)
     found: list[Selector] = []
 
     def visit(node: object) -> bool:
