@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from bench.options import add_workdir
+from bench.options import add_json, add_workdir
 from monitoring.logs import setup_logging
 
 # Benchmarks that register themselves under ``precinct bench``.
@@ -25,8 +25,28 @@ def _bench_ingest(args: argparse.Namespace) -> int:
 
 def _bench_allocate(args: argparse.Namespace) -> int:
     from bench.allocate import run_allocate_bench
+    from scheduling.generator import DayFamily
 
-    return run_allocate_bench(budget=args.budget, seeds=tuple(args.seeds))
+    return run_allocate_bench(
+        budget=args.budget,
+        seeds=tuple(args.seeds),
+        reference_budget=args.reference_budget,
+        sizes=args.sizes,
+        families=[DayFamily(name) for name in args.families],
+        as_json=args.json,
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``PERSONS/ROOMS``, as ``--sizes`` takes it."""
+    persons, _slash, rooms = text.partition("/")
+    try:
+        size = (int(persons), int(rooms))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PERSONS/ROOMS, e.g. 650/64") from None
+    if not (1 <= size[0] <= 5000 and 4 <= size[1] <= 500):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1-5000 persons, 4-500 rooms")
+    return size
 
 
 def _bench_devices(args: argparse.Namespace) -> int:
@@ -75,10 +95,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     devices.set_defaults(handler=_bench_devices)
     allocate = bench_commands.add_parser(
         "allocate",
-        help="room allocation: calendar vs instant allocator vs improver",
-        description="Plan generated days (100/16, 320/40, 650/64) three ways and check them: "
-        "latency, weighted waiting, hard-rule violations, legal-limit misses, "
-        "a disruption.",
+        help="room allocation: the live plan against an offline reference",
+        description="Plan generated days (100/16, 320/40, 650/64; feasible by design and "
+        "overloaded) three ways, reference, instant and improved, and check them: placed, "
+        "impossible by the data, legal-limit misses, weighted waiting against the reference, "
+        "answer latency accepted and refused with the waitlist on and off, a disruption.",
     )
     allocate.add_argument(
         "--budget",
@@ -87,6 +108,29 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SECONDS",
         help="improver time budget per day (%(default)s)",
     )
+    allocate.add_argument(
+        "--reference-budget",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="CP-SAT time budget per day for the offline reference (%(default)s)",
+    )
+    allocate.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_size,
+        default=[(100, 16), (320, 40), (650, 64)],
+        metavar="PERSONS/ROOMS",
+        help="day sizes (100/16 320/40 650/64)",
+    )
+    allocate.add_argument(
+        "--families",
+        nargs="+",
+        choices=["feasible", "overloaded"],
+        default=["feasible", "overloaded"],
+        help="day families (%(default)s)",
+    )
+    add_json(allocate)
     allocate.add_argument(
         "--seeds",
         type=int,

@@ -59,7 +59,7 @@ from scheduling.model import (
     Sex,
     to_minute,
 )
-from scheduling.needs import need_for
+from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.policy import Policy
 from scheduling.possible import impossible_persons
 from scheduling.rooms import Equipment, RoomType
@@ -285,6 +285,16 @@ class _Load:
         # quarter hour -> class (sex, minor) -> each booking's suspects of it ready then
         self.suspects: dict[int, dict[tuple[Sex, bool], list[int]]] = {}
 
+    def _needs(self, booking: Booking) -> list[tuple[Person, Need]]:
+        """Each person's need; a person no plan could place asks nothing of the rooms."""
+        found = []
+        for person in booking.persons:
+            try:
+                found.append((person, need_for(booking, person, self.policy)))
+            except CannotPlace:
+                continue
+        return found
+
     def _capacity(self, room_type: RoomType, equipment: frozenset[Equipment]) -> int:
         return sum(1 for r in self.rooms if r.type is room_type and equipment <= r.equipment)
 
@@ -292,8 +302,7 @@ class _Load:
         self, booking: Booking
     ) -> list[tuple[tuple[RoomType, frozenset[Equipment]], int, int]]:
         items = []
-        for person in booking.persons:
-            need = need_for(booking, person, self.policy)
+        for _person, need in self._needs(booking):
             minutes = need.duration + self.policy.cleaning(need.room_type)
             bucket = (need.earliest_start - self.day_start) // _BUCKET
             for size in range(len(need.equipment) + 1):
@@ -315,9 +324,8 @@ class _Load:
     def _held(self, booking: Booking) -> set[tuple[int, tuple[Sex, bool], int]]:
         """(quarter hour, class, the booking's suspects of that class ready then)."""
         found: dict[tuple[int, tuple[Sex, bool]], int] = {}
-        for person in booking.persons:
+        for person, need in self._needs(booking):
             if person.role is PersonRole.SUSPECT:
-                need = need_for(booking, person, self.policy)
                 slot = ((need.holding_from - self.day_start) // _BUCKET, (person.sex, person.minor))
                 found[slot] = found.get(slot, 0) + 1
         return {(bucket, cls, count) for (bucket, cls), count in found.items()}
