@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from scheduling.allocator import Planner
+from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.rooms import RoomType
+from scheduling.waiting_model import HeldPerson, add_waiting_rooms
 
 CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
 WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
@@ -251,6 +253,7 @@ def _solve_group(
         )
     objective = []
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
+    latest: dict[PersonKey, Minute] = {}
     for item in items:
         need = item.need
         low = max(need.earliest_start, now) - now
@@ -275,6 +278,7 @@ def _solve_group(
                 continue
             return None  # the current plan itself does not fit the model: leave it alone
         start = model.new_int_var(low, high, f"start{item.key}")
+        latest[item.key] = high + now
         literals: dict[str, cp_model.IntVar] = {}
         for room in fitting:
             literal = model.new_bool_var(f"in{room.id}{item.key}")
@@ -309,8 +313,18 @@ def _solve_group(
         objective.append(item.weight * (start - (need.earliest_start - now)))
         chosen[item.key] = (start, literals)
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
-    if model_waiting and not _model_waiting(model, planner, items, chosen, now, waiting_rooms):
-        return None
+    if model_waiting:
+        waiting_rooms = add_waiting_rooms(
+            model,
+            planner,
+            _held(planner, items, chosen, latest, now),
+            [
+                a
+                for a in planner.all_assignments()
+                if a.kind is AssignmentKind.WAITING and a.key not in moving
+            ],
+            now,
+        )
     for intervals in per_room.values():
         if len(intervals) > 1:
             model.add_no_overlap(intervals)
@@ -319,12 +333,12 @@ def _solve_group(
         if booking is not None and len(intervals) > 1:
             model.add_cumulative(intervals, [1] * len(intervals), booking.officers // 2)
     model.minimize(sum(objective))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, budget)
-    solver.parameters.num_workers = 2
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    outcome = solve_from_plan(model, max(0.05, budget))
+    if outcome is None:
         return None
+    if not outcome.better:
+        return {}  # the plan it started from is as good as anything found: nothing moves
+    solver = outcome.solver
     result: dict[PersonKey, list[Assignment]] = {}
     by_key = {item.key: item for item in items}
     for key, (start_var, literals) in chosen.items():
@@ -366,93 +380,32 @@ def _solve_group(
     return result
 
 
-MAX_WAITING_PAIRS = 20_000  # pairwise H2 constraints; beyond that, solve without them
-
-
-def _incompatible(planner: Planner, first: PersonKey, second: PersonKey) -> bool:
-    """H2 for a waiting room: the two may not be held there at the same time."""
-    booking_a, booking_b = planner.bookings[first[0]], planner.bookings[second[0]]
-    a, b = booking_a.person(first[1]), booking_b.person(second[1])
-    return (
-        a.sex is not b.sex
-        or a.minor != b.minor
-        or (
-            a.co_suspect_group is not None
-            and booking_a.case_id == booking_b.case_id
-            and a.co_suspect_group == b.co_suspect_group
-        )
-    )
-
-
-def _model_waiting(
-    model: cp_model.CpModel,
+def _held(
     planner: Planner,
     items: list[_Movable],
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
+    latest: dict[PersonKey, Minute],
     now: Minute,
-    rooms_out: dict[PersonKey, dict[str, cp_model.IntVar]],
-) -> bool:
-    """Waiting rooms in the model: each held person in one waiting room from entry to session,
-    capacity kept, incompatible persons never overlapping in one room. False if too large."""
-    waiting = [r for r in planner.rooms.values() if r.type is RoomType.WAITING and r.available]
-    held = [item for item in items if item.need.waits_in_holding and item.key in chosen]
-    moving = {item.key for item in items}
-    fixed = [
-        a
-        for a in planner.all_assignments()
-        if a.kind is AssignmentKind.WAITING and a.key not in moving and a.end > now
-    ]
-    pairs = len(held) * (len(held) + len(fixed)) * max(1, len(waiting))
-    if pairs > MAX_WAITING_PAIRS:
-        return False
-    intervals: dict[tuple[str, PersonKey], cp_model.IntervalVar] = {}
-    for item in held:
-        start, _rooms = chosen[item.key]
-        hold_from = max(item.need.holding_from, now) - now
-        waits = model.new_bool_var(f"waits{item.key}")
-        model.add(start > hold_from).only_enforce_if(waits)
-        model.add(start <= hold_from).only_enforce_if(waits.Not())
-        literals = {}
-        for room in waiting:
-            literal = model.new_bool_var(f"held{room.id}{item.key}")
-            literals[room.id] = literal
-            size = model.new_int_var(0, 7 * 24 * 60, f"wait{room.id}{item.key}")
-            model.add(size == start - hold_from).only_enforce_if(literal)
-            intervals[(room.id, item.key)] = model.new_optional_interval_var(
-                hold_from, size, hold_from + size, literal, f"hold{room.id}{item.key}"
+) -> list[HeldPerson]:
+    found = []
+    for item in items:
+        if not item.need.waits_in_holding or item.key not in chosen:
+            continue
+        current = next(
+            (
+                a.room
+                for a in planner.assignments.get(item.key, [])
+                if a.kind is AssignmentKind.WAITING
+            ),
+            None,
+        )
+        found.append(
+            HeldPerson(
+                item.key,
+                chosen[item.key][0],
+                max(item.need.holding_from, now),
+                latest[item.key],
+                current,
             )
-        model.add(sum(literals.values()) == waits)
-        if item.current is not None:
-            current = next(
-                (
-                    a.room
-                    for a in planner.assignments.get(item.key, [])
-                    if a.kind is AssignmentKind.WAITING
-                ),
-                None,
-            )
-            for room_id, literal in literals.items():
-                model.add_hint(literal, int(room_id == current))
-        rooms_out[item.key] = literals
-    for room in waiting:
-        here = [intervals[(room.id, item.key)] for item in held]
-        constants = [
-            (a.key, model.new_fixed_size_interval_var(a.start - now, a.end - a.start, "fixedhold"))
-            for a in fixed
-            if a.room == room.id
-        ]
-        if here:
-            model.add_cumulative(
-                [*here, *(iv for _k, iv in constants)],
-                [1] * (len(here) + len(constants)),
-                room.capacity,
-            )
-        for index, item in enumerate(held):
-            mine = intervals[(room.id, item.key)]
-            for other in held[index + 1 :]:
-                if _incompatible(planner, item.key, other.key):
-                    model.add_no_overlap([mine, intervals[(room.id, other.key)]])
-            for key, interval in constants:
-                if _incompatible(planner, item.key, key):
-                    model.add_no_overlap([mine, interval])
-    return True
+        )
+    return found
