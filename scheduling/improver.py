@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from scheduling import limit_slack
 from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
@@ -28,6 +29,7 @@ from scheduling.waiting_model import HeldPerson, add_waiting_rooms
 
 CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
 WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
+DAY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +74,19 @@ def charged_waiting(
 
 
 def improve(
-    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int = 12 * 60
+    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int | None = None
 ) -> Improvement | None:
-    """Better sessions for the window ``[now, now + window_minutes)``, or None if none found.
+    """Better sessions for the window ``[now, now + window_minutes)``, or None if none found;
+    without a window (None or 0), over every booked day.
 
     ``planner`` is not changed; apply ``changes`` (each person's new assignments) under the
     same lock that guarded the copy it was computed from."""
     started = time.monotonic()
     work = planner.copy()
-    movable = _movable(work, now, now + window_minutes)
+    window_end = (
+        now + window_minutes if window_minutes else _end_of_bookings(work, now) + DAY_MINUTES
+    )
+    movable = _movable(work, now, window_end)
     groups: dict[RoomType, list[_Movable]] = {}
     for item in movable:
         groups.setdefault(item.need.room_type, []).append(item)
@@ -109,6 +115,16 @@ def improve(
     return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
 
 
+def _end_of_bookings(planner: Planner, now: Minute) -> Minute:
+    """The latest moment any booked person is ready or planned to start."""
+    latest = now
+    for booking in planner.bookings.values():
+        latest = max(latest, booking.expected_arrival)
+    for assignment in planner.all_assignments():
+        latest = max(latest, assignment.start)
+    return latest
+
+
 def apply(planner: Planner, improvement: Improvement) -> None:
     for key, assignments in improvement.changes.items():
         planner.rebook(key, assignments)
@@ -122,6 +138,11 @@ def _cost(planner: Planner, movable: list[_Movable]) -> int:
             total += item.unplaced_cost
         else:
             total += item.weight * max(0, session.start - item.need.earliest_start)
+            total += (
+                limit_slack.SLACK_WEIGHT
+                * WEIGHT_SCALE
+                * limit_slack.shortfall(item.need, session.start)
+            )
     return total
 
 
@@ -311,6 +332,9 @@ def _solve_group(
         else:
             objective.append(item.unplaced_cost * (1 - placed))
         objective.append(item.weight * (start - (need.earliest_start - now)))
+        short = limit_slack.shortfall_var(model, need, start, placed, now)
+        if short is not None:
+            objective.append(limit_slack.SLACK_WEIGHT * WEIGHT_SCALE * short)
         chosen[item.key] = (start, literals)
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
     if model_waiting:
