@@ -1,14 +1,16 @@
-"""The background improver: OR-Tools CP-SAT over a rolling window, one room kind at a time.
+"""The background improver: OR-Tools CP-SAT over every booked day (or a rolling window), one
+room kind at a time.
 
-It starts from the instant allocator's plan (given as the solver's hint), may move the sessions
-that start inside the window and have not started (H10), and pays for every move (S5), so a
-plan only changes where the waiting it saves (S1, weighted) is worth more than the change. The
-result is used only if it is strictly better than the plan it started from; the caller then
-runs the independent checker over it before it replaces the live plan.
+It starts from the instant allocator's plan (completed into a full solution, the solver's
+starting point), may move the sessions that have not started (H10), and pays for every move
+(S5), so a plan only changes where the waiting it saves (S1, weighted) and the slack it wins
+before legal limits (S2) are worth more than the change. The result is used only if it is
+strictly better than the plan it started from; the caller then runs the independent checker
+over it before it replaces the live plan.
 
-Waiting rooms are not re-planned: a suspect held before the session may only move earlier, so
-their waiting interval only shrinks, stays inside the waiting room already chosen, and H2 (apart
-from co-suspects, the other sex and age group; capacity) holds by construction.
+Held suspects get their waiting rooms in the model (``scheduling.waiting_model``). Should that
+find nothing in time, a held suspect may only move earlier: their waiting interval only
+shrinks, stays inside the waiting room already chosen, and H2 holds by construction.
 """
 
 from __future__ import annotations
