@@ -84,10 +84,11 @@ class CentralSettings:
     no_show_grace: int = 30
     retention_days: int = 365
     # The CP-SAT improver: every improve_interval seconds (0: off), improve_budget seconds of
-    # solving over the sessions starting in the next improve_window hours.
+    # solving over the sessions starting in the next improve_window hours (0: every booked day,
+    # so that a day booked ahead is improved too).
     improve_interval: float = 300.0
     improve_budget: float = 5.0
-    improve_window: float = 12.0
+    improve_window: float = 0.0
     # Escort vans: where the centre is (unset: no van tracking), the geofence radius that counts
     # as arrival, and how late a van's ETA must run before its booking is planned again.
     centre_lat: float | None = None

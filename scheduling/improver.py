@@ -1,14 +1,16 @@
-"""The background improver: OR-Tools CP-SAT over a rolling window, one room kind at a time.
+"""The background improver: OR-Tools CP-SAT over every booked day (or a rolling window), one
+room kind at a time.
 
-It starts from the instant allocator's plan (given as the solver's hint), may move the sessions
-that start inside the window and have not started (H10), and pays for every move (S5), so a
-plan only changes where the waiting it saves (S1, weighted) is worth more than the change. The
-result is used only if it is strictly better than the plan it started from; the caller then
-runs the independent checker over it before it replaces the live plan.
+It starts from the instant allocator's plan (completed into a full solution, the solver's
+starting point), may move the sessions that have not started (H10), and pays for every move
+(S5), so a plan only changes where the waiting it saves (S1, weighted) and the slack it wins
+before legal limits (S2) are worth more than the change. The result is used only if it is
+strictly better than the plan it started from; the caller then runs the independent checker
+over it before it replaces the live plan.
 
-Waiting rooms are not re-planned: a suspect held before the session may only move earlier, so
-their waiting interval only shrinks, stays inside the waiting room already chosen, and H2 (apart
-from co-suspects, the other sex and age group; capacity) holds by construction.
+Held suspects get their waiting rooms in the model (``scheduling.waiting_model``). Should that
+find nothing in time, a held suspect may only move earlier: their waiting interval only
+shrinks, stays inside the waiting room already chosen, and H2 holds by construction.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from scheduling import limit_slack
 from scheduling.allocator import Planner
+from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.rooms import RoomType
+from scheduling.waiting_model import HeldPerson, add_waiting_rooms
 
 CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
 WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
+DAY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +76,19 @@ def charged_waiting(
 
 
 def improve(
-    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int = 12 * 60
+    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int | None = None
 ) -> Improvement | None:
-    """Better sessions for the window ``[now, now + window_minutes)``, or None if none found.
+    """Better sessions for the window ``[now, now + window_minutes)``, or None if none found;
+    without a window (None or 0), over every booked day.
 
     ``planner`` is not changed; apply ``changes`` (each person's new assignments) under the
     same lock that guarded the copy it was computed from."""
     started = time.monotonic()
     work = planner.copy()
-    movable = _movable(work, now, now + window_minutes)
+    window_end = (
+        now + window_minutes if window_minutes else _end_of_bookings(work, now) + DAY_MINUTES
+    )
+    movable = _movable(work, now, window_end)
     groups: dict[RoomType, list[_Movable]] = {}
     for item in movable:
         groups.setdefault(item.need.room_type, []).append(item)
@@ -107,6 +117,16 @@ def improve(
     return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
 
 
+def _end_of_bookings(planner: Planner, now: Minute) -> Minute:
+    """The latest moment any booked person is ready or planned to start."""
+    latest = now
+    for booking in planner.bookings.values():
+        latest = max(latest, booking.expected_arrival)
+    for assignment in planner.all_assignments():
+        latest = max(latest, assignment.start)
+    return latest
+
+
 def apply(planner: Planner, improvement: Improvement) -> None:
     for key, assignments in improvement.changes.items():
         planner.rebook(key, assignments)
@@ -120,6 +140,11 @@ def _cost(planner: Planner, movable: list[_Movable]) -> int:
             total += item.unplaced_cost
         else:
             total += item.weight * max(0, session.start - item.need.earliest_start)
+            total += (
+                limit_slack.SLACK_WEIGHT
+                * WEIGHT_SCALE
+                * limit_slack.shortfall(item.need, session.start)
+            )
     return total
 
 
@@ -251,6 +276,7 @@ def _solve_group(
         )
     objective = []
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
+    latest: dict[PersonKey, Minute] = {}
     for item in items:
         need = item.need
         low = max(need.earliest_start, now) - now
@@ -275,6 +301,7 @@ def _solve_group(
                 continue
             return None  # the current plan itself does not fit the model: leave it alone
         start = model.new_int_var(low, high, f"start{item.key}")
+        latest[item.key] = high + now
         literals: dict[str, cp_model.IntVar] = {}
         for room in fitting:
             literal = model.new_bool_var(f"in{room.id}{item.key}")
@@ -307,10 +334,23 @@ def _solve_group(
         else:
             objective.append(item.unplaced_cost * (1 - placed))
         objective.append(item.weight * (start - (need.earliest_start - now)))
+        short = limit_slack.shortfall_var(model, need, start, placed, now)
+        if short is not None:
+            objective.append(limit_slack.SLACK_WEIGHT * WEIGHT_SCALE * short)
         chosen[item.key] = (start, literals)
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
-    if model_waiting and not _model_waiting(model, planner, items, chosen, now, waiting_rooms):
-        return None
+    if model_waiting:
+        waiting_rooms = add_waiting_rooms(
+            model,
+            planner,
+            _held(planner, items, chosen, latest, now),
+            [
+                a
+                for a in planner.all_assignments()
+                if a.kind is AssignmentKind.WAITING and a.key not in moving
+            ],
+            now,
+        )
     for intervals in per_room.values():
         if len(intervals) > 1:
             model.add_no_overlap(intervals)
@@ -319,12 +359,12 @@ def _solve_group(
         if booking is not None and len(intervals) > 1:
             model.add_cumulative(intervals, [1] * len(intervals), booking.officers // 2)
     model.minimize(sum(objective))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, budget)
-    solver.parameters.num_workers = 2
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    outcome = solve_from_plan(model, max(0.05, budget))
+    if outcome is None:
         return None
+    if not outcome.better:
+        return {}  # the plan it started from is as good as anything found: nothing moves
+    solver = outcome.solver
     result: dict[PersonKey, list[Assignment]] = {}
     by_key = {item.key: item for item in items}
     for key, (start_var, literals) in chosen.items():
@@ -366,93 +406,32 @@ def _solve_group(
     return result
 
 
-MAX_WAITING_PAIRS = 20_000  # pairwise H2 constraints; beyond that, solve without them
-
-
-def _incompatible(planner: Planner, first: PersonKey, second: PersonKey) -> bool:
-    """H2 for a waiting room: the two may not be held there at the same time."""
-    booking_a, booking_b = planner.bookings[first[0]], planner.bookings[second[0]]
-    a, b = booking_a.person(first[1]), booking_b.person(second[1])
-    return (
-        a.sex is not b.sex
-        or a.minor != b.minor
-        or (
-            a.co_suspect_group is not None
-            and booking_a.case_id == booking_b.case_id
-            and a.co_suspect_group == b.co_suspect_group
-        )
-    )
-
-
-def _model_waiting(
-    model: cp_model.CpModel,
+def _held(
     planner: Planner,
     items: list[_Movable],
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
+    latest: dict[PersonKey, Minute],
     now: Minute,
-    rooms_out: dict[PersonKey, dict[str, cp_model.IntVar]],
-) -> bool:
-    """Waiting rooms in the model: each held person in one waiting room from entry to session,
-    capacity kept, incompatible persons never overlapping in one room. False if too large."""
-    waiting = [r for r in planner.rooms.values() if r.type is RoomType.WAITING and r.available]
-    held = [item for item in items if item.need.waits_in_holding and item.key in chosen]
-    moving = {item.key for item in items}
-    fixed = [
-        a
-        for a in planner.all_assignments()
-        if a.kind is AssignmentKind.WAITING and a.key not in moving and a.end > now
-    ]
-    pairs = len(held) * (len(held) + len(fixed)) * max(1, len(waiting))
-    if pairs > MAX_WAITING_PAIRS:
-        return False
-    intervals: dict[tuple[str, PersonKey], cp_model.IntervalVar] = {}
-    for item in held:
-        start, _rooms = chosen[item.key]
-        hold_from = max(item.need.holding_from, now) - now
-        waits = model.new_bool_var(f"waits{item.key}")
-        model.add(start > hold_from).only_enforce_if(waits)
-        model.add(start <= hold_from).only_enforce_if(waits.Not())
-        literals = {}
-        for room in waiting:
-            literal = model.new_bool_var(f"held{room.id}{item.key}")
-            literals[room.id] = literal
-            size = model.new_int_var(0, 7 * 24 * 60, f"wait{room.id}{item.key}")
-            model.add(size == start - hold_from).only_enforce_if(literal)
-            intervals[(room.id, item.key)] = model.new_optional_interval_var(
-                hold_from, size, hold_from + size, literal, f"hold{room.id}{item.key}"
+) -> list[HeldPerson]:
+    found = []
+    for item in items:
+        if not item.need.waits_in_holding or item.key not in chosen:
+            continue
+        current = next(
+            (
+                a.room
+                for a in planner.assignments.get(item.key, [])
+                if a.kind is AssignmentKind.WAITING
+            ),
+            None,
+        )
+        found.append(
+            HeldPerson(
+                item.key,
+                chosen[item.key][0],
+                max(item.need.holding_from, now),
+                latest[item.key],
+                current,
             )
-        model.add(sum(literals.values()) == waits)
-        if item.current is not None:
-            current = next(
-                (
-                    a.room
-                    for a in planner.assignments.get(item.key, [])
-                    if a.kind is AssignmentKind.WAITING
-                ),
-                None,
-            )
-            for room_id, literal in literals.items():
-                model.add_hint(literal, int(room_id == current))
-        rooms_out[item.key] = literals
-    for room in waiting:
-        here = [intervals[(room.id, item.key)] for item in held]
-        constants = [
-            (a.key, model.new_fixed_size_interval_var(a.start - now, a.end - a.start, "fixedhold"))
-            for a in fixed
-            if a.room == room.id
-        ]
-        if here:
-            model.add_cumulative(
-                [*here, *(iv for _k, iv in constants)],
-                [1] * (len(here) + len(constants)),
-                room.capacity,
-            )
-        for index, item in enumerate(held):
-            mine = intervals[(room.id, item.key)]
-            for other in held[index + 1 :]:
-                if _incompatible(planner, item.key, other.key):
-                    model.add_no_overlap([mine, intervals[(room.id, other.key)]])
-            for key, interval in constants:
-                if _incompatible(planner, item.key, key):
-                    model.add_no_overlap([mine, interval])
-    return True
+        )
+    return found
