@@ -15,6 +15,7 @@ The background improver (CP-SAT) starts from this plan and replaces it only with
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,7 @@ from scheduling.model import (
 )
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.policy import Policy
+from scheduling.repair import REPAIR_BUDGET_SECONDS, repair
 from scheduling.rooms import RoomType
 
 DISPLACE_ROOMS = 3
@@ -418,11 +420,16 @@ class Planner:
             except CannotPlace as exc:
                 placement.unassigned.append(self._leave(key, exc))
         needs.sort(key=lambda item: self._urgency(item[0], item[1]))
+        # One budget for the repairs of the whole call, so that the answer stays instant.
+        repair_until = time.perf_counter() + REPAIR_BUDGET_SECONDS
         for key, need in needs:
             try:
                 placed = self._place_one(key, need, now)
             except CannotPlace as exc:
-                if exc.rule == "H5" and self.displace and self._displace(key, need, now):
+                if self.displace and (
+                    (exc.rule == "H5" and self._displace(key, need, now))
+                    or repair(self, key, need, now, exc.rule, repair_until)
+                ):
                     placement.assignments.extend(self.assignments[key])
                     continue
                 placement.unassigned.append(self._leave(key, exc))
