@@ -25,7 +25,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING
 
 from scheduling.checker import check_plan
-from scheduling.model import Assignment, Minute, PersonKey, Unassigned
+from scheduling.model import Assignment, Minute, PersonKey, PlanRoom, Unassigned
 from scheduling.needs import CannotPlace, Need
 from scheduling.rooms import RoomType
 
@@ -158,6 +158,10 @@ def _moves(
         for room in planner.rooms.values()
         if room.type is need.room_type and room.available and need.equipment <= room.equipment
     ]
+    starts = _earliest_starts(planner, key, need, rooms, floor, until)
+    # Kept out of the waiting rooms, the newcomer gains only from a session that starts before
+    # its earliest one now: a later start means a longer wait, with everyone it clashes with.
+    before_earliest = starts[0] if waiting_first and starts else until
     singles: list[tuple[Minute, PersonKey]] = []
     pairs: list[tuple[Minute, PersonKey, PersonKey]] = []
     for room in rooms:
@@ -168,7 +172,7 @@ def _moves(
                 continue
             before = busy[index - 1][1] if index > 0 else floor
             gap = _fits(max(before, floor), _next_start(busy, index + 1), need, clean, until)
-            if gap is not None:
+            if gap is not None and gap < before_earliest:
                 singles.append((gap, other))
             if index + 1 < len(busy):
                 follower = busy[index + 1][2]
@@ -176,13 +180,11 @@ def _moves(
                     gap = _fits(
                         max(before, floor), _next_start(busy, index + 2), need, clean, until
                     )
-                    if gap is not None:
+                    if gap is not None and gap < before_earliest:
                         pairs.append((gap, other, follower))
     singles.sort()
     waiting = (
-        _waiting_blockers(planner, key, need, now, floor, until)
-        if need.waits_in_holding
-        else iter(())
+        _waiting_blockers(planner, key, need, now, starts) if need.waits_in_holding else iter(())
     )
     if waiting_first:
         yield from waiting
@@ -192,6 +194,21 @@ def _moves(
     pairs.sort()
     for _gap, first, second in pairs:
         yield frozenset({first, second})
+
+
+def _earliest_starts(
+    planner: Planner,
+    key: PersonKey,
+    need: Need,
+    rooms: list[PlanRoom],
+    floor: Minute,
+    until: Minute,
+) -> list[Minute]:
+    """Where the newcomer's session could start in each fitting room as the plan stands,
+    sorted, those ending by ``until`` only."""
+    cap = planner.bookings[key[0]].officers // 2
+    starts = [planner._earliest_in_room(room, key[0], cap, floor, need.duration) for room in rooms]
+    return sorted(start for start in starts if start + need.duration <= until)
 
 
 def _next_start(busy: list[tuple[Minute, Minute, PersonKey]], index: int) -> Minute:
@@ -209,28 +226,16 @@ def _fits(
 
 
 def _waiting_blockers(
-    planner: Planner,
-    key: PersonKey,
-    need: Need,
-    now: Minute | None,
-    floor: Minute,
-    until: Minute,
+    planner: Planner, key: PersonKey, need: Need, now: Minute | None, starts: list[Minute]
 ) -> Iterator[frozenset[PersonKey]]:
-    """For the newcomer's earliest possible session starts: in each waiting room, the persons
-    held over the wait who keep the newcomer out (those it may not share with, or everyone
-    when the room is full), if they are few and all movable."""
+    """For the newcomer's earliest possible session starts (``starts``, sorted): in each
+    waiting room, the persons held over the wait who keep the newcomer out (those it may not
+    share with, or everyone when the room is full), if they are few and all movable."""
     booking = planner.bookings[key[0]]
     person = booking.person(key[1])
-    cap = booking.officers // 2
-    starts: set[Minute] = set()
-    for room in planner.rooms.values():
-        if room.type is need.room_type and room.available and need.equipment <= room.equipment:
-            start = planner._earliest_in_room(room, key[0], cap, floor, need.duration)
-            if start + need.duration <= until:
-                starts.add(start)
     hold_from = need.holding_from if now is None else max(need.holding_from, now)
     found: list[tuple[int, Minute, frozenset[PersonKey]]] = []
-    for start in sorted(starts)[:WAITING_OPTIONS]:
+    for start in starts[:WAITING_OPTIONS]:
         if start <= hold_from:
             continue
         for room in planner.rooms.values():
