@@ -528,7 +528,12 @@ class Planner:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
         options.sort(key=lambda option: self._preference(*option))
         person = self.person(key)
+        # A later start only lengthens the wait: no waiting room refusing the shorter one takes
+        # the longer one, so the rooms' later options need not be looked at again.
+        refused_from: Minute | None = None
         for start, _extras, _usage, room_id in options:
+            if refused_from is not None and start >= refused_from:
+                continue
             session = Assignment(
                 key[0], key[1], AssignmentKind.SESSION, room_id, start, start + need.duration
             )
@@ -543,6 +548,7 @@ class Planner:
                     Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, start),
                     session,
                 ]
+            refused_from = start
         raise CannotPlace(
             "H2",
             "no waiting room keeps this person apart from co-suspects, the "
