@@ -15,6 +15,7 @@ The background improver (CP-SAT) starts from this plan and replaces it only with
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,7 @@ from scheduling.model import (
 )
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.policy import Policy
+from scheduling.repair import REPAIR_BUDGET_SECONDS, repair
 from scheduling.rooms import RoomType
 
 DISPLACE_ROOMS = 3
@@ -418,11 +420,16 @@ class Planner:
             except CannotPlace as exc:
                 placement.unassigned.append(self._leave(key, exc))
         needs.sort(key=lambda item: self._urgency(item[0], item[1]))
+        # One budget for the repairs of the whole call, so that the answer stays instant.
+        repair_until = time.perf_counter() + REPAIR_BUDGET_SECONDS
         for key, need in needs:
             try:
                 placed = self._place_one(key, need, now)
             except CannotPlace as exc:
-                if exc.rule == "H5" and self.displace and self._displace(key, need, now):
+                if self.displace and (
+                    (exc.rule == "H5" and self._displace(key, need, now))
+                    or repair(self, key, need, now, exc.rule, repair_until)
+                ):
                     placement.assignments.extend(self.assignments[key])
                     continue
                 placement.unassigned.append(self._leave(key, exc))
@@ -521,7 +528,12 @@ class Planner:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
         options.sort(key=lambda option: self._preference(*option))
         person = self.person(key)
+        # A later start only lengthens the wait: no waiting room refusing the shorter one takes
+        # the longer one, so the rooms' later options need not be looked at again.
+        refused_from: Minute | None = None
         for start, _extras, _usage, room_id in options:
+            if refused_from is not None and start >= refused_from:
+                continue
             session = Assignment(
                 key[0], key[1], AssignmentKind.SESSION, room_id, start, start + need.duration
             )
@@ -536,6 +548,7 @@ class Planner:
                     Assignment(key[0], key[1], AssignmentKind.WAITING, holding, hold_from, start),
                     session,
                 ]
+            refused_from = start
         raise CannotPlace(
             "H2",
             "no waiting room keeps this person apart from co-suspects, the "
