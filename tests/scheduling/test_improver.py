@@ -54,7 +54,8 @@ def test_a_busy_morning_gets_at_least_ten_percent_less_waiting() -> None:
     for booking in day.bookings:
         planner.add_booking(booking)
     before = charged_waiting(planner, day.day_start + 24 * 60)
-    result = improve(planner, day.day_start, 3.0, window_minutes=24 * 60)
+    # A generous budget: under a loaded CI machine 3 s of wall time bought too little search.
+    result = improve(planner, day.day_start, 8.0, window_minutes=24 * 60)
     assert result is not None
     apply(planner, result)
     assert (
