@@ -74,13 +74,17 @@ def shifted(booking: Booking, minutes: int) -> Booking:
 
 
 def _may_fit_later(booking: Booking, person: Person, plan: Planner) -> bool:
-    """False when the person's own needs already rule every arrival out: those needs do not
-    depend on the arrival except the legal limit, which only comes closer."""
+    """False when the person's own needs already rule every arrival out (those needs do not
+    depend on the arrival, except the legal limit, which only comes closer), or no room in
+    service meets them."""
     try:
-        need_for(booking, person, plan.policy)
+        need = need_for(booking, person, plan.policy)
     except CannotPlace:
         return False
-    return True
+    return any(
+        room.type is need.room_type and room.available and need.equipment <= room.equipment
+        for room in plan.rooms.values()
+    )
 
 
 def _whole_booking_arrival(plan: Planner, booking: Booking, now: Minute | None) -> Minute | None:
@@ -103,13 +107,14 @@ def _later_fits(
     now: Minute | None,
 ) -> tuple[LaterFit, ...]:
     """For each person outside the partial plan, the earliest arrival at which they fit beside
-    it, as one booking of those persons (so co-suspects among them are placed whole)."""
+    it, as one booking of those persons (so co-suspects among them are placed whole: one no
+    arrival helps keeps its group out too)."""
     found: dict[str, Minute] = {}
-    trying = [p for p in rest if p.id not in hopeless]
-    if trying:
+    hopeful = {p.id for p in rest} - hopeless
+    if hopeful:
         trial = attempt.copy()
         trial.displace = False
-        others = replace(booking, id=booking.id + LATER_SUFFIX, persons=tuple(trying))
+        others = replace(booking, id=booking.id + LATER_SUFFIX, persons=tuple(rest))
         for shift in range(ARRIVAL_STEP, ARRIVAL_HORIZON + 1, ARRIVAL_STEP):
             later = shifted(others, shift)
             trial.add_booking(later, now)
@@ -119,6 +124,6 @@ def _later_fits(
                 if key[1] not in found and trial.session_of(key) is not None:
                     found[key[1]] = later.expected_arrival
             trial.remove_booking(later.id)
-            if len(found) == len(trying):
+            if len(found) == len(hopeful):
                 break
     return tuple(LaterFit(p.id, found.get(p.id)) for p in rest)
