@@ -11,7 +11,12 @@ from bench.options import add_json, add_workdir
 from monitoring.logs import setup_logging
 
 # Benchmarks that register themselves under ``precinct bench``.
-BENCH_CLI_MODULES = ("bench.stream_cli", "bench.wall_cli", "bench.agent_memory_cli")
+BENCH_CLI_MODULES = (
+    "bench.stream_cli",
+    "bench.wall_cli",
+    "bench.agent_memory_cli",
+    "bench.refusals_cli",
+)
 
 
 def _bench_ingest(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,6 +86,10 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         # Built once here rather than by the first 405 (its Allow list reads it) or /docs visit,
         # which would stall every other request while it is generated.
         app.openapi()
+        # What is built by now (modules, the app, the plan as loaded) lives as long as the
+        # process: kept out of the collector's sight, a full collection no longer walks it in
+        # the middle of an answer (about 40 ms at 650 persons; `precinct bench refusals`).
+        gc.freeze()
         jobs = start_plan_jobs(settings, planning)
         ingest = Ingest(settings, metrics, broker_sys)
         app.state.ingest = ingest

@@ -31,8 +31,10 @@ from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling import lifecycle
 from scheduling.allocator import Planner
+from scheduling.answers import Refusal, refusal
 from scheduling.checker import Violation, check_plan
 from scheduling.custody import Clock, ClockThresholds, Level, clock, level_changes
+from scheduling.groups import keep_groups_whole
 from scheduling.improver import apply as apply_improvement
 from scheduling.improver import improve
 from scheduling.lifecycle import BookingState, BookingStatus, LifecycleError, PersonState
@@ -104,6 +106,7 @@ class PlanningError(Exception):
         detail: Any = None,
         suggested_arrival: str | None = None,
         state: str | None = None,
+        partial_plan: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -111,6 +114,7 @@ class PlanningError(Exception):
         self.detail = detail
         self.suggested_arrival = suggested_arrival
         self.state = state
+        self.partial_plan = partial_plan
 
     @classmethod
     def illegal(cls, exc: LifecycleError) -> PlanningError:
@@ -239,10 +243,12 @@ class PlanningService:
             started = time.perf_counter()
             change = PlanChange(self._snapshot())
             version = self.planner.version
-            conn = connect(self.db)
+            # Opened only to store: a refusal (nothing changed) touches no file.
+            conn: sqlite3.Connection | None = None
             try:
                 yield change
                 self.metrics.allocate_seconds.labels(cause).observe(time.perf_counter() - started)
+                conn = connect(self.db)
                 conn.execute("BEGIN IMMEDIATE")
                 store.execute(conn, change.statements)
                 self._store_plan(conn, change, cause)
@@ -250,15 +256,17 @@ class PlanningService:
                     audit.append(conn, actor or audit.SYSTEM, entry)
                 conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
+                if conn is not None and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 # Whatever the allocator did is undone by reloading what the store holds; a
                 # refusal before any change (a 404, a wrong code) leaves nothing to undo.
                 if self.planner.version != version:
+                    conn = conn or connect(self.db)
                     self._load(conn)
                 raise
             finally:
-                conn.close()
+                if conn is not None:
+                    conn.close()
             self.metrics.unassigned.set(len(self.planner.unassigned))
 
     def _snapshot(self) -> Snapshot:
@@ -358,20 +366,28 @@ class PlanningService:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         booking = record.to_booking(booking_id, station)
         with self.change("booking", actor) as change:
-            placement = self.planner.add_booking(booking, to_minute(moment))
+            # Tried on a copy: a refusal leaves the live plan as it was, with nothing to undo.
+            attempt = self.planner.copy()
+            placement = attempt.add_booking(booking, to_minute(moment))
             if not placement.complete and not record.waitlist:
-                self.planner.remove_booking(booking_id)
-                later = self.planner.suggest_arrival(booking, to_minute(moment))
+                refused = refusal(self.planner, attempt, booking, to_minute(moment))
                 self.metrics.booking_answers.labels(BookingAnswer.REFUSED).inc()
                 raise PlanningError(
                     ErrorKind.CONFLICT,
                     _refusal(placement),
                     [
                         {"person": u.person, "rule": u.rule, "reason": u.reason}
-                        for u in placement.unassigned
+                        for u in refused.unplaced
                     ],
-                    suggested_arrival=None if later is None else iso(later),
+                    suggested_arrival=None
+                    if refused.suggested_arrival is None
+                    else iso(refused.suggested_arrival),
+                    partial_plan=_partial_plan_json(refused),
                 )
+            placement.unassigned.extend(
+                keep_groups_whole(attempt, [(booking_id, p.id) for p in booking.persons])
+            )
+            self.planner = attempt
             status = lifecycle.booked(placement.complete)
             change.statements.append(
                 store.insert_booking(
@@ -488,7 +504,9 @@ class PlanningService:
         waiting = {key[0] for key in self.planner.unassigned}
         if not waiting:
             return
+        retried = list(self.planner.unassigned)
         self.planner.place_unassigned(to_minute(moment))
+        keep_groups_whole(self.planner, retried)
         for booking_id in sorted(waiting - {key[0] for key in self.planner.unassigned}):
             _row, state = self._state(booking_id)
             self._step(change, state, lambda s: lifecycle.placed(s, True), moment)
@@ -1030,6 +1048,26 @@ def _assignment_json(assignment: Assignment) -> dict[str, str]:
         "room": assignment.room,
         "start": iso(assignment.start),
         "end": iso(assignment.end),
+    }
+
+
+def _partial_plan_json(answer: Refusal) -> dict[str, Any]:
+    """The best partial plan of a refused booking: who fits now, and the others from when."""
+    fits_now: dict[str, list[dict[str, str]]] = {}
+    for assignment in answer.fits_now:
+        fits_now.setdefault(assignment.person, []).append(_assignment_json(assignment))
+    return {
+        "fits_now": [
+            {"person": person, "assignments": assignments}
+            for person, assignments in fits_now.items()
+        ],
+        "fits_later": [
+            {
+                "person": later.person,
+                "arrival": None if later.arrival is None else iso(later.arrival),
+            }
+            for later in answer.fits_later
+        ],
     }
 
 

@@ -260,6 +260,14 @@ class Planner:
         self.unassigned.pop(key, None)
         self._commit(key, assignments)
 
+    def hold_back(self, key: PersonKey, unassigned: Unassigned) -> None:
+        """Leave a placed person unassigned for this reason (a co-suspect group that waits
+        together); a session that has started never moves (H10)."""
+        if key in self.fixed:
+            raise ValueError(f"{key}: the session has started")
+        self._release(key)
+        self.unassigned[key] = unassigned
+
     def holding_room(self, key: PersonKey, start: Minute, end: Minute) -> str | None:
         """A waiting room where the person may be held over ``[start, end)`` (H2), if any."""
         return self._holding_room(self.person(key), key, start, end)
@@ -561,29 +569,14 @@ class Planner:
         busy = self._busy.get(room.id, [])
         mine = self._booking_sessions.get(booking_id, [])
         occupied = duration + self.policy.cleaning(room.type)
-        times = sorted(
-            {
-                earliest,
-                *(end for _s, end, _k in busy if end > earliest),
-                *(end for _s, end in mine if end > earliest),
-            }
-        )
-        for start in times:
-            if (
-                self._room_free(busy, start, start + occupied)
-                and sum(1 for s, e in mine if s < start + duration and start < e) < cap
-            ):
+        start = earliest
+        while True:
+            start = _first_gap(busy, start, occupied)
+            if sum(1 for s, e in mine if s < start + duration and start < e) < cap:
                 return start
-        raise AssertionError("the last busy end is always free")  # pragma: no cover
-
-    @staticmethod
-    def _room_free(
-        busy: list[tuple[Minute, Minute, PersonKey]], start: Minute, end: Minute
-    ) -> bool:
-        index = bisect.bisect_left(busy, (end,))
-        # Intervals starting before ``end`` may overlap; they are sorted by start, and few
-        # sessions per room per day keep this scan short.
-        return all(busy_end <= start for _s, busy_end, _k in busy[:index])
+            # Until one of the booking's own sessions ends, a later start overlaps at least
+            # as many of them: the next start worth trying is the next such end.
+            start = min(e for _s, e in mine if e > start)
 
     def _holding_room(
         self, person: Person, key: PersonKey, start: Minute, end: Minute
@@ -652,6 +645,17 @@ class Planner:
             self._usage[assignment.room] = self._usage.get(assignment.room, 0) - (
                 assignment.end - assignment.start
             )
+
+
+def _first_gap(busy: list[tuple[Minute, Minute, PersonKey]], start: Minute, length: int) -> Minute:
+    """The earliest moment from ``start`` at which ``length`` minutes are free of every busy
+    interval (sorted by start; intervals of started sessions may overlap each other)."""
+    for busy_start, busy_end, _key in busy:
+        if busy_start >= start + length:
+            break
+        if busy_end > start:
+            start = busy_end
+    return start
 
 
 def _peak(intervals: list[_Held], start: Minute, end: Minute) -> int:

@@ -2,8 +2,8 @@
 
 A problem carries ``type`` (``about:blank``: the status says it all), ``title`` (the status
 phrase), ``status``, ``detail`` (one sentence for a person) and, for field errors, ``errors``
-(location and message of each). A booking the plan cannot take adds the rule each person broke
-and the ``suggested_arrival`` as extension members.
+(location and message of each). A booking the plan cannot take adds the rule each person broke,
+the ``suggested_arrival`` and the ``partial_plan`` as extension members.
 
 Nothing of the request comes back: pydantic's validation errors carry the offending ``input``
 and a ``ctx`` that can quote it; both are dropped, and a location part that is not a plain
@@ -59,12 +59,44 @@ class RefusedPerson(BaseModel):
     reason: str
 
 
+class PlannedStay(BaseModel):
+    kind: str = Field(description="`session` or `waiting`")
+    room: str
+    start: str
+    end: str
+
+
+class FitsNow(BaseModel):
+    person: str
+    assignments: list[PlannedStay]
+
+
+class FitsLater(BaseModel):
+    person: str
+    arrival: str | None = Field(
+        description="The earliest arrival from which the person fits beside those who fit now "
+        "(15-minute steps, up to 4 hours later); null: not within that"
+    )
+
+
+class PartialPlan(BaseModel):
+    """What the plan can take of a booking it cannot take whole; nothing of it is booked."""
+
+    fits_now: list[FitsNow]
+    fits_later: list[FitsLater]
+
+
 class BookingRefusal(Problem):
     """A booking the plan cannot take: which rule (H1-H10) kept each person out."""
 
     persons: list[RefusedPerson] | None = None
     suggested_arrival: str | None = Field(
         default=None, description="When coming later would let every person in"
+    )
+    partial_plan: PartialPlan | None = Field(
+        default=None,
+        description="A new booking refused whole: who fits now (rooms and times), and from "
+        "when each of the others would fit",
     )
 
 

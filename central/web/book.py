@@ -6,8 +6,9 @@ through the API's own route function (``central/api/routes/bookings.py``), so th
 no rule of the plan and gives the answer the API gives. The answer is the form again, with:
 
 - 201: each person's room and times, and the fast-lane code;
-- 409: each person's rule in plain words, the plan's reason, and a button that sends the same
-  form with the suggested arrival;
+- 409: each person's rule in plain words, the plan's reason, the partial plan (who fits now,
+  with room and times, and from when each of the others would), and a button that sends the
+  same form with the suggested arrival;
 - 422: each error beside its field.
 
 htmx swaps 409 and 422 answers too (the page's ``htmx-config``). A station books for itself;
@@ -153,7 +154,10 @@ def book_submit(
     except ProblemError as exc:
         if exc.status_code == 409 and exc.extensions.get("persons"):
             refused = booking_view.refusal(
-                exc.extensions.get("persons"), exc.extensions.get("suggested_arrival"), zone
+                exc.extensions.get("persons"),
+                exc.extensions.get("suggested_arrival"),
+                zone,
+                exc.extensions.get("partial_plan"),
             )
             context = _context(session, reading, zone, db, refused=refused)
             return _answer(request, templates, context, 409)

@@ -105,10 +105,29 @@ class RefusedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class FitsNowLine:
+    """A person of a refused booking whom the rooms take now: as a booking of its own would."""
+
+    person: str
+    room: str
+    when: str
+    waiting_room: str
+    waiting_when: str
+
+
+@dataclass(frozen=True, slots=True)
+class FitsLaterLine:
+    person: str
+    arrival: str  # "14:30", or "12-06 14:30" on another day; "" when no arrival soon fits
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     persons: tuple[RefusedLine, ...]
     suggested_input: str  # the datetime-local value that books at the suggested time
     suggested_label: str  # "14:30", or "12-06 14:30" on another day
+    fits_now: tuple[FitsNowLine, ...] = ()  # the partial plan
+    fits_later: tuple[FitsLaterLine, ...] = ()
 
 
 def _moment(value: str) -> datetime:
@@ -181,8 +200,11 @@ def card(booking: BookingOut, zone: ZoneInfo) -> BookingCard:
     )
 
 
-def refusal(persons: object, suggested: object, zone: ZoneInfo) -> Refusal:
-    """The 409's ``persons`` and ``suggested_arrival``, as the page shows them."""
+def refusal(
+    persons: object, suggested: object, zone: ZoneInfo, partial_plan: object = None
+) -> Refusal:
+    """The 409's ``persons``, ``suggested_arrival`` and ``partial_plan``, as the page shows
+    them; whatever is not of the documented shape is left out."""
     lines = []
     for item in persons if isinstance(persons, list) else []:
         if not isinstance(item, dict):
@@ -200,8 +222,53 @@ def refusal(persons: object, suggested: object, zone: ZoneInfo) -> Refusal:
     if isinstance(suggested, str) and suggested:
         moment = _moment(suggested).astimezone(zone)
         suggested_input = local_input(moment, zone)
-        today = datetime.now(zone).date()
-        suggested_label = (
-            moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%m-%d %H:%M")
+        suggested_label = _label(moment, zone)
+    plan = partial_plan if isinstance(partial_plan, dict) else {}
+    return Refusal(
+        tuple(lines),
+        suggested_input,
+        suggested_label,
+        tuple(_fits_now(plan.get("fits_now"), zone)),
+        tuple(_fits_later(plan.get("fits_later"), zone)),
+    )
+
+
+def _label(moment: datetime, zone: ZoneInfo) -> str:
+    """The time alone today, with the date on another day."""
+    today = datetime.now(zone).date()
+    return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%m-%d %H:%M")
+
+
+def _fits_now(items: object, zone: ZoneInfo) -> list[FitsNowLine]:
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("assignments"), list):
+            continue
+        stays = {
+            str(a.get("kind")): (str(a.get("room", "")), span(a["start"], a["end"], zone))
+            for a in item["assignments"]
+            if isinstance(a, dict)
+            and isinstance(a.get("start"), str)
+            and isinstance(a.get("end"), str)
+        }
+        room, when = stays.get("session", ("", ""))
+        waiting_room, waiting_when = stays.get("waiting", ("", ""))
+        found.append(
+            FitsNowLine(str(item.get("person", "")), room, when, waiting_room, waiting_when)
         )
-    return Refusal(tuple(lines), suggested_input, suggested_label)
+    return found
+
+
+def _fits_later(items: object, zone: ZoneInfo) -> list[FitsLaterLine]:
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        arrival = item.get("arrival")
+        label = (
+            _label(_moment(arrival).astimezone(zone), zone)
+            if isinstance(arrival, str) and arrival
+            else ""
+        )
+        found.append(FitsLaterLine(str(item.get("person", "")), label))
+    return found

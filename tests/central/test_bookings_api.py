@@ -521,6 +521,12 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
     assert refused["persons"][0]["rule"] == "H2"
     suggested = datetime.fromisoformat(refused["suggested_arrival"])
     assert suggested == arrival + timedelta(minutes=120)
+    # The partial plan: nobody fits now; he fits from the suggested arrival. Nothing stored.
+    assert refused["partial_plan"]["fits_now"] == []
+    (later,) = refused["partial_plan"]["fits_later"]
+    assert later["person"] == "X"
+    assert datetime.fromisoformat(later["arrival"]) == suggested
+    assert len(http_request("GET", f"{api}/bookings?limit=50", centre, None)[1]) == 2
     status, taken = http_request(
         "POST",
         f"{api}/bookings",
@@ -528,6 +534,64 @@ def test_a_refusal_suggests_a_later_arrival_that_would_fit(deployment: Deploymen
         {**suspect("C", "male"), "expected_arrival": at(suggested)},
     )
     assert status == 201, taken
+
+
+def test_with_the_waitlist_co_suspects_are_placed_together_or_wait_together(
+    deployment: Deployment,
+) -> None:
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE)
+    api = f"{deployment.base}/api/v1"
+    for room in (
+        {"id": "I-1", "type": "interrogation", "capacity": 1, "equipment": ["recording"]},
+        {"id": "W-1", "type": "waiting", "capacity": 1, "equipment": []},
+    ):
+        assert http_request("POST", f"{api}/rooms", centre, room)[0] == 201
+    arrival = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+
+    def suspect(person: str, group: str | None) -> dict[str, Any]:
+        return {
+            "id": person,
+            "role": "suspect",
+            "minor": False,
+            "sex": "male",
+            "brought_in_at": at(arrival - timedelta(minutes=30)),
+            "legal_basis": "criminal_summons_serious",
+            "co_suspect_group": group,
+        }
+
+    def booking(case: str, *persons: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "station": "s1",
+            "case_id": case,
+            "case_type": "theft",
+            "officers": 4,
+            "expected_arrival": at(arrival),
+            "session_minutes": 120,
+            "persons": list(persons),
+            "waitlist": True,
+        }
+
+    status, first = http_request(
+        "POST", f"{api}/bookings", centre, booking("A", suspect("A1", None))
+    )
+    assert status == 201, first
+    # X could wait in W-1 for I-1, his co-suspect Y could not wait anywhere: both wait.
+    status, group = http_request(
+        "POST", f"{api}/bookings", centre, booking("B", suspect("X", "g1"), suspect("Y", "g1"))
+    )
+    assert status == 201, group
+    assert group["status"] == "waitlisted"
+    assert group["assignments"] == []
+    assert sorted(u["person"] for u in group["unassigned"]) == ["X", "Y"]
+    # The first booking cancelled, the rooms take both of them.
+    assert http_request("DELETE", f"{api}/bookings/{first['id']}", centre, None)[0] == 200
+    status, placed = http_request("GET", f"{api}/bookings/{group['id']}", centre, None)
+    assert status == 200
+    assert placed["status"] == "confirmed"
+    assert placed["unassigned"] == []
+    sessions = {a["person"] for a in placed["assignments"] if a["kind"] == "session"}
+    assert sessions == {"X", "Y"}
 
 
 def test_hostile_booking_bodies_get_a_clear_4xx(deployment: Deployment) -> None:

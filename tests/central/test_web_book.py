@@ -133,6 +133,14 @@ def test_a_refusal_names_the_rule_and_books_at_the_suggested_time(deployment: De
         refused.body
     )
     assert len(http_get(f"{api}/bookings", centre)[1]) == 2  # nothing stored
+    # The partial plan: nobody fits now; he fits from the suggested time. In English too.
+    assert "本预约中现在没有人员可以安排。" in refused.body
+    assert re.search(r'data-person="S1">S1 如在 [0-9: -]+ 或之后到达即可安排。', refused.body)
+    english = Browser(deployment.base, cookies={**officer.cookies, "precinct_lang": "en"})
+    in_english = book(english, form)
+    assert in_english.status == 409
+    assert "Nobody of this booking fits now." in in_english.body
+    assert re.search(r"S1 fits when arriving at [0-9: -]+ or later\.", in_english.body)
 
     taken = book(officer, {**form, "rebook_at": button[1]})
     assert taken.status == 201, taken.body

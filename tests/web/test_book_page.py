@@ -1,8 +1,8 @@
 """The station's pages in Chromium against a real central: a booking made through the form
-shows in My bookings and in the plan; a refusal shows the rule and the suggested time, and one
-click books it; a field error shows beside its field; a plan change pushed by the centre is
-highlighted on My bookings; station B sees none of station A's bookings. Nothing leaves
-127.0.0.1."""
+shows in My bookings and in the plan; a refusal shows the rule, the partial plan and the
+suggested time, and one click books it; a field error shows beside its field; a plan change
+pushed by the centre is highlighted on My bookings; station B sees none of station A's
+bookings. Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -147,6 +147,14 @@ def test_a_refusal_shows_the_rule_and_the_suggested_time_and_one_click_books_it(
     suggested = (arrival + timedelta(minutes=120)).astimezone(ZONE)
     button = refusal.locator("button.rebook")
     assert button.inner_text() in (f"按 {suggested:%H:%M} 预约", f"按 {suggested:%m-%d %H:%M} 预约")
+    # The partial plan: nobody fits now, and he fits from the suggested time.
+    partial = refusal.locator(".partial-plan")
+    assert "本预约中现在没有人员可以安排。" in partial.inner_text()
+    later = partial.locator('.fits-later li[data-person="S1"]').inner_text()
+    assert later in (
+        f"S1 如在 {suggested:%H:%M} 或之后到达即可安排。",
+        f"S1 如在 {suggested:%m-%d %H:%M} 或之后到达即可安排。",
+    )
     browser.screenshot(page, "refusal")
 
     button.click()

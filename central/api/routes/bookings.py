@@ -33,7 +33,8 @@ router = APIRouter(
     responses={
         409: {
             "description": "The plan cannot take it (`persons`: the rule each person broke, "
-            "H1-H10), or the step is not allowed in the booking's or the person's current "
+            "H1-H10; `suggested_arrival`; `partial_plan`: who fits now and the others from "
+            "when), or the step is not allowed in the booking's or the person's current "
             "state (`state` names it, and so does `detail`)",
             "model": BookingRefusal,
         }
@@ -87,8 +88,17 @@ def answer(exc: PlanningError) -> HTTPException:
     if exc.detail is None:
         return HTTPException(code, exc.message)
     # When coming later would let every person in: what the station can book instead.
+    if exc.partial_plan is None:
+        return ProblemError(
+            code, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
+        )
+    # A booking refused whole: also who fits now and, for the others, from when.
     return ProblemError(
-        code, exc.message, persons=exc.detail, suggested_arrival=exc.suggested_arrival
+        code,
+        exc.message,
+        persons=exc.detail,
+        suggested_arrival=exc.suggested_arrival,
+        partial_plan=exc.partial_plan,
     )
 
 
