@@ -4,7 +4,9 @@ It carries each person left out with the rule that kept them out, the arrival at
 booking would fit (``suggested_arrival``), and the best partial plan: the persons who fit now
 with their rooms and times, and for each of the others the earliest arrival from which they fit
 beside them (or none within the horizon). Co-suspect groups stay whole in the partial plan
-(``scheduling.groups``): it is a plan the officer could book as it is.
+(``scheduling.groups``): it is a plan the officer could book as it is, and booking it would
+place those persons as shown (the allocator may move unstarted sessions of other bookings for
+them, as for any booking).
 
 Both searches try later arrivals in ``ARRIVAL_STEP`` minutes up to ``ARRIVAL_HORIZON`` (the legal
 clocks keep running meanwhile) on one copy of the plan, adding and removing the shifted booking
