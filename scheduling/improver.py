@@ -1,12 +1,14 @@
 """The background improver: OR-Tools CP-SAT over every booked day (or a rolling window), one
 room kind at a time.
 
-It starts from the instant allocator's plan (completed into a full solution, the solver's
-starting point), may move the sessions that have not started (H10), and pays for every move
-(S5), so a plan only changes where the waiting it saves (S1, weighted) and the slack it wins
-before legal limits (S2) are worth more than the change. The result is used only if it is
-strictly better than the plan it started from; the caller then runs the independent checker
-over it before it replaces the live plan.
+It first re-dispatches the sessions that have not started as the offline dispatchers would
+(``scheduling.redispatch``: cheap, and it sees every booking at once), then CP-SAT starts from
+the better of that and the instant allocator's plan (completed into a full solution, the
+solver's starting point); it may move the sessions that have not started (H10), and pays
+for every move (S5), so a plan only changes where the waiting it saves (S1, weighted) and the
+slack it wins before legal limits (S2) are worth more than the change. The result is used only
+if it is strictly better than the plan it started from; the caller then runs the independent
+checker over it before it replaces the live plan.
 
 Held suspects get their waiting rooms in the model (``scheduling.waiting_model``). Should that
 find nothing in time, a held suspect may only move earlier: their waiting interval only
@@ -26,12 +28,15 @@ from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
 from scheduling.waiting_model import HeldPerson, add_waiting_rooms
 
 CHANGE_PENALTY = 10  # weighted minutes of waiting a move must save to be worth it (S5)
 WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
+# Of the budget, what the re-dispatch may start within; it usually takes far less.
+REDISPATCH_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +94,26 @@ def improve(
         now + window_minutes if window_minutes else _end_of_bookings(work, now) + DAY_MINUTES
     )
     movable = _movable(work, now, window_end)
-    groups: dict[RoomType, list[_Movable]] = {}
-    for item in movable:
-        groups.setdefault(item.need.room_type, []).append(item)
     cost_before = _cost(work, movable)
     changes: dict[PersonKey, list[Assignment]] = {}
+    dispatched = redispatch(
+        work,
+        now,
+        window_end,
+        lambda plan: _cost(plan, movable),
+        # Not charged per move as CP-SAT's moves are (S5): a re-dispatch moves most of the
+        # day a little, and its gain is in the sum.
+        0,
+        started + budget_seconds * REDISPATCH_SHARE,
+    )
+    if dispatched is not None:
+        for key, assignments in dispatched.changes.items():
+            work.rebook(key, assignments)
+            changes[key] = assignments
+    # CP-SAT continues from the better plan: its starting point and what a move is.
+    groups: dict[RoomType, list[_Movable]] = {}
+    for item in _movable(work, now, window_end):
+        groups.setdefault(item.need.room_type, []).append(item)
     solved = 0
     for room_type in sorted(groups):
         remaining = budget_seconds - (time.monotonic() - started)

@@ -20,37 +20,24 @@ than the live service gives it.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scheduling.allocator import Planner
+from scheduling.dispatchers import PRIORITIES, URGENT_SLACK, arrival_order, dispatch
 from scheduling.improver import apply, charged_waiting, improve
-from scheduling.model import Booking, Minute, PersonKey, PlanRoom
-from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.model import Booking, Minute, PlanRoom
 from scheduling.policy import Policy
-from scheduling.rooms import RoomType
 
-URGENT_SLACK = 120  # minutes between the earliest possible end and the legal limit
-_NO_DEADLINE = 1 << 40
-
-Priority = Callable[[Need, float], tuple[float, ...]]
-
-
-def _edf(need: Need, weight: float) -> tuple[float, ...]:
-    deadline = _NO_DEADLINE if need.latest_end is None else need.latest_end
-    return (deadline, need.duration / weight)
-
-
-def _urgent_wspt(need: Need, weight: float) -> tuple[float, ...]:
-    if need.latest_end is not None:
-        slack = need.latest_end - need.earliest_start - need.duration
-        if slack < URGENT_SLACK:
-            return (0, need.latest_end, need.duration / weight)
-    return (1, need.duration / weight, need.earliest_start)
-
-
-PRIORITIES: dict[str, Priority] = {"edf": _edf, "urgent_wspt": _urgent_wspt}
+__all__ = [
+    "PRIORITIES",
+    "URGENT_SLACK",
+    "Reference",
+    "arrival_order",
+    "dispatch",
+    "plan_score",
+    "reference_plan",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,66 +45,6 @@ class Reference:
     planner: Planner
     rule: str  # the dispatching priority whose plan was kept
     improved: bool  # the improver found a better plan within its budget
-
-
-def dispatch(
-    rooms: Iterable[PlanRoom],
-    bookings: Iterable[Booking],
-    priority: Priority = _edf,
-    policy: Policy | None = None,
-) -> Planner:
-    """The day dispatched by ``priority`` (lower first), one room type after another."""
-    planner = Planner(rooms, policy)
-    every = list(bookings)
-    for booking in every:
-        planner.restore(booking, [])
-    by_type: dict[RoomType, list[tuple[Minute, PersonKey, tuple[float, ...]]]] = {}
-    cannot: list[PersonKey] = []
-    for booking in every:
-        for person in booking.persons:
-            key = (booking.id, person.id)
-            try:
-                need = need_for(booking, person, planner.policy)
-            except CannotPlace:
-                cannot.append(key)
-                continue
-            rank = priority(need, planner.policy.weight(person))
-            by_type.setdefault(need.room_type, []).append((need.earliest_start, key, rank))
-    planner.replan(cannot)  # leaves each of them unassigned, with the rule
-    for room_type in sorted(by_type):
-        _dispatch_type(planner, sorted(by_type[room_type]))
-    return planner
-
-
-def _dispatch_type(
-    planner: Planner, persons: list[tuple[Minute, PersonKey, tuple[float, ...]]]
-) -> None:
-    """``persons`` by readiness; when one gets a room, the next is the best of those ready by
-    then (the time only moves forward)."""
-    ready: list[tuple[tuple[float, ...], PersonKey]] = []
-    now = persons[0][0] if persons else 0
-    index = 0
-    while index < len(persons) or ready:
-        if not ready:
-            now = max(now, persons[index][0])
-        while index < len(persons) and persons[index][0] <= now:
-            _ready_at, key, rank = persons[index]
-            heapq.heappush(ready, (rank, key))
-            index += 1
-        _rank, key = heapq.heappop(ready)
-        planner.replan([key])
-        session = planner.session_of(key)
-        if session is not None:
-            now = max(now, session.start)
-
-
-def arrival_order(
-    rooms: Iterable[PlanRoom], bookings: Iterable[Booking], policy: Policy | None = None
-) -> Planner:
-    planner = Planner(rooms, policy)
-    for booking in sorted(bookings, key=lambda b: (b.expected_arrival, b.id)):
-        planner.add_booking(booking)
-    return planner
 
 
 def plan_score(planner: Planner, horizon_end: Minute) -> tuple[int, int, float]:
