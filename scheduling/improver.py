@@ -81,7 +81,11 @@ def charged_waiting(
 
 
 def improve(
-    planner: Planner, now: Minute, budget_seconds: float, window_minutes: int | None = None
+    planner: Planner,
+    now: Minute,
+    budget_seconds: float,
+    window_minutes: int | None = None,
+    redispatch_first: bool = True,
 ) -> Improvement | None:
     """Better sessions for the window ``[now, now + window_minutes)``, or None if none found;
     without a window (None or 0), over every booked day.
@@ -96,15 +100,19 @@ def improve(
     movable = _movable(work, now, window_end)
     cost_before = _cost(work, movable)
     changes: dict[PersonKey, list[Assignment]] = {}
-    dispatched = redispatch(
-        work,
-        now,
-        window_end,
-        lambda plan: _cost(plan, movable),
-        # Not charged per move as CP-SAT's moves are (S5): a re-dispatch moves most of the
-        # day a little, and its gain is in the sum.
-        0,
-        started + budget_seconds * REDISPATCH_SHARE,
+    dispatched = (
+        None
+        if not redispatch_first
+        else redispatch(
+            work,
+            now,
+            window_end,
+            lambda plan: _cost(plan, movable),
+            # Not charged per move as CP-SAT's moves are (S5): a re-dispatch moves most of the
+            # day a little, and its gain is in the sum.
+            0,
+            started + budget_seconds * REDISPATCH_SHARE,
+        )
     )
     if dispatched is not None:
         for key, assignments in dispatched.changes.items():

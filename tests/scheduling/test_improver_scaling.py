@@ -132,7 +132,8 @@ def test_at_320_persons_held_suspects_move_later_with_lawful_waiting_rooms() -> 
     for booking in day.bookings:
         planner.add_booking(booking)
     before = {key: planner.session_of(key) for key in placed(planner)}
-    result = improve(planner, day.day_start, 8.0, window_minutes=24 * 60)
+    # CP-SAT's waiting-room model alone: the re-dispatch before it would take the easy gains.
+    result = improve(planner, day.day_start, 8.0, window_minutes=24 * 60, redispatch_first=False)
     assert isinstance(result, Improvement)
     assert result.cost_after < result.cost_before
     improved = planner.copy()
