@@ -117,8 +117,9 @@ def rooms(conn: sqlite3.Connection) -> list[PlanRoom]:
             int(r[2]),
             frozenset(Equipment(e) for e in json.loads(r[3])),
             r[4] == RoomState.IN_SERVICE.value,
+            frozenset(json.loads(r[5])),
         )
-        for r in conn.execute("SELECT id, type, capacity, equipment, state FROM rooms")
+        for r in conn.execute("SELECT id, type, capacity, equipment, state, adjacent_to FROM rooms")
     ]
 
 

@@ -901,10 +901,16 @@ class PlanningService:
         equipment: Iterable[Equipment],
         state: RoomState,
         now: datetime | None = None,
+        adjacent_to: Iterable[str] = (),
     ) -> None:
         moment = now or datetime.now(UTC)
         room = PlanRoom(
-            room_id, room_type, capacity, frozenset(equipment), state is RoomState.IN_SERVICE
+            room_id,
+            room_type,
+            capacity,
+            frozenset(equipment),
+            state is RoomState.IN_SERVICE,
+            frozenset(adjacent_to),
         )
         with self.change("room_changed"):
             self.planner.set_room(room, to_minute(moment))

@@ -522,6 +522,13 @@ def _v13(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v14(db: sqlite_utils.Database) -> None:
+    """Each room's adjacent rooms (S4), a JSON list of room ids; existing rooms have none.
+    Runs again after a kill before the version was written, so it adds the column only once."""
+    if "adjacent_to" not in Table(db, "rooms").columns_dict:
+        db.execute("ALTER TABLE rooms ADD COLUMN adjacent_to TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1,
     _v2,
@@ -536,6 +543,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v11,
     _v12,
     _v13,
+    _v14,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The first schema version with the audit log (``audit verify`` refuses older files).

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from scheduling import limit_slack
+from scheduling import apart_rooms, limit_slack, same_room, spare_rooms, station_fairness
 from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
-from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
+from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, PlanRoom
 from scheduling.needs import CannotPlace, Need, need_for
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
@@ -98,7 +98,7 @@ def improve(
         now + window_minutes if window_minutes else _end_of_bookings(work, now) + DAY_MINUTES
     )
     movable = _movable(work, now, window_end)
-    cost_before = _cost(work, movable)
+    cost_before = _cost(work, movable, now, window_end)
     changes: dict[PersonKey, list[Assignment]] = {}
     dispatched = (
         None
@@ -107,7 +107,7 @@ def improve(
             work,
             now,
             window_end,
-            lambda plan: _cost(plan, movable),
+            lambda plan: _cost(plan, movable, now, window_end),
             # Not charged per move as CP-SAT's moves are (S5): a re-dispatch moves most of the
             # day a little, and its gain is in the sum.
             0,
@@ -131,7 +131,9 @@ def improve(
         share = remaining * len(groups[room_type]) / max(1, left)
         solved += 1
         group_end = time.monotonic() + share
-        result = _solve_with_waiting_rooms(work, room_type, groups[room_type], now, group_end)
+        result = _solve_with_waiting_rooms(
+            work, room_type, groups[room_type], now, window_end, group_end
+        )
         if not result:
             continue
         for key, assignments in result.items():
@@ -139,10 +141,19 @@ def improve(
             changes[key] = assignments
     if not changes:
         return None
-    cost_after = _cost(work, movable)
+    cost_after = _cost(work, movable, now, window_end)
     if cost_after >= cost_before:
         return None
     return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
+
+
+def judged_cost(planner: Planner, now: Minute, window_minutes: int | None = None) -> int:
+    """What :func:`improve` judges a plan by over the same window (S1, S2, S4, S6, S7, S8, in
+    tenths of a weighted minute): its result is used only if this goes down."""
+    window_end = (
+        now + window_minutes if window_minutes else _end_of_bookings(planner, now) + DAY_MINUTES
+    )
+    return _cost(planner, _movable(planner, now, window_end), now, window_end)
 
 
 def _end_of_bookings(planner: Planner, now: Minute) -> Minute:
@@ -160,7 +171,8 @@ def apply(planner: Planner, improvement: Improvement) -> None:
         planner.rebook(key, assignments)
 
 
-def _cost(planner: Planner, movable: list[_Movable]) -> int:
+def _cost(planner: Planner, movable: list[_Movable], now: Minute, window_end: Minute) -> int:
+    """The improver's objective over the whole plan: what it judges a result by."""
     total = 0
     for item in movable:
         session = planner.session_of(item.key)
@@ -173,6 +185,43 @@ def _cost(planner: Planner, movable: list[_Movable]) -> int:
                 * WEIGHT_SCALE
                 * limit_slack.shortfall(item.need, session.start)
             )
+    return total + WEIGHT_SCALE * _other_soft_rules(planner, movable, now, window_end)
+
+
+def _other_soft_rules(
+    planner: Planner, movable: list[_Movable], now: Minute, window_end: Minute
+) -> int:
+    """S4, S6, S7 and S8 in weighted minutes, counted as the model counts them."""
+    policy = planner.policy
+    counted = {item.key for item in movable}
+    sessions = [a for a in planner.all_assignments() if a.kind is AssignmentKind.SESSION]
+    total = policy.weight_apart * apart_rooms.violations(
+        planner.bookings, apart_rooms.adjacency(planner.rooms), sessions, counted
+    )
+    if policy.weight_spare_room:
+        for room_type in sorted(spare_rooms.MAIN_TYPES):
+            rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
+            clean = policy.cleaning(room_type)
+            in_rooms = {r.id for r in rooms}
+            occupied = [(a.start, a.end + clean) for a in sessions if a.room in in_rooms]
+            total += policy.weight_spare_room * spare_rooms.full_blocks(
+                occupied, len(rooms), now, window_end
+            )
+    waits: dict[RoomType, dict[str, list[int]]] = {}
+    for item in movable:
+        session = planner.session_of(item.key)
+        if item.current is None or session is None:
+            continue
+        station = planner.bookings[item.key[0]].station
+        waits.setdefault(item.need.room_type, {}).setdefault(station, []).append(
+            max(0, session.start - item.need.earliest_start)
+        )
+    total += policy.weight_station_fairness * sum(
+        station_fairness.worst_mean(by_station) for by_station in waits.values()
+    )
+    pairs = same_room.follow_ups(planner.bookings, [*planner.assignments, *planner.unassigned])
+    room_of = {a.key: a.room for a in sessions}
+    total += policy.weight_same_room * same_room.moved_rooms(pairs, room_of, counted)
     return total
 
 
@@ -205,6 +254,7 @@ def _solve_with_waiting_rooms(
     room_type: RoomType,
     items: list[_Movable],
     now: Minute,
+    window_end: Minute,
     deadline: float,
 ) -> dict[PersonKey, list[Assignment]] | None:
     """Solve with held persons free to move either way and find their waiting rooms again;
@@ -214,7 +264,7 @@ def _solve_with_waiting_rooms(
         planner,
         room_type,
         items,
-        now,
+        (now, window_end),
         (deadline - time.monotonic()) * 0.8,
         set(),
         model_waiting=True,
@@ -226,7 +276,7 @@ def _solve_with_waiting_rooms(
         budget = (deadline - time.monotonic()) / 2
         if budget < 0.05:
             break
-        result = _solve_group(planner, room_type, items, now, budget, monotone)
+        result = _solve_group(planner, room_type, items, (now, window_end), budget, monotone)
         if result is None:
             break
         held = _rehold(planner, result, now)
@@ -235,7 +285,12 @@ def _solve_with_waiting_rooms(
         monotone.update(held)
     everyone = {item.key for item in items}
     return _solve_group(
-        planner, room_type, items, now, max(0.05, deadline - time.monotonic()), everyone
+        planner,
+        room_type,
+        items,
+        (now, window_end),
+        max(0.05, deadline - time.monotonic()),
+        everyone,
     )
 
 
@@ -275,11 +330,12 @@ def _solve_group(
     planner: Planner,
     room_type: RoomType,
     items: list[_Movable],
-    now: Minute,
+    window: tuple[Minute, Minute],
     budget: float,
     monotone: set[PersonKey],
     model_waiting: bool = False,
 ) -> dict[PersonKey, list[Assignment]] | None:
+    now = window[0]
     rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
     if not rooms:
         return None
@@ -304,6 +360,7 @@ def _solve_group(
         )
     objective = []
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
+    placed_vars: dict[PersonKey, cp_model.IntVar] = {}
     latest: dict[PersonKey, Minute] = {}
     for item in items:
         need = item.need
@@ -366,6 +423,20 @@ def _solve_group(
         if short is not None:
             objective.append(limit_slack.SLACK_WEIGHT * WEIGHT_SCALE * short)
         chosen[item.key] = (start, literals)
+        placed_vars[item.key] = placed
+    objective.extend(
+        _other_soft_terms(
+            model,
+            planner,
+            [item for item in items if item.key in chosen],
+            chosen,
+            placed_vars,
+            rooms,
+            [interval for intervals in per_room.values() for interval in intervals],
+            window,
+            horizon,
+        )
+    )
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
     if model_waiting:
         waiting_rooms = add_waiting_rooms(
@@ -432,6 +503,78 @@ def _solve_group(
         if planned != planner.assignments.get(key):
             result[key] = planned
     return result
+
+
+def _other_soft_terms(
+    model: cp_model.CpModel,
+    planner: Planner,
+    items: list[_Movable],
+    chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]],
+    placed: dict[PersonKey, cp_model.IntVar],
+    rooms: list[PlanRoom],
+    occupied: list[cp_model.IntervalVar],
+    window: tuple[Minute, Minute],
+    horizon: int,
+) -> list[cp_model.LinearExpr]:
+    """S4, S6, S7 and S8 for one room kind, in the objective's units (see ``_other_soft_rules``
+    for the same figures counted on a plan)."""
+    policy = planner.policy
+    now, window_end = window
+    terms: list[cp_model.LinearExpr] = []
+    if policy.weight_apart:
+        placed_sessions = {
+            item.key: apart_rooms.Placed(
+                chosen[item.key][0], item.need.duration, chosen[item.key][1]
+            )
+            for item in items
+        }
+        staying = [
+            a
+            for a in planner.all_assignments()
+            if a.kind is AssignmentKind.SESSION and a.key not in chosen
+        ]
+        for penalty in apart_rooms.add_terms(
+            model,
+            planner.bookings,
+            apart_rooms.adjacency(planner.rooms),
+            placed_sessions,
+            staying,
+            now,
+        ):
+            terms.append(policy.weight_apart * WEIGHT_SCALE * penalty)
+    if policy.weight_spare_room and rooms and rooms[0].type in spare_rooms.MAIN_TYPES:
+        for spare in spare_rooms.add_terms(model, occupied, len(rooms), now, window_end):
+            terms.append(policy.weight_spare_room * WEIGHT_SCALE * (1 - spare))
+    if policy.weight_station_fairness:
+        waits: dict[str, list[cp_model.LinearExprT]] = {}
+        for item in items:
+            if item.current is not None:
+                station = planner.bookings[item.key[0]].station
+                waits.setdefault(station, []).append(
+                    chosen[item.key][0] + (now - item.need.earliest_start)
+                )
+        bound = horizon + max((now - item.need.earliest_start for item in items), default=0)
+        worst = station_fairness.add_term(model, waits, bound)
+        if worst is not None:
+            terms.append(policy.weight_station_fairness * WEIGHT_SCALE * worst)
+    if policy.weight_same_room:
+        moving = {item.key for item in items}
+        keys = [*planner.assignments, *planner.unassigned]
+        for before, after in same_room.follow_ups(planner.bookings, keys):
+            if before not in moving and after not in moving:
+                continue
+            if before in moving and after in moving:
+                differ = same_room.add_term(
+                    model, chosen[before][1], chosen[after][1], placed[before], placed[after]
+                )
+            else:
+                mine, other = (before, after) if before in moving else (after, before)
+                session = planner.session_of(other)
+                if session is None or other in placed:
+                    continue
+                differ = same_room.add_term(model, chosen[mine][1], session.room, placed[mine], 1)
+            terms.append(policy.weight_same_room * WEIGHT_SCALE * differ)
+    return terms
 
 
 def _held(

@@ -58,13 +58,17 @@ class AssignmentKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PlanRoom:
-    """A room as the planner needs it; ``available`` is false when cleaning or out of order."""
+    """A room as the planner needs it; ``available`` is false when cleaning or out of order.
+
+    ``adjacent_to`` names the rooms next to this one (S4: sound carries, and co-suspects or a
+    witness and a suspect should not hear or see each other); the planner reads it both ways."""
 
     id: str
     type: RoomType
     capacity: int
     equipment: frozenset[Equipment]
     available: bool = True
+    adjacent_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,11 @@ class Policy:
     weight_minor: float = 3.0
     weight_suspect: float = 2.0
     weight_red: float = 5.0
+    # The improver's other soft rules, each in weighted minutes of waiting (0 switches one off).
+    weight_apart: int = 30  # S4: per pair kept apart that overlaps in adjacent rooms
+    weight_spare_room: int = 20  # S6: per hour a main room type has no room to spare
+    weight_station_fairness: int = 2  # S7: per minute of the worst-served station's mean wait
+    weight_same_room: int = 15  # S8: per follow-up session not in the room of the one before
 
     def limit_minutes(self, basis: LegalBasis) -> int | None:
         hours = self.limit_hours.get(basis)

@@ -37,6 +37,7 @@ class RoomState(StrEnum):
 # Rooms whose sessions must be recorded in full, so the room cannot exist without recording.
 REQUIRES_RECORDING = frozenset({RoomType.INTERROGATION, RoomType.ONE_STOP})
 MAX_CAPACITY = 50
+MAX_ADJACENT = 20
 
 
 class RoomError(ValueError):
@@ -54,10 +55,17 @@ class Room:
     capacity: int
     equipment: frozenset[Equipment]
     state: RoomState = RoomState.IN_SERVICE
+    # Rooms next to this one (S4); either room naming the other is enough, and a name may be
+    # of a room created later.
+    adjacent_to: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= MAX_CAPACITY:
             raise RoomError("capacity", f"must be 1..{MAX_CAPACITY}")
+        if self.id in self.adjacent_to:
+            raise RoomError("adjacent_to", "a room is not adjacent to itself")
+        if len(self.adjacent_to) > MAX_ADJACENT:
+            raise RoomError("adjacent_to", f"at most {MAX_ADJACENT} rooms")
         if self.type in REQUIRES_RECORDING and Equipment.RECORDING not in self.equipment:
             raise RoomError("equipment", f"a {self.type} room needs audio-video recording")
 

@@ -50,3 +50,32 @@ def test_rooms_create_change_and_history(deployment: Deployment) -> None:
     status, rooms = http_get(base, station)
     assert status == 200
     assert [(r["id"], r["state"]) for r in rooms] == [("I-101", "cleaning")]
+
+
+def test_rooms_name_their_adjacent_rooms(deployment: Deployment) -> None:
+    deployment.start_central()
+    centre = deployment.token(Role.CENTRE, name="li")
+    base = f"{deployment.base}/api/v1/rooms"
+    room: dict[str, Any] = {"id": "Q-1", "type": "inquiry", "capacity": 1}
+    status, plain = http_request("POST", base, centre, room)
+    assert status == 201, plain
+    assert plain["adjacent_to"] == []
+    status, created = http_request(
+        "POST", base, centre, {**room, "id": "Q-2", "adjacent_to": ["Q-1", "Q-3"]}
+    )
+    assert status == 201, created
+    assert created["adjacent_to"] == ["Q-1", "Q-3"]
+    assert http_get(f"{base}/Q-2", centre)[1]["adjacent_to"] == ["Q-1", "Q-3"]
+    status, changed = http_request("PATCH", f"{base}/Q-2", centre, {"adjacent_to": ["Q-3"]})
+    assert status == 200, changed
+    assert changed["adjacent_to"] == ["Q-3"]
+    assert changed["capacity"] == 1
+    status, kept = http_request("PATCH", f"{base}/Q-2", centre, {"capacity": 2})
+    assert kept["adjacent_to"] == ["Q-3"]
+    # A room next to itself, a name no room could have, too many neighbours: each refused.
+    assert http_request("PATCH", f"{base}/Q-2", centre, {"adjacent_to": ["Q-2"]})[0] == 422
+    assert http_request("PATCH", f"{base}/Q-2", centre, {"adjacent_to": ["../x"]})[0] == 422
+    many = [f"Q-{n}" for n in range(10, 40)]
+    assert http_request("PATCH", f"{base}/Q-2", centre, {"adjacent_to": many})[0] == 422
+    assert http_request("PATCH", f"{base}/Q-2", centre, {"adjacent_to": "Q-1"})[0] == 422
+    assert http_get(f"{base}/Q-2", centre)[1]["adjacent_to"] == ["Q-3"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from central import plan_store
 from central.store import MIGRATIONS, SCHEMA_VERSION, StoreError, connect, migrate
 
 
@@ -46,5 +47,32 @@ def test_the_epoch_migration_can_run_again_after_a_kill_before_the_version(
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(events)")}
         assert "events_agent_epoch_seq" in indexes
         assert "events_agent_seq" not in indexes  # (agent, seq) alone no longer unique
+    finally:
+        conn.close()
+
+
+def test_rooms_gain_an_empty_adjacency_once_even_if_the_migration_runs_again(
+    tmp_path: Path,
+) -> None:
+    # The version just before the adjacency, then the adjacency run a second time.
+    before = [m.__name__ for m in MIGRATIONS].index("_v14")
+    db = tmp_path / "c.sqlite3"
+    migrate(db)
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version={before}")
+    conn.execute(
+        "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
+        "VALUES ('I-1', 'interrogation', 1, '[\"recording\"]', 'in_service', 'x', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    assert migrate(db) == before
+    conn = connect(db)
+    try:
+        [room] = plan_store.rooms(conn)
+        assert room.adjacent_to == frozenset()
+        conn.execute("UPDATE rooms SET adjacent_to = '[\"I-2\"]'")
+        [room] = plan_store.rooms(conn)
+        assert room.adjacent_to == frozenset({"I-2"})
     finally:
         conn.close()

@@ -17,6 +17,7 @@ from central.auth import Principal, Role
 from central.planning import PlanningService
 from edge_agent.wire import format_time
 from scheduling.rooms import (
+    MAX_ADJACENT,
     MAX_CAPACITY,
     Equipment,
     Room,
@@ -28,7 +29,9 @@ from scheduling.rooms import (
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 
-RoomId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+ROOM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+RoomId = Annotated[str, Path(max_length=64, pattern=ROOM_ID_PATTERN)]
+AdjacentRoom = Annotated[str, Field(max_length=64, pattern=ROOM_ID_PATTERN)]
 Editor = Annotated[Principal, require_roles(Role.CENTRE, Role.ADMIN)]
 
 
@@ -40,6 +43,7 @@ class RoomCreate(BaseModel):
     capacity: StrictInt = Field(ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] = Field(default_factory=list, max_length=10)
     state: RoomState = RoomState.IN_SERVICE
+    adjacent_to: list[AdjacentRoom] = Field(default_factory=list, max_length=MAX_ADJACENT)
 
 
 class RoomUpdate(BaseModel):
@@ -49,6 +53,7 @@ class RoomUpdate(BaseModel):
     capacity: StrictInt | None = Field(default=None, ge=1, le=MAX_CAPACITY)
     equipment: list[Equipment] | None = Field(default=None, max_length=10)
     state: RoomState | None = None
+    adjacent_to: list[AdjacentRoom] | None = Field(default=None, max_length=MAX_ADJACENT)
     reason: Text | None = Field(default=None, max_length=500)
 
 
@@ -66,12 +71,14 @@ class RoomPublic(BaseModel):
     capacity: int
     equipment: list[Equipment]
     state: RoomState
+    adjacent_to: list[str]
     history: list[StateChangePublic] | None = None
 
 
 def _load(db: sqlite3.Connection, room_id: str) -> Room | None:
     row = db.execute(
-        "SELECT id, type, capacity, equipment, state FROM rooms WHERE id = ?", (room_id,)
+        "SELECT id, type, capacity, equipment, state, adjacent_to FROM rooms WHERE id = ?",
+        (room_id,),
     ).fetchone()
     if row is None:
         return None
@@ -81,6 +88,7 @@ def _load(db: sqlite3.Connection, room_id: str) -> Room | None:
         int(row[2]),
         frozenset(Equipment(e) for e in json.loads(row[3])),
         RoomState(row[4]),
+        frozenset(json.loads(row[5])),
     )
 
 
@@ -98,6 +106,7 @@ def _public(room: Room, history: list[StateChangePublic] | None = None) -> RoomP
         capacity=room.capacity,
         equipment=sorted(room.equipment),
         state=room.state,
+        adjacent_to=sorted(room.adjacent_to),
         history=history,
     )
 
@@ -135,12 +144,16 @@ def _room_change(before: Room, after: Room) -> audit.AuditRecord:
         detail["capacity"] = [before.capacity, after.capacity]
     if after.equipment != before.equipment:
         detail["equipment"] = [sorted(before.equipment), sorted(after.equipment)]
+    if after.adjacent_to != before.adjacent_to:
+        detail["adjacent_to"] = [sorted(before.adjacent_to), sorted(after.adjacent_to)]
     return audit.AuditRecord("room.changed", after.id, detail)
 
 
 def _tell_planner(request: Request, room: Room) -> None:
     service: PlanningService = request.app.state.planning
-    service.room_changed(room.id, room.type, room.capacity, room.equipment, room.state)
+    service.room_changed(
+        room.id, room.type, room.capacity, room.equipment, room.state, adjacent_to=room.adjacent_to
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -148,7 +161,14 @@ def create_room(
     request: Request, db: WriteDbDep, principal: Editor, body: RoomCreate
 ) -> RoomPublic:
     try:
-        room = Room(body.id, body.type, body.capacity, frozenset(body.equipment), body.state)
+        room = Room(
+            body.id,
+            body.type,
+            body.capacity,
+            frozenset(body.equipment),
+            body.state,
+            frozenset(body.adjacent_to),
+        )
     except RoomError as exc:
         raise _invalid(exc) from None
     now = format_time(datetime.now(UTC))
@@ -156,14 +176,15 @@ def create_room(
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(
-            "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rooms (id, type, capacity, equipment, state, adjacent_to, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 room.id,
                 room.type,
                 room.capacity,
                 json.dumps(sorted(room.equipment)),
                 room.state,
+                json.dumps(sorted(room.adjacent_to)),
                 now,
                 now,
             ),
@@ -228,6 +249,7 @@ def update_room(
                 body.capacity if body.capacity is not None else room.capacity,
                 frozenset(body.equipment) if body.equipment is not None else room.equipment,
                 room.state,
+                frozenset(body.adjacent_to) if body.adjacent_to is not None else room.adjacent_to,
             )
             change = None
             if body.state is not None:
@@ -237,8 +259,16 @@ def update_room(
         except RoomError as exc:
             raise _invalid(exc) from None
         db.execute(
-            "UPDATE rooms SET capacity = ?, equipment = ?, state = ?, updated_at = ? WHERE id = ?",
-            (changed.capacity, json.dumps(sorted(changed.equipment)), changed.state, now, room.id),
+            "UPDATE rooms SET capacity = ?, equipment = ?, state = ?, adjacent_to = ?, "
+            "updated_at = ? WHERE id = ?",
+            (
+                changed.capacity,
+                json.dumps(sorted(changed.equipment)),
+                changed.state,
+                json.dumps(sorted(changed.adjacent_to)),
+                now,
+                room.id,
+            ),
         )
         if change is not None:
             _record(db, changed, change.before, now, by, change.reason)
