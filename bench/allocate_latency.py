@@ -9,19 +9,16 @@ it is stored as waitlisted. Both are timed from the call to the answer.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from bench.day_store import store_rooms
 from central.api.booking_models import BookingIn
 from central.planning import PlanningError, PlanningService
-from central.store import connect, migrate
-from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.generator import Day
 from scheduling.model import from_minute
@@ -45,7 +42,7 @@ def service_latencies(day: Day, waitlist: bool) -> Latencies:
     found = Latencies()
     with tempfile.TemporaryDirectory() as workdir:
         db = Path(workdir) / "central.sqlite3"
-        _seed_rooms(db, day)
+        store_rooms(db, day.rooms)
         service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
         service.load()
         opening = from_minute(day.day_start + 6 * 60)
@@ -65,27 +62,3 @@ def service_latencies(day: Day, waitlist: bool) -> Latencies:
             )
             (found.accepted if placed else found.refused).append(elapsed)
     return found
-
-
-def _seed_rooms(db: Path, day: Day) -> None:
-    migrate(db)
-    conn = connect(db)
-    try:
-        stamp = format_time(datetime.now(UTC))
-        conn.executemany(
-            "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-            [
-                (
-                    r.id,
-                    r.type.value,
-                    r.capacity,
-                    json.dumps(sorted(e.value for e in r.equipment)),
-                    stamp,
-                    stamp,
-                )
-                for r in day.rooms
-            ],
-        )
-    finally:
-        conn.close()

@@ -21,16 +21,15 @@ import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bench.day_store import store_rooms
 from central.api.booking_models import BookingIn
 from central.planning import PlanningError, PlanningService
-from central.store import connect, migrate
-from edge_agent.wire import format_time
 from monitoring.figures import nearest_rank
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.checker import check_plan
@@ -62,25 +61,7 @@ class SizeFigures:
 
 def _service(day: Day, workdir: Path) -> PlanningService:
     db = workdir / "central.sqlite3"
-    migrate(db)
-    conn = connect(db)
-    stamp = format_time(datetime.now(UTC))
-    conn.executemany(
-        "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-        [
-            (
-                r.id,
-                r.type.value,
-                r.capacity,
-                json.dumps(sorted(e.value for e in r.equipment)),
-                stamp,
-                stamp,
-            )
-            for r in day.rooms
-        ],
-    )
-    conn.close()
+    store_rooms(db, day.rooms)
     service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
     service.load()
     # As the central does once started (central/app.py).

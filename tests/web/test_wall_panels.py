@@ -6,7 +6,6 @@ forced cabinet door is on the wall within 2 s and acknowledged with a note. Scre
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +15,12 @@ from zoneinfo import ZoneInfo
 from playwright.sync_api import Page, ViewportSize
 from prometheus_client import CollectorRegistry
 
+from bench.day_store import store_rooms
 from central.api.booking_models import BookingIn
 from central.auth import Role
 from central.planning import PlanningService
-from central.store import connect, migrate
+from central.store import connect
 from devices.wristband.simulator import band_id
-from edge_agent.wire import format_time
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.generator import generate_day
 from scheduling.model import from_minute
@@ -298,27 +297,7 @@ def _seed_day(db: Path, persons: int, rooms: int) -> int:
     """A generated day (scheduling/generator.py) booked through the planning service into the
     central's store before it starts, as ``bench/allocate.py`` does; the assignments made."""
     day = generate_day(persons, rooms, 1, datetime.now(UTC).date())
-    migrate(db)
-    conn = connect(db)
-    try:
-        stamp = format_time(datetime.now(UTC))
-        conn.executemany(
-            "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-            [
-                (
-                    r.id,
-                    r.type.value,
-                    r.capacity,
-                    json.dumps(sorted(e.value for e in r.equipment)),
-                    stamp,
-                    stamp,
-                )
-                for r in day.rooms
-            ],
-        )
-    finally:
-        conn.close()
+    store_rooms(db, day.rooms)
     service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
     service.load()
     # The generator's day is UTC; the bookings are made at 06:00 of it.
