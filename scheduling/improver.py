@@ -37,6 +37,10 @@ WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
 # Of the budget, what the re-dispatch may start within; it usually takes far less.
 REDISPATCH_SHARE = 0.5
+# The budget is the whole call: a CP-SAT round whose model leaves less than this to solve in
+# is not solved, and a model's build checks the deadline every so many persons.
+MIN_SOLVE_SECONDS = 0.1
+BUILD_CHECK_EVERY = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,7 @@ def improve(
     solved = 0
     for room_type in sorted(groups):
         remaining = budget_seconds - (time.monotonic() - started)
-        if remaining <= 0.05:
+        if remaining <= MIN_SOLVE_SECONDS:
             break
         left = sum(len(groups[t]) for t in sorted(groups)[solved:])
         share = remaining * len(groups[room_type]) / max(1, left)
@@ -265,7 +269,7 @@ def _solve_with_waiting_rooms(
         room_type,
         items,
         (now, window_end),
-        (deadline - time.monotonic()) * 0.8,
+        (deadline, 0.8),
         set(),
         model_waiting=True,
     )
@@ -273,10 +277,11 @@ def _solve_with_waiting_rooms(
         return modeled
     monotone: set[PersonKey] = set()
     for _round in range(4):
-        budget = (deadline - time.monotonic()) / 2
-        if budget < 0.05:
+        if deadline - time.monotonic() < 2 * MIN_SOLVE_SECONDS:
             break
-        result = _solve_group(planner, room_type, items, (now, window_end), budget, monotone)
+        result = _solve_group(
+            planner, room_type, items, (now, window_end), (deadline, 0.5), monotone
+        )
         if result is None:
             break
         held = _rehold(planner, result, now)
@@ -284,14 +289,7 @@ def _solve_with_waiting_rooms(
             return held
         monotone.update(held)
     everyone = {item.key for item in items}
-    return _solve_group(
-        planner,
-        room_type,
-        items,
-        (now, window_end),
-        max(0.05, deadline - time.monotonic()),
-        everyone,
-    )
+    return _solve_group(planner, room_type, items, (now, window_end), (deadline, 1.0), everyone)
 
 
 def _rehold(
@@ -331,10 +329,14 @@ def _solve_group(
     room_type: RoomType,
     items: list[_Movable],
     window: tuple[Minute, Minute],
-    budget: float,
+    time_box: tuple[float, float],
     monotone: set[PersonKey],
     model_waiting: bool = False,
 ) -> dict[PersonKey, list[Assignment]] | None:
+    """One CP-SAT round for ``items``; ``time_box`` is (deadline, share): the round gives up
+    once building its model reaches the deadline (``time.monotonic()``), and then solves for
+    ``share`` of what is left (None when too little is)."""
+    deadline, share = time_box
     now = window[0]
     rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
     if not rooms:
@@ -362,7 +364,11 @@ def _solve_group(
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
     placed_vars: dict[PersonKey, cp_model.IntVar] = {}
     latest: dict[PersonKey, Minute] = {}
-    for item in items:
+    for index, item in enumerate(items):
+        # A day's model takes a second or more to build at 650 persons: it counts in the
+        # budget, so a build that runs out of time ends here rather than after it.
+        if index % BUILD_CHECK_EVERY == 0 and time.monotonic() >= deadline:
+            return None
         need = item.need
         low = max(need.earliest_start, now) - now
         high = horizon - need.duration
@@ -439,7 +445,7 @@ def _solve_group(
     )
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
     if model_waiting:
-        waiting_rooms = add_waiting_rooms(
+        modeled = add_waiting_rooms(
             model,
             planner,
             _held(planner, items, chosen, latest, now),
@@ -449,7 +455,11 @@ def _solve_group(
                 if a.kind is AssignmentKind.WAITING and a.key not in moving
             ],
             now,
+            deadline,
         )
+        if modeled is None:
+            return None
+        waiting_rooms = modeled
     for intervals in per_room.values():
         if len(intervals) > 1:
             model.add_no_overlap(intervals)
@@ -458,7 +468,10 @@ def _solve_group(
         if booking is not None and len(intervals) > 1:
             model.add_cumulative(intervals, [1] * len(intervals), booking.officers // 2)
     model.minimize(sum(objective))
-    outcome = solve_from_plan(model, max(0.05, budget))
+    budget = (deadline - time.monotonic()) * share
+    if budget < MIN_SOLVE_SECONDS:
+        return None
+    outcome = solve_from_plan(model, budget)
     if outcome is None:
         return None
     if not outcome.better:
