@@ -18,7 +18,7 @@ shrinks, stays inside the waiting room already chosen, and H2 holds by construct
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -28,6 +28,7 @@ from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, PlanRoom
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.put_back import fewer_moves
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
 from scheduling.waiting_model import HeldPerson, add_waiting_rooms
@@ -37,6 +38,8 @@ WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
 # Of the budget, what the re-dispatch may start within; it usually takes far less.
 REDISPATCH_SHARE = 0.5
+# Of the budget, what putting back the re-dispatch's small moves may take (far less, usually).
+PUT_BACK_SHARE = 0.1
 # The budget is the whole call: a CP-SAT round whose model leaves less than this to solve in
 # is not solved, and a model's build checks the deadline every so many persons.
 MIN_SOLVE_SECONDS = 0.1
@@ -119,7 +122,17 @@ def improve(
         )
     )
     if dispatched is not None:
-        for key, assignments in dispatched.changes.items():
+        # Its moves were not charged: those that gain their person little go back (S5).
+        kept = fewer_moves(
+            work,
+            dispatched.changes,
+            lambda plan: _cost(plan, movable, now, window_end),
+            _own_cost(movable),
+            CHANGE_PENALTY * WEIGHT_SCALE,
+            now,
+            time.monotonic() + budget_seconds * PUT_BACK_SHARE,
+        )
+        for key, assignments in kept.items():
             work.rebook(key, assignments)
             changes[key] = assignments
     # CP-SAT continues from the better plan: its starting point and what a move is.
@@ -177,19 +190,28 @@ def apply(planner: Planner, improvement: Improvement) -> None:
 
 def _cost(planner: Planner, movable: list[_Movable], now: Minute, window_end: Minute) -> int:
     """The improver's objective over the whole plan: what it judges a result by."""
-    total = 0
-    for item in movable:
-        session = planner.session_of(item.key)
-        if session is None:
-            total += item.unplaced_cost
-        else:
-            total += item.weight * max(0, session.start - item.need.earliest_start)
-            total += (
-                limit_slack.SLACK_WEIGHT
-                * WEIGHT_SCALE
-                * limit_slack.shortfall(item.need, session.start)
-            )
+    total = sum(_person_cost(planner, item) for item in movable)
     return total + WEIGHT_SCALE * _other_soft_rules(planner, movable, now, window_end)
+
+
+def _person_cost(planner: Planner, item: _Movable) -> int:
+    """One person's own part of the objective: their waiting (S1) and slack (S2)."""
+    session = planner.session_of(item.key)
+    if session is None:
+        return item.unplaced_cost
+    waited = item.weight * max(0, session.start - item.need.earliest_start)
+    short = limit_slack.shortfall(item.need, session.start)
+    return waited + limit_slack.SLACK_WEIGHT * WEIGHT_SCALE * short
+
+
+def _own_cost(movable: list[_Movable]) -> Callable[[Planner, PersonKey], int]:
+    by_key = {item.key: item for item in movable}
+
+    def own(planner: Planner, key: PersonKey) -> int:
+        item = by_key.get(key)
+        return 0 if item is None else _person_cost(planner, item)
+
+    return own
 
 
 def _other_soft_rules(
