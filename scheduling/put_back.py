@@ -127,7 +127,11 @@ class _Places:
             if o.key != key and o.start < back.end + clean and back.start < o.end + clean
         ]
         if not blocking or any(
-            o.key not in movable or o.kind is not AssignmentKind.SESSION for o in blocking
+            o.key not in movable
+            or o.kind is not AssignmentKind.SESSION
+            # one already back where it was stays there: no trading one move for another
+            or self.of[o.key] == before.assignments.get(o.key)
+            for o in blocking
         ):
             return False
         kept = {o.key: self.of[o.key] for o in blocking}
