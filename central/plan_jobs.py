@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from central import feed
 from central import plan_upkeep as upkeep
+from central.improve_timer import ImproveTimer
 from central.planning import PlanningService
 from central.settings import CentralSettings
 from central.store import connect
@@ -32,6 +33,7 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 JOB_DEADLINE_SECONDS = 30.0
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
 FEED_PURGE_INTERVAL_SECONDS = 60.0
+IMPROVE_JOB = "improve"
 
 
 def purge_feed(db: Path, retention_hours: float) -> int:
@@ -67,6 +69,46 @@ def _job(
     return run
 
 
+class _ImproveMover:
+    """Moves the improve job's next run where the timer says: one job, so runs never overlap
+    (``max_instances``) and a run due twice runs once (``coalesce``). The timer is only
+    touched in the event loop's thread."""
+
+    def __init__(
+        self, scheduler: AsyncIOScheduler, timer: ImproveTimer, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.scheduler = scheduler
+        self.timer = timer
+        self.loop = loop
+
+    def plan_changed(self, _cause: str) -> None:
+        """The planning service's listener, called in whatever thread changed the plan."""
+        try:
+            self.loop.call_soon_threadsafe(self._changed)
+        except RuntimeError:
+            log.debug("plan changed after the planning jobs stopped")  # the loop is closed
+
+    def wrap(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            self.timer.started(datetime.now(UTC))
+            try:
+                await job()
+            finally:
+                self._move(self.timer.finished(datetime.now(UTC)))
+
+        run.__name__ = getattr(job, "__name__", "plan_job_improve")
+        return run
+
+    def _changed(self) -> None:
+        self._move(self.timer.changed(datetime.now(UTC)))
+
+    def _move(self, due: datetime | None) -> None:
+        if due is None or not self.scheduler.running:
+            return
+        # The interval counts on from this run: the periodic run stays the idle one.
+        self.scheduler.modify_job(IMPROVE_JOB, next_run_time=due)
+
+
 def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> AsyncIOScheduler:
     interval = settings.plan_interval
     scheduler = AsyncIOScheduler(
@@ -98,20 +140,26 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
                 replace_existing=True,
             )
     if settings.improve_interval > 0:
+        timer = ImproveTimer(settings.improve_after_change, settings.improve_interval, soon)
+        mover = _ImproveMover(scheduler, timer, asyncio.get_running_loop())
         scheduler.add_job(
-            _job(
-                "improve",
-                lambda: upkeep.improve_plan(
-                    service, settings.improve_budget, int(settings.improve_window * 60)
-                ),
-                settings.improve_budget + JOB_DEADLINE_SECONDS,
+            mover.wrap(
+                _job(
+                    "improve",
+                    lambda: upkeep.improve_plan(
+                        service, settings.improve_budget, int(settings.improve_window * 60)
+                    ),
+                    settings.improve_budget + JOB_DEADLINE_SECONDS,
+                )
             ),
             "interval",
             seconds=settings.improve_interval,
-            id="improve",
+            id=IMPROVE_JOB,
             next_run_time=soon + timedelta(seconds=settings.improve_interval),
             replace_existing=True,
         )
+        if settings.improve_after_change > 0:
+            service.on_change(mover.plan_changed)
     scheduler.add_job(
         _job("retention", lambda: upkeep.purge(service, settings.retention_days)),
         "interval",

@@ -74,6 +74,8 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 PAST_TOLERANCE = timedelta(minutes=5)
 # Bookings are made before a unit sets off; a week ahead is the longest horizon a centre plans.
 MAX_AHEAD = timedelta(days=7)
+# The cause of a change the improver made (plan events, metrics).
+IMPROVER_CAUSE = "improver"
 
 
 class BookingAnswer(StrEnum):
@@ -180,6 +182,13 @@ class PlanningService:
         # Persons out of the handling area whose booking is still open: no custody clock.
         self.outside: set[PersonKey] = set()
         self.lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(cause)`` after each stored change that moved the plan (its version),
+        outside the lock, in the thread that made it; the improver's own results are not told
+        (it is what a listener would run)."""
+        self._listeners.append(listener)
 
     # --- start-up --------------------------------------------------------------------------
 
@@ -268,6 +277,10 @@ class PlanningService:
                 if conn is not None:
                     conn.close()
             self.metrics.unassigned.set(len(self.planner.unassigned))
+            moved = self.planner.version != version
+        if moved and cause != IMPROVER_CAUSE:
+            for listener in self._listeners:
+                listener(cause)
 
     def _snapshot(self) -> Snapshot:
         planner = self.planner
@@ -792,7 +805,7 @@ class PlanningService:
         result = improve(copy, minute, budget_seconds, window_minutes)
         if result is None:
             return 0
-        with self.change("improver"):
+        with self.change(IMPROVER_CAUSE):
             if self.planner.version != copy.version:
                 log.info("improver result dropped: the plan changed while it ran")
                 return 0

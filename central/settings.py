@@ -32,6 +32,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # The longest session an ingest process may ask the broker to keep: the month that
 # deploy/mosquitto.conf gives MQTT 3.1.1 sessions.
 MAX_SESSION_EXPIRY = 30 * 24 * 3600
+# A run after a change that waits longer than an hour is no longer one after the change: the
+# periodic run (improve_interval) is for that.
+MAX_IMPROVE_AFTER_CHANGE = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +86,15 @@ class CentralSettings:
     plan_interval: float = 60.0
     no_show_grace: int = 30
     retention_days: int = 365
-    # The CP-SAT improver: every improve_interval seconds (0: off), improve_budget seconds of
-    # solving over the sessions starting in the next improve_window hours (0: every booked day,
-    # so that a day booked ahead is improved too).
+    # The CP-SAT improver: every improve_interval seconds (0: off, and no run after changes
+    # either), improve_budget seconds for a whole run over the sessions starting in the next
+    # improve_window hours (0: every booked day, so that a day booked ahead is improved too);
+    # and improve_after_change seconds after the plan last changed (0: only every
+    # improve_interval), so that a burst of bookings gives one run.
     improve_interval: float = 300.0
     improve_budget: float = 5.0
     improve_window: float = 0.0
+    improve_after_change: float = 10.0
     # Escort vans: where the centre is (unset: no van tracking), the geofence radius that counts
     # as arrival, and how late a van's ETA must run before its booking is planned again.
     centre_lat: float | None = None
@@ -209,6 +215,10 @@ class CentralSettings:
             raise ValueError(f"timezone: {self.timezone!r} is not a known time zone") from None
         if min(self.improve_interval, self.improve_budget, self.improve_window) < 0:
             raise ValueError("improve_interval: improver settings must not be negative")
+        if not 0 <= self.improve_after_change <= MAX_IMPROVE_AFTER_CHANGE:
+            raise ValueError(
+                f"improve_after_change: must be between 0 (off) and {MAX_IMPROVE_AFTER_CHANGE} s"
+            )
         if self.plan_interval < 0 or self.no_show_grace < 0 or self.retention_days < 1:
             raise ValueError(
                 "plan_interval: planning settings must not be negative (retention_days at least 1)"

@@ -18,7 +18,7 @@ shrinks, stays inside the waiting room already chosen, and H2 holds by construct
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -28,6 +28,7 @@ from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, PlanRoom
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.put_back import fewer_moves
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
 from scheduling.waiting_model import HeldPerson, add_waiting_rooms
@@ -37,6 +38,12 @@ WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
 # Of the budget, what the re-dispatch may start within; it usually takes far less.
 REDISPATCH_SHARE = 0.5
+# Of the budget, what putting back the re-dispatch's small moves may take (far less, usually).
+PUT_BACK_SHARE = 0.1
+# The budget is the whole call: a CP-SAT round whose model leaves less than this to solve in
+# is not solved, and a model's build checks the deadline every so many persons.
+MIN_SOLVE_SECONDS = 0.1
+BUILD_CHECK_EVERY = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,17 @@ def improve(
         )
     )
     if dispatched is not None:
-        for key, assignments in dispatched.changes.items():
+        # Its moves were not charged: those that gain their person little go back (S5).
+        kept = fewer_moves(
+            work,
+            dispatched.changes,
+            lambda plan: _cost(plan, movable, now, window_end),
+            _own_cost(movable),
+            CHANGE_PENALTY * WEIGHT_SCALE,
+            now,
+            time.monotonic() + budget_seconds * PUT_BACK_SHARE,
+        )
+        for key, assignments in kept.items():
             work.rebook(key, assignments)
             changes[key] = assignments
     # CP-SAT continues from the better plan: its starting point and what a move is.
@@ -125,7 +142,7 @@ def improve(
     solved = 0
     for room_type in sorted(groups):
         remaining = budget_seconds - (time.monotonic() - started)
-        if remaining <= 0.05:
+        if remaining <= MIN_SOLVE_SECONDS:
             break
         left = sum(len(groups[t]) for t in sorted(groups)[solved:])
         share = remaining * len(groups[room_type]) / max(1, left)
@@ -173,19 +190,28 @@ def apply(planner: Planner, improvement: Improvement) -> None:
 
 def _cost(planner: Planner, movable: list[_Movable], now: Minute, window_end: Minute) -> int:
     """The improver's objective over the whole plan: what it judges a result by."""
-    total = 0
-    for item in movable:
-        session = planner.session_of(item.key)
-        if session is None:
-            total += item.unplaced_cost
-        else:
-            total += item.weight * max(0, session.start - item.need.earliest_start)
-            total += (
-                limit_slack.SLACK_WEIGHT
-                * WEIGHT_SCALE
-                * limit_slack.shortfall(item.need, session.start)
-            )
+    total = sum(_person_cost(planner, item) for item in movable)
     return total + WEIGHT_SCALE * _other_soft_rules(planner, movable, now, window_end)
+
+
+def _person_cost(planner: Planner, item: _Movable) -> int:
+    """One person's own part of the objective: their waiting (S1) and slack (S2)."""
+    session = planner.session_of(item.key)
+    if session is None:
+        return item.unplaced_cost
+    waited = item.weight * max(0, session.start - item.need.earliest_start)
+    short = limit_slack.shortfall(item.need, session.start)
+    return waited + limit_slack.SLACK_WEIGHT * WEIGHT_SCALE * short
+
+
+def _own_cost(movable: list[_Movable]) -> Callable[[Planner, PersonKey], int]:
+    by_key = {item.key: item for item in movable}
+
+    def own(planner: Planner, key: PersonKey) -> int:
+        item = by_key.get(key)
+        return 0 if item is None else _person_cost(planner, item)
+
+    return own
 
 
 def _other_soft_rules(
@@ -265,7 +291,7 @@ def _solve_with_waiting_rooms(
         room_type,
         items,
         (now, window_end),
-        (deadline - time.monotonic()) * 0.8,
+        (deadline, 0.8),
         set(),
         model_waiting=True,
     )
@@ -273,10 +299,11 @@ def _solve_with_waiting_rooms(
         return modeled
     monotone: set[PersonKey] = set()
     for _round in range(4):
-        budget = (deadline - time.monotonic()) / 2
-        if budget < 0.05:
+        if deadline - time.monotonic() < 2 * MIN_SOLVE_SECONDS:
             break
-        result = _solve_group(planner, room_type, items, (now, window_end), budget, monotone)
+        result = _solve_group(
+            planner, room_type, items, (now, window_end), (deadline, 0.5), monotone
+        )
         if result is None:
             break
         held = _rehold(planner, result, now)
@@ -284,14 +311,7 @@ def _solve_with_waiting_rooms(
             return held
         monotone.update(held)
     everyone = {item.key for item in items}
-    return _solve_group(
-        planner,
-        room_type,
-        items,
-        (now, window_end),
-        max(0.05, deadline - time.monotonic()),
-        everyone,
-    )
+    return _solve_group(planner, room_type, items, (now, window_end), (deadline, 1.0), everyone)
 
 
 def _rehold(
@@ -331,10 +351,14 @@ def _solve_group(
     room_type: RoomType,
     items: list[_Movable],
     window: tuple[Minute, Minute],
-    budget: float,
+    time_box: tuple[float, float],
     monotone: set[PersonKey],
     model_waiting: bool = False,
 ) -> dict[PersonKey, list[Assignment]] | None:
+    """One CP-SAT round for ``items``; ``time_box`` is (deadline, share): the round gives up
+    once building its model reaches the deadline (``time.monotonic()``), and then solves for
+    ``share`` of what is left (None when too little is)."""
+    deadline, share = time_box
     now = window[0]
     rooms = [r for r in planner.rooms.values() if r.type is room_type and r.available]
     if not rooms:
@@ -362,7 +386,11 @@ def _solve_group(
     chosen: dict[PersonKey, tuple[cp_model.IntVar, dict[str, cp_model.IntVar]]] = {}
     placed_vars: dict[PersonKey, cp_model.IntVar] = {}
     latest: dict[PersonKey, Minute] = {}
-    for item in items:
+    for index, item in enumerate(items):
+        # A day's model takes a second or more to build at 650 persons: it counts in the
+        # budget, so a build that runs out of time ends here rather than after it.
+        if index % BUILD_CHECK_EVERY == 0 and time.monotonic() >= deadline:
+            return None
         need = item.need
         low = max(need.earliest_start, now) - now
         high = horizon - need.duration
@@ -439,7 +467,7 @@ def _solve_group(
     )
     waiting_rooms: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
     if model_waiting:
-        waiting_rooms = add_waiting_rooms(
+        modeled = add_waiting_rooms(
             model,
             planner,
             _held(planner, items, chosen, latest, now),
@@ -449,7 +477,11 @@ def _solve_group(
                 if a.kind is AssignmentKind.WAITING and a.key not in moving
             ],
             now,
+            deadline,
         )
+        if modeled is None:
+            return None
+        waiting_rooms = modeled
     for intervals in per_room.values():
         if len(intervals) > 1:
             model.add_no_overlap(intervals)
@@ -458,7 +490,10 @@ def _solve_group(
         if booking is not None and len(intervals) > 1:
             model.add_cumulative(intervals, [1] * len(intervals), booking.officers // 2)
     model.minimize(sum(objective))
-    outcome = solve_from_plan(model, max(0.05, budget))
+    budget = (deadline - time.monotonic()) * share
+    if budget < MIN_SOLVE_SECONDS:
+        return None
+    outcome = solve_from_plan(model, budget)
     if outcome is None:
         return None
     if not outcome.better:

@@ -12,6 +12,7 @@ solution keeps H2; the current plan is always a solution, so the solver starts f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from scheduling.model import Assignment, Minute, PersonKey, PlanRoom, Sex
 from scheduling.rooms import RoomType
 
 BLOCK_MINUTES = 60
+CHECK_EVERY = 16  # held persons between two looks at the deadline
 
 HoldClass = tuple[Sex, bool]  # who may share a waiting room: same sex, same age group
 
@@ -43,10 +45,12 @@ def add_waiting_rooms(
     held: list[HeldPerson],
     fixed: list[Assignment],
     now: Minute,
-) -> dict[PersonKey, dict[str, cp_model.IntVar]]:
+    deadline: float | None = None,
+) -> dict[PersonKey, dict[str, cp_model.IntVar]] | None:
     """Each held person in one waiting room from ``hold_from`` to the session whenever the
     session starts later; ``fixed`` are the waiting assignments that do not move. Returns each
-    person's room literals."""
+    person's room literals, or None once ``deadline`` (``time.monotonic()``) has passed: this
+    part of a day's model can take a second to build."""
     rooms = [r for r in planner.rooms.values() if r.type is RoomType.WAITING and r.available]
     if not rooms or not held:
         return {}
@@ -80,7 +84,9 @@ def add_waiting_rooms(
 
     chosen: dict[PersonKey, dict[str, cp_model.IntVar]] = {}
     optional: dict[PersonKey, dict[str, cp_model.IntervalVar]] = {}
-    for person in held:
+    for index, person in enumerate(held):
+        if deadline is not None and index % CHECK_EVERY == 0 and time.monotonic() >= deadline:
+            return None
         if person.latest_start <= person.hold_from:
             continue  # the session can only start on time: never held
         kind = hold_class(planner, person.key)
