@@ -28,6 +28,7 @@ from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, PlanRoom
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.place_more import place_more
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
 from scheduling.waiting_model import HeldPerson, add_waiting_rooms
@@ -37,6 +38,9 @@ WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
 # Of the budget, what the re-dispatch may start within; it usually takes far less.
 REDISPATCH_SHARE = 0.5
+# Of the budget, until when the unplaced persons are tried again (nothing to do on a day where
+# everyone is placed); CP-SAT has the rest.
+PLACE_MORE_SHARE = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,7 @@ def improve(
         for key, assignments in dispatched.changes.items():
             work.rebook(key, assignments)
             changes[key] = assignments
+    _place_more(work, now, window_end, started + budget_seconds * PLACE_MORE_SHARE, changes)
     # CP-SAT continues from the better plan: its starting point and what a move is.
     groups: dict[RoomType, list[_Movable]] = {}
     for item in _movable(work, now, window_end):
@@ -145,6 +150,23 @@ def improve(
     if cost_after >= cost_before:
         return None
     return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
+
+
+def _place_more(
+    work: Planner,
+    now: Minute,
+    window_end: Minute,
+    deadline: float,
+    changes: dict[PersonKey, list[Assignment]],
+) -> None:
+    """The unplaced persons tried again with a larger repair budget
+    (``scheduling.place_more``); what it places is applied to ``work`` and ``changes``."""
+    placed = place_more(work, now, window_end, deadline)
+    if placed is None:
+        return
+    for key, assignments in placed.changes.items():
+        work.rebook(key, assignments)
+        changes[key] = assignments
 
 
 def judged_cost(planner: Planner, now: Minute, window_minutes: int | None = None) -> int:
