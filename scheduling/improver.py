@@ -38,9 +38,9 @@ WEIGHT_SCALE = 10  # CP-SAT wants integers: weights to one decimal
 DAY_MINUTES = 24 * 60
 # Of the budget, what the re-dispatch may start within; it usually takes far less.
 REDISPATCH_SHARE = 0.5
-# Of the budget, until when the unplaced persons are tried again (nothing to do on a day where
-# everyone is placed); CP-SAT has the rest.
-PLACE_MORE_SHARE = 0.7
+# Of the budget, until when the unplaced persons are tried again, before the re-dispatch (on a
+# day where everyone is placed there is nothing to try, and the re-dispatch has its share).
+PLACE_MORE_SHARE = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,7 @@ def improve(
     movable = _movable(work, now, window_end)
     cost_before = _cost(work, movable, now, window_end)
     changes: dict[PersonKey, list[Assignment]] = {}
+    _place_more(work, now, window_end, started + budget_seconds * PLACE_MORE_SHARE, changes)
     dispatched = (
         None
         if not redispatch_first
@@ -122,7 +123,6 @@ def improve(
         for key, assignments in dispatched.changes.items():
             work.rebook(key, assignments)
             changes[key] = assignments
-    _place_more(work, now, window_end, started + budget_seconds * PLACE_MORE_SHARE, changes)
     # CP-SAT continues from the better plan: its starting point and what a move is.
     groups: dict[RoomType, list[_Movable]] = {}
     for item in _movable(work, now, window_end):

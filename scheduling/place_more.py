@@ -2,12 +2,14 @@
 
 At booking time the allocator's repair has 8 ms for the whole answer, and it saw the plan as it
 was then; bookings that came later, and the improver's re-dispatch, changed the plan around
-the persons it left out. In the background there is time to try again: each unplaced person
-(most urgent first) is placed as at booking time, and if that fails, by the repair with a
-larger budget and more tries. A placement is kept only if everyone placed before is still
-placed and the independent checker passes every room and booking it touched; otherwise the
-plan stays as it was. A co-suspect group of one booking is placed whole or not at all, so the
-pass never splits a group that waits together (``scheduling.groups``).
+the persons it left out. In the background there is time to try again: first every session
+that can start earlier moves up (``Planner.move_up``, as after an early end), which frees room
+time and waiting-room places; then each unplaced person (most urgent first) is placed as at
+booking time, and if that fails, by the repair with a larger budget and more tries. A
+placement is kept only if everyone placed before is still placed and the independent checker
+passes every room and booking it touched; otherwise the plan stays as it was (and the whole
+plan is checked once at the end). A co-suspect group of one booking is placed whole or not at
+all, so the pass never splits a group that waits together (``scheduling.groups``).
 
 What the pass never does: move a session that has started (H10), anything planned before
 ``now``, or a person nobody could place by their data (``scheduling.possible``).
@@ -39,10 +41,14 @@ class Placed:
 def place_more(planner: Planner, now: Minute, window_end: Minute, deadline: float) -> Placed | None:
     """More of ``planner``'s unplaced persons placed, or None when none could be;
     ``deadline`` is a ``time.monotonic()`` moment. ``planner`` is not changed."""
+    units = _units(planner, now, window_end)
+    if not units:
+        return None
     work = planner.copy()
+    _move_up(work, now)
     placed_before = {key for key in work.assignments if work.session_of(key) is not None}
     newly: list[PersonKey] = []
-    for unit in _units(work, now, window_end):
+    for unit in units:
         if time.monotonic() >= deadline:
             break
         trial = work.copy()
@@ -56,13 +62,26 @@ def place_more(planner: Planner, now: Minute, window_end: Minute, deadline: floa
             newly.extend(unit)
             placed_before.update(unit)
     if not newly:
-        return None
+        return None  # the moves up alone are left to the improver's own search
+    if check_plan(work.rooms, work.bookings, work.all_assignments(), work.policy, work.fixed, now):
+        return None  # the moves up are checked here, once: the placements were, one by one
     changes = {
         key: work.assignments.get(key, [])
         for key in {*work.assignments, *planner.assignments}
         if work.assignments.get(key, []) != planner.assignments.get(key, [])
     }
     return Placed(changes, newly)
+
+
+def _move_up(planner: Planner, now: Minute) -> None:
+    """Every session that can start earlier moves up, as after an early end (S1): what it
+    leaves, in a room and in a waiting room, is where the unplaced may fit."""
+    under_way = [
+        key for key, items in planner.assignments.items() if any(item.start < now for item in items)
+    ]
+    for room_type in sorted({room.type for room in planner.rooms.values()}):
+        room = next(r for r in planner.rooms.values() if r.type is room_type)
+        planner.move_up(room.id, now, under_way)
 
 
 def _units(planner: Planner, now: Minute, window_end: Minute) -> list[list[PersonKey]]:
