@@ -24,7 +24,6 @@ from scheduling.checker import check_plan
 from scheduling.dispatchers import PRIORITIES, arrival_persons, dispatch_persons
 from scheduling.model import Assignment, Minute, PersonKey
 from scheduling.needs import CannotPlace, need_for
-from scheduling.reinstate import reinstate
 
 ROUNDS = 4  # dispatches per rule, each keeping in place whom the one before left out
 
@@ -116,17 +115,13 @@ def _keeping_everyone(
     deadline: float,
 ) -> Planner | None:
     """``rule``'s dispatch of ``keys`` in which everyone in ``placed_before`` is placed, or
-    None. Whoever a dispatch leaves out is given back their place, moving whoever holds it
-    (``scheduling.reinstate``); whoever still has none keeps their place in the next
-    dispatch, and the others are dispatched around them, up to ``ROUNDS`` times."""
+    None. Whoever a dispatch leaves out keeps their place in the next one, and the others
+    are dispatched around them, up to ``ROUNDS`` times."""
     pinned: set[PersonKey] = set()
     for _round in range(ROUNDS):
         if time.monotonic() >= deadline:
             return None
         trial = planner.copy()
-        # Each person is placed by the plain rules: the displacement and the repair would
-        # move persons the dispatch placed a moment before, and cost most of its time.
-        trial.displace = False
         moving = [key for key in keys if key not in pinned]
         for key in moving:
             trial.rebook(key, [])
@@ -134,11 +129,7 @@ def _keeping_everyone(
             dispatch_persons(trial, moving, PRIORITIES[rule], now)
         else:
             arrival_persons(trial, moving, now)
-        trial.displace = planner.displace
         lost = {key for key in placed_before if trial.session_of(key) is None}
-        if lost:
-            trial = reinstate(trial, planner, lost, placed_before, now, deadline)
-            lost = {key for key in lost if trial.session_of(key) is None}
         if not lost:
             return trial
         pinned |= lost
