@@ -520,9 +520,7 @@ class PlanningService:
         retried = list(self.planner.unassigned)
         self.planner.place_unassigned(to_minute(moment))
         keep_groups_whole(self.planner, retried)
-        for booking_id in sorted(waiting - {key[0] for key in self.planner.unassigned}):
-            _row, state = self._state(booking_id)
-            self._step(change, state, lambda s: lifecycle.placed(s, True), moment)
+        self._placed_whole(change, waiting, moment)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -805,7 +803,7 @@ class PlanningService:
         result = improve(copy, minute, budget_seconds, window_minutes)
         if result is None:
             return 0
-        with self.change(IMPROVER_CAUSE):
+        with self.change(IMPROVER_CAUSE) as change:
             if self.planner.version != copy.version:
                 log.info("improver result dropped: the plan changed while it ran")
                 return 0
@@ -824,7 +822,9 @@ class PlanningService:
                     log.error("improver result refused: %s %s", violation.rule, violation.message)
                     self.metrics.plan_violations.labels(violation.rule).inc()
                 return 0
+            waiting = {key[0] for key in self.planner.unassigned}
             apply_improvement(self.planner, result)
+            self._placed_whole(change, waiting, now or datetime.now(UTC))
         log.info(
             "improver: %d persons moved, cost %d -> %d in %.1f s",
             len(result.changes),
@@ -833,6 +833,13 @@ class PlanningService:
             result.seconds,
         )
         return len(result.changes)
+
+    def _placed_whole(self, change: PlanChange, waiting: set[str], moment: datetime) -> None:
+        """Bookings of ``waiting`` (some person unplaced) that a change placed whole: a
+        waitlisted booking not yet come is confirmed, as when the waitlist is retried."""
+        for booking_id in sorted(waiting - {key[0] for key in self.planner.unassigned}):
+            _row, state = self._state(booking_id)
+            self._step(change, state, lambda s: lifecycle.placed(s, True), moment)
 
     def check_and_record(self, repeat_after: timedelta, now: datetime | None = None) -> int:
         """The periodic independent check: every violation found is logged and counted, and

@@ -28,6 +28,7 @@ from scheduling.allocator import Planner
 from scheduling.cp_anytime import solve_from_plan
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey, PlanRoom
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.place_more import place_more
 from scheduling.put_back import fewer_moves
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
@@ -44,6 +45,9 @@ PUT_BACK_SHARE = 0.1
 # is not solved, and a model's build checks the deadline every so many persons.
 MIN_SOLVE_SECONDS = 0.1
 BUILD_CHECK_EVERY = 32
+# Of the budget, until when the unplaced persons are tried again, before the re-dispatch (on a
+# day where everyone is placed there is nothing to try, and the re-dispatch has its share).
+PLACE_MORE_SHARE = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ def improve(
     movable = _movable(work, now, window_end)
     cost_before = _cost(work, movable, now, window_end)
     changes: dict[PersonKey, list[Assignment]] = {}
+    _place_more(work, now, window_end, started + budget_seconds * PLACE_MORE_SHARE, changes)
     dispatched = (
         None
         if not redispatch_first
@@ -162,6 +167,23 @@ def improve(
     if cost_after >= cost_before:
         return None
     return Improvement(changes, cost_before, cost_after, time.monotonic() - started, solved)
+
+
+def _place_more(
+    work: Planner,
+    now: Minute,
+    window_end: Minute,
+    deadline: float,
+    changes: dict[PersonKey, list[Assignment]],
+) -> None:
+    """The unplaced persons tried again with a larger repair budget
+    (``scheduling.place_more``); what it places is applied to ``work`` and ``changes``."""
+    placed = place_more(work, now, window_end, deadline)
+    if placed is None:
+        return
+    for key, assignments in placed.changes.items():
+        work.rebook(key, assignments)
+        changes[key] = assignments
 
 
 def judged_cost(planner: Planner, now: Minute, window_minutes: int | None = None) -> int:

@@ -52,9 +52,11 @@ def repair(
     now: Minute | None,
     rule: str,
     deadline: float,
+    trials: int = REPAIR_TRIALS,
 ) -> bool:
     """Place ``key``, whom the greedy pass left out by ``rule``, by moving persons placed
-    before; True if a lawful plan was adopted. Gives up at ``deadline`` (``perf_counter``)."""
+    before; True if a lawful plan was adopted. Gives up at ``deadline`` (``perf_counter``) or
+    after ``trials`` sets of persons moved."""
     if time.perf_counter() > deadline:
         return False
     moves = _moves(planner, key, need, now, waiting_first=rule == "H2")
@@ -64,8 +66,8 @@ def repair(
     trial = planner.copy()
     trial.displace = False  # one level: the persons moved do not move others
     tried: set[frozenset[PersonKey]] = set()
-    for moved in islice(chain([first], moves), REPAIR_TRIALS * 4):
-        if time.perf_counter() > deadline or len(tried) >= REPAIR_TRIALS:
+    for moved in islice(chain([first], moves), trials * 4):
+        if time.perf_counter() > deadline or len(tried) >= trials:
             break
         if not moved or moved in tried:
             continue

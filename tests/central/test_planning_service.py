@@ -213,3 +213,64 @@ def _code(db: Path, booking_id: str) -> str:
         )
     finally:
         conn.close()
+
+
+def test_a_waitlisted_booking_the_improver_places_whole_is_confirmed(tmp_path: Path) -> None:
+    from scheduling.model import PlanRoom
+    from scheduling.rooms import Equipment, RoomState, RoomType
+
+    db = tmp_path / "central.sqlite3"
+    rooms = [
+        PlanRoom("I-1", RoomType.INTERROGATION, 1, frozenset({Equipment.RECORDING})),
+        PlanRoom("W-1", RoomType.WAITING, 4, frozenset()),
+    ]
+    service = service_with_rooms(db, rooms)
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    service.room_changed(
+        "I-1", RoomType.INTERROGATION, 1, [Equipment.RECORDING], RoomState.OUT_OF_ORDER, start
+    )
+    request = BookingIn.model_validate(
+        {
+            "station": "s1",
+            "case_id": "A",
+            "case_type": "theft",
+            "officers": 2,
+            "expected_arrival": start.isoformat(),
+            "session_minutes": 60,
+            "waitlist": True,
+            "persons": [
+                {
+                    "id": "X",
+                    "role": "suspect",
+                    "minor": False,
+                    "sex": "male",
+                    "brought_in_at": start.isoformat(),
+                    "legal_basis": "criminal_summons_serious",
+                }
+            ],
+        }
+    )
+    booking = service.create(request.to_record(), "s1", "test", start)
+    assert _status(db, booking) == BookingStatus.WAITLISTED
+    # Back in service: nothing retries the waitlist then, the improver's pass places them.
+    service.room_changed(
+        "I-1", RoomType.INTERROGATION, 1, [Equipment.RECORDING], RoomState.IN_SERVICE, start
+    )
+    assert (booking, "X") in service.planner.unassigned
+
+    assert service.improve(2.0, 24 * 60, start) > 0
+
+    assert service.planner.session_of((booking, "X")) is not None
+    assert _status(db, booking) == BookingStatus.CONFIRMED
+    assert stored_plan(db) == memory_plan(service)
+    assert service.check() == []
+
+
+def _status(db: Path, booking_id: str) -> str:
+    conn = connect(db)
+    try:
+        return str(
+            conn.execute("SELECT status FROM bookings WHERE id = ?", (booking_id,)).fetchone()[0]
+        )
+    finally:
+        conn.close()
