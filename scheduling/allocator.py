@@ -32,8 +32,10 @@ from scheduling.model import (
     Unassigned,
 )
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.placing_order import placing_order
 from scheduling.policy import Policy
 from scheduling.repair import REPAIR_BUDGET_SECONDS, repair
+from scheduling.room_fit import idle_around
 from scheduling.rooms import RoomType
 
 DISPLACE_ROOMS = 3
@@ -492,19 +494,18 @@ class Planner:
         limit = self.policy.limit_minutes(person.legal_basis)
         return limit is None or person.brought_in_at + limit - self.policy.exit_minutes > than
 
-    def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
-        """Placing order: the tightest legal limit first, then minors, then the booking's own
-        order (the sort is stable)."""
-        return (
-            need.latest_end if need.latest_end is not None else 1 << 40,
-            not self.person(key).minor,
-        )
+    def _urgency(self, key: PersonKey, need: Need) -> tuple[float, ...]:
+        """Placing order (``scheduling.placing_order``): persons near their legal limit first,
+        then the weighted shortest session, then the booking's own order (the sort is stable)."""
+        return placing_order(need, self.policy.weight(self.person(key)))
 
     @staticmethod
-    def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Any, ...]:
+    def _preference(
+        start: Minute, extras: int, idle: int, usage: int, room_id: str
+    ) -> tuple[Any, ...]:
         """Among fitting rooms: the earliest start (S1), then the fewest extras (S3), then the
-        least used room (S9)."""
-        return (start, extras, usage, room_id)
+        tightest fit (``scheduling.room_fit``), then the least used room (S9)."""
+        return (start, extras, idle, usage, room_id)
 
     def _leave(self, key: PersonKey, exc: CannotPlace) -> Unassigned:
         unassigned = Unassigned(key[0], key[1], exc.rule, exc.reason)
@@ -525,13 +526,15 @@ class Planner:
                 f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}",
             )
         cap = self.bookings[key[0]].officers // 2
-        options: list[tuple[Minute, int, int, str]] = []
+        options: list[tuple[Minute, int, int, int, str]] = []
         for room in candidates:
             start = self._earliest_in_room(room, key[0], cap, earliest, need.duration)
             if need.latest_end is not None and start + need.duration > need.latest_end:
                 continue
             extras = len(room.equipment - need.equipment)
-            options.append((start, extras, self._usage.get(room.id, 0), room.id))
+            busy_until = start + need.duration + self.policy.cleaning(room.type)
+            fit = idle_around(self._busy.get(room.id, []), start, busy_until)
+            options.append((start, extras, fit, self._usage.get(room.id, 0), room.id))
         if not options:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
         options.sort(key=lambda option: self._preference(*option))
@@ -539,7 +542,7 @@ class Planner:
         # A later start only lengthens the wait: no waiting room refusing the shorter one takes
         # the longer one, so the rooms' later options need not be looked at again.
         refused_from: Minute | None = None
-        for start, _extras, _usage, room_id in options:
+        for start, _extras, _idle, _usage, room_id in options:
             if refused_from is not None and start >= refused_from:
                 continue
             session = Assignment(
