@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scheduling.insertion import INSERT_BUDGET_SECONDS, insert_earlier
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -68,7 +69,8 @@ class Planner:
         self._usage: dict[str, int] = {}
         # Bumped by every change: the improver applies its result only to the plan it read.
         self.version = 0
-        # May a person the legal limit would leave unplaced move persons with more time?
+        # May a person placed move others: one the legal limit would leave unplaced, persons
+        # with more time; one who would wait, at booking time, a session placed before?
         self.displace = True
 
     def copy(self) -> Planner:
@@ -109,7 +111,7 @@ class Planner:
             raise ValueError(f"booking {booking.id!r} is already planned")
         self.bookings[booking.id] = booking
         self.version += 1
-        return self._place([(booking.id, p.id) for p in booking.persons], now)
+        return self._place([(booking.id, p.id) for p in booking.persons], now, insert=True)
 
     def restore(
         self,
@@ -420,7 +422,9 @@ class Planner:
     def _known(self) -> set[PersonKey]:
         return {(b.id, p.id) for b in self.bookings.values() for p in b.persons}
 
-    def _place(self, keys: list[PersonKey], now: Minute | None) -> Placement:
+    def _place(self, keys: list[PersonKey], now: Minute | None, insert: bool = False) -> Placement:
+        """Place ``keys`` in order of urgency; at booking time (``insert``) a person who would
+        wait may take the slot of one placed before (``scheduling.insertion``)."""
         placement = Placement()
         needs: list[tuple[PersonKey, Need]] = []
         for key in keys:
@@ -432,6 +436,7 @@ class Planner:
         needs.sort(key=lambda item: self._urgency(item[0], item[1]))
         # One budget for the repairs of the whole call, so that the answer stays instant.
         repair_until = time.perf_counter() + REPAIR_BUDGET_SECONDS
+        insert_until = time.perf_counter() + INSERT_BUDGET_SECONDS
         for key, need in needs:
             try:
                 placed = self._place_one(key, need, now)
@@ -445,7 +450,9 @@ class Planner:
                 placement.unassigned.append(self._leave(key, exc))
                 continue
             self._commit(key, placed)
-            placement.assignments.extend(placed)
+            if insert and self.displace:
+                insert_earlier(self, key, need, now, insert_until)
+            placement.assignments.extend(self.assignments[key])
         return placement
 
     def _displace(self, key: PersonKey, need: Need, now: Minute | None) -> bool:
