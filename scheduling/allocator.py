@@ -1,13 +1,16 @@
 """The instant allocator: places each booking's persons as it arrives, never breaking a hard rule.
 
 Greedy and incremental, so that a station gets its rooms in milliseconds: persons are placed in
-order of urgency (tightest legal limit first, minors before adults), each in the room and at the
-time that lets the session start earliest (S1), ties going to the room with the fewest extras
-(S3: keep special rooms for those who need them) and then the least used one (S9). A suspect who
-must wait is also given a waiting room where no co-suspect, no one of the other sex and no one of
-the other age group is held at the same time (H2). A re-plan moves only the persons it concerns
-(S5); sessions that have started never move (H10). When a session ends early, the later sessions
-that can now start earlier move up (S1), and only those (S5).
+placing order (``scheduling.placing_order``: those near their legal limit first, then weighted
+shortest session first), each in the room and at the time that lets the session start earliest
+(S1), ties going to the room with the fewest extras (S3: keep special rooms for those who need
+them), then the tightest fit (``scheduling.room_fit``), then the least used one (S9). At booking
+time a person who would wait may take the slot of a session placed before, when that pays
+(``scheduling.insertion``). A suspect who must wait is also given a waiting room where no
+co-suspect, no one of the other sex and no one of the other age group is held at the same time
+(H2). A re-plan moves only the persons it concerns (S5); sessions that have started never move
+(H10). When a session ends early, the later sessions that can now start earlier move up (S1),
+and only those (S5).
 
 The background improver (CP-SAT) starts from this plan and replaces it only with a better one.
 """

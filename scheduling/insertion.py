@@ -6,12 +6,14 @@ find the early slots held by units arriving later, which were placed at their ea
 with nobody earlier in sight. Had the bookings come in arrival order, the early unit would have
 gone first and the later one would have waited a little. The insertion tries that swap: for a
 newcomer who would wait, one session in a fitting room that starts before the newcomer's is
-taken out, the newcomer placed first and that session placed again, both by the allocator's
-own greedy rules (so every hard rule holds as for any placement). The best such swap is kept
-only if the weighted waiting it saves is more than what it adds, plus ``CHANGE_PENALTY`` for
-the person moved, whose station is told (``plan_changed``), as the improver charges each move
-(S5). Only sessions that have not started and persons not yet waiting are moved (H10), and a
-person who cannot be placed again is never moved: nobody placed is dropped.
+taken out (one whose removal opens a gap long enough for the newcomer), the newcomer placed
+first and that session placed again, both by the allocator's own greedy rules, so every hard
+rule holds as for any placement. The best such swap is kept only if what it saves (S1 weighted
+waiting, and S2 slack before legal limits, as the improver counts them) is more than what it
+adds plus ``CHANGE_PENALTY`` for the person moved, whose station is told (``plan_changed``),
+as the improver charges each move (S5). Only sessions that have not started and persons not
+yet waiting are moved (H10), and a person who cannot be placed again is never moved: nobody
+placed is dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from scheduling.limit_slack import SLACK_WEIGHT, shortfall
 from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
 from scheduling.needs import CannotPlace, Need, need_for
 
@@ -44,8 +47,10 @@ def insert_earlier(
     mine = planner.session_of(key)
     if mine is None or key in planner.fixed:
         return False
-    weight = planner.policy.weight(planner.person(key))
-    if weight * (mine.start - need.earliest_start) <= CHANGE_PENALTY:
+    if (
+        planner.policy.weight(planner.person(key)) * (mine.start - need.earliest_start)
+        <= CHANGE_PENALTY
+    ):
         return False
     kept = planner.assignments[key]
     best: tuple[float, PersonKey, list[Assignment], list[Assignment]] | None = None
@@ -55,9 +60,9 @@ def insert_earlier(
         found = _swap(planner, key, need, other, now)
         if found is None:
             continue
-        placed, moved = found
-        gain = _gain(planner, key, kept, placed, weight) + _gain(
-            planner, other, planner.assignments[other], moved, None
+        placed, moved, other_need = found
+        gain = _gain(planner, key, need, kept, placed) + _gain(
+            planner, other, other_need, planner.assignments[other], moved
         )
         if gain > CHANGE_PENALTY and (best is None or gain > best[0]):
             best = (gain, other, placed, moved)
@@ -106,9 +111,9 @@ def _blockers(
 
 def _swap(
     planner: Planner, key: PersonKey, need: Need, other: PersonKey, now: Minute | None
-) -> tuple[list[Assignment], list[Assignment]] | None:
-    """Both placed again, ``key`` first: their new assignments, or None if either cannot be
-    placed. The plan is left exactly as it was."""
+) -> tuple[list[Assignment], list[Assignment], Need] | None:
+    """Both placed again, ``key`` first: their new assignments and ``other``'s need, or None
+    if either cannot be placed. The plan is left exactly as it was."""
     kept_mine, kept_other = planner.assignments[key], planner.assignments[other]
     booking = planner.bookings[other[0]]
     try:
@@ -127,19 +132,19 @@ def _swap(
         planner._release(key)
         planner._commit(key, kept_mine)
         planner._commit(other, kept_other)
-    return placed, moved
+    return placed, moved, other_need
 
 
 def _gain(
     planner: Planner,
     key: PersonKey,
+    need: Need,
     before: list[Assignment],
     after: list[Assignment],
-    weight: float | None,
 ) -> float:
-    """Weighted minutes by which ``key``'s session starts earlier (negative: later)."""
-    if weight is None:
-        weight = planner.policy.weight(planner.person(key))
+    """What ``key``'s new session saves, in weighted minutes as the improver counts them:
+    S1 waiting, and S2 slack before the legal limit (negative: it costs)."""
     old = next(a.start for a in before if a.kind is AssignmentKind.SESSION)
     new = next(a.start for a in after if a.kind is AssignmentKind.SESSION)
-    return weight * (old - new)
+    waiting = planner.policy.weight(planner.person(key)) * (old - new)
+    return waiting + SLACK_WEIGHT * (shortfall(need, old) - shortfall(need, new))

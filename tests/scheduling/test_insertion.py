@@ -11,6 +11,7 @@ from scheduling import improver, insertion
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.insertion import CHANGE_PENALTY, insert_earlier
+from scheduling.limit_slack import SLACK_WEIGHT, shortfall
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -119,6 +120,7 @@ def _cost(planner: Planner, keys: list[PersonKey]) -> float:
         assert session is not None
         need = need_for(booking, person, planner.policy)
         total += planner.policy.weight(person) * (session.start - need.earliest_start)
+        total += SLACK_WEIGHT * shortfall(need, session.start)
     return total
 
 
@@ -187,4 +189,5 @@ def _cost_from(
         start = next(a.start for a in assignments[key] if a.kind is AssignmentKind.SESSION)
         need = need_for(booking, person, planner.policy)
         total += planner.policy.weight(person) * (start - need.earliest_start)
+        total += SLACK_WEIGHT * shortfall(need, start)
     return total
