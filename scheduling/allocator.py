@@ -1,13 +1,16 @@
 """The instant allocator: places each booking's persons as it arrives, never breaking a hard rule.
 
 Greedy and incremental, so that a station gets its rooms in milliseconds: persons are placed in
-order of urgency (tightest legal limit first, minors before adults), each in the room and at the
-time that lets the session start earliest (S1), ties going to the room with the fewest extras
-(S3: keep special rooms for those who need them) and then the least used one (S9). A suspect who
-must wait is also given a waiting room where no co-suspect, no one of the other sex and no one of
-the other age group is held at the same time (H2). A re-plan moves only the persons it concerns
-(S5); sessions that have started never move (H10). When a session ends early, the later sessions
-that can now start earlier move up (S1), and only those (S5).
+placing order (``scheduling.placing_order``: those near their legal limit first, then weighted
+shortest session first), each in the room and at the time that lets the session start earliest
+(S1), ties going to the room with the fewest extras (S3: keep special rooms for those who need
+them), then the tightest fit (``scheduling.room_fit``), then the least used one (S9). At booking
+time a person who would wait may take the slot of a session placed before, when that pays
+(``scheduling.insertion``). A suspect who must wait is also given a waiting room where no
+co-suspect, no one of the other sex and no one of the other age group is held at the same time
+(H2). A re-plan moves only the persons it concerns (S5); sessions that have started never move
+(H10). When a session ends early, the later sessions that can now start earlier move up (S1),
+and only those (S5).
 
 The background improver (CP-SAT) starts from this plan and replaces it only with a better one.
 """
@@ -20,6 +23,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scheduling.insertion import INSERT_BUDGET_SECONDS, insert_earlier
 from scheduling.model import (
     Assignment,
     AssignmentKind,
@@ -32,8 +36,10 @@ from scheduling.model import (
     Unassigned,
 )
 from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.placing_order import placing_order
 from scheduling.policy import Policy
 from scheduling.repair import REPAIR_BUDGET_SECONDS, repair
+from scheduling.room_fit import idle_around
 from scheduling.rooms import RoomType
 
 DISPLACE_ROOMS = 3
@@ -66,7 +72,8 @@ class Planner:
         self._usage: dict[str, int] = {}
         # Bumped by every change: the improver applies its result only to the plan it read.
         self.version = 0
-        # May a person the legal limit would leave unplaced move persons with more time?
+        # May a person placed move others: one the legal limit would leave unplaced, persons
+        # with more time; one who would wait, at booking time, a session placed before?
         self.displace = True
 
     def copy(self) -> Planner:
@@ -107,7 +114,7 @@ class Planner:
             raise ValueError(f"booking {booking.id!r} is already planned")
         self.bookings[booking.id] = booking
         self.version += 1
-        return self._place([(booking.id, p.id) for p in booking.persons], now)
+        return self._place([(booking.id, p.id) for p in booking.persons], now, insert=True)
 
     def restore(
         self,
@@ -418,7 +425,9 @@ class Planner:
     def _known(self) -> set[PersonKey]:
         return {(b.id, p.id) for b in self.bookings.values() for p in b.persons}
 
-    def _place(self, keys: list[PersonKey], now: Minute | None) -> Placement:
+    def _place(self, keys: list[PersonKey], now: Minute | None, insert: bool = False) -> Placement:
+        """Place ``keys`` in order of urgency; at booking time (``insert``) a person who would
+        wait may take the slot of one placed before (``scheduling.insertion``)."""
         placement = Placement()
         needs: list[tuple[PersonKey, Need]] = []
         for key in keys:
@@ -430,6 +439,7 @@ class Planner:
         needs.sort(key=lambda item: self._urgency(item[0], item[1]))
         # One budget for the repairs of the whole call, so that the answer stays instant.
         repair_until = time.perf_counter() + REPAIR_BUDGET_SECONDS
+        insert_until = time.perf_counter() + INSERT_BUDGET_SECONDS
         for key, need in needs:
             try:
                 placed = self._place_one(key, need, now)
@@ -443,7 +453,9 @@ class Planner:
                 placement.unassigned.append(self._leave(key, exc))
                 continue
             self._commit(key, placed)
-            placement.assignments.extend(placed)
+            if insert and self.displace:
+                insert_earlier(self, key, need, now, insert_until)
+            placement.assignments.extend(self.assignments[key])
         return placement
 
     def _displace(self, key: PersonKey, need: Need, now: Minute | None) -> bool:
@@ -492,19 +504,18 @@ class Planner:
         limit = self.policy.limit_minutes(person.legal_basis)
         return limit is None or person.brought_in_at + limit - self.policy.exit_minutes > than
 
-    def _urgency(self, key: PersonKey, need: Need) -> tuple[int, bool]:
-        """Placing order: the tightest legal limit first, then minors, then the booking's own
-        order (the sort is stable)."""
-        return (
-            need.latest_end if need.latest_end is not None else 1 << 40,
-            not self.person(key).minor,
-        )
+    def _urgency(self, key: PersonKey, need: Need) -> tuple[float, ...]:
+        """Placing order (``scheduling.placing_order``): persons near their legal limit first,
+        then the weighted shortest session, then the booking's own order (the sort is stable)."""
+        return placing_order(need, self.policy.weight(self.person(key)))
 
     @staticmethod
-    def _preference(start: Minute, extras: int, usage: int, room_id: str) -> tuple[Any, ...]:
+    def _preference(
+        start: Minute, extras: int, idle: int, usage: int, room_id: str
+    ) -> tuple[Any, ...]:
         """Among fitting rooms: the earliest start (S1), then the fewest extras (S3), then the
-        least used room (S9)."""
-        return (start, extras, usage, room_id)
+        tightest fit (``scheduling.room_fit``), then the least used room (S9)."""
+        return (start, extras, idle, usage, room_id)
 
     def _leave(self, key: PersonKey, exc: CannotPlace) -> Unassigned:
         unassigned = Unassigned(key[0], key[1], exc.rule, exc.reason)
@@ -525,13 +536,15 @@ class Planner:
                 f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}",
             )
         cap = self.bookings[key[0]].officers // 2
-        options: list[tuple[Minute, int, int, str]] = []
+        options: list[tuple[Minute, int, int, int, str]] = []
         for room in candidates:
             start = self._earliest_in_room(room, key[0], cap, earliest, need.duration)
             if need.latest_end is not None and start + need.duration > need.latest_end:
                 continue
             extras = len(room.equipment - need.equipment)
-            options.append((start, extras, self._usage.get(room.id, 0), room.id))
+            busy_until = start + need.duration + self.policy.cleaning(room.type)
+            fit = idle_around(self._busy.get(room.id, []), start, busy_until)
+            options.append((start, extras, fit, self._usage.get(room.id, 0), room.id))
         if not options:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
         options.sort(key=lambda option: self._preference(*option))
@@ -539,7 +552,7 @@ class Planner:
         # A later start only lengthens the wait: no waiting room refusing the shorter one takes
         # the longer one, so the rooms' later options need not be looked at again.
         refused_from: Minute | None = None
-        for start, _extras, _usage, room_id in options:
+        for start, _extras, _idle, _usage, room_id in options:
             if refused_from is not None and start >= refused_from:
                 continue
             session = Assignment(

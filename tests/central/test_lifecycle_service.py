@@ -173,8 +173,10 @@ def test_an_early_end_moves_the_next_session_up_and_tells_its_station(tmp_path: 
     db = tmp_path / "central.sqlite3"
     service = service_with_rooms(db, ROOMS)
     first = service.create(request("C-1", True).to_record(), "s1", "test", T0)
+    # Ready when the first is (both walk in): the second waits behind it. Ready earlier, it
+    # would take the first's slot at booking time (the insertion).
     second = service.create(
-        request("C-2", False).model_copy(update={"station": "s2"}).to_record(), "s2", "test", T0
+        request("C-2", True).model_copy(update={"station": "s2"}).to_record(), "s2", "test", T0
     )
     ran = service.planner.session_of((first, "S"))
     waits = service.planner.session_of((second, "S"))

@@ -282,9 +282,13 @@ def test_a_red_clock_goes_ahead_of_sessions_that_can_wait() -> None:
         60,
         (replace(suspect("a", None), legal_basis=LegalBasis.CONTINUED_QUESTIONING),),
     )
+    # First come, first served for the set-up: at booking time the insertion would already
+    # put "u" first (S2, slack before the legal limit).
+    planner.displace = False
     planner.add_booking(relaxed)
     urgent_person = replace(suspect("u", None), brought_in_at=DAY - 9 * 60)
     planner.add_booking(Booking("b2", "s1", "c2", "theft", 2, DAY, 60, (urgent_person,)))
+    planner.displace = True
     urgent = planner.session_of(("b2", "u"))
     assert urgent is not None
     assert urgent.start == DAY + 70  # behind the booking made before it

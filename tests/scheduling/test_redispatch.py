@@ -76,7 +76,9 @@ def test_on_a_feasible_day_it_brings_the_instant_waiting_down() -> None:
     )
     assert result is not None
     assert result.changes
-    assert result.cost_after < 0.9 * result.cost_before
+    # The instant plan of this day is within 2 % of the offline reference's waiting (it was
+    # 1.8 times it before booking-time insertion): what is left to gain is small.
+    assert result.cost_after < result.cost_before
 
 
 def test_the_improver_keeps_the_redispatch_and_continues_from_it() -> None:
@@ -93,4 +95,4 @@ def test_the_improver_keeps_the_redispatch_and_continues_from_it() -> None:
     assert all(
         planner.session_of((b.id, p.id)) is not None for b in day.bookings for p in b.persons
     )
-    assert _waiting(planner, now) < 0.9 * before
+    assert _waiting(planner, now) < before

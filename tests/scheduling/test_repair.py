@@ -192,12 +192,15 @@ def test_a_newcomer_missing_the_legal_limit_is_placed_by_moving_one_of_two_sessi
     planner = Planner([room("i1"), room("w1", RoomType.WAITING, 6)])
     # 8 hours from 到案, 30 minutes of exit: sessions must end by DAY + 100.
     tight = DAY + 100 - 8 * 60 + 30
+    # First come, first served for the set-up (the insertion would put "short" first).
+    planner.displace = False
     planner.add_booking(alone("a", suspect("long")))
     planner.add_booking(
         alone(
             "b", suspect("short", basis=LegalBasis.ADMINISTRATIVE, brought_in_at=tight, minutes=30)
         )
     )
+    planner.displace = True
     assert session(planner, ("a", "long")) == ("i1", DAY + 10)
     assert session(planner, ("b", "short")) == ("i1", DAY + 70)
     newcomer = alone("c", suspect("n", basis=LegalBasis.ADMINISTRATIVE, brought_in_at=tight))
