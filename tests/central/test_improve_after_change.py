@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from central.api.booking_models import BookingIn
+from central.booking_record import BookingChange
 from central.improve_timer import ImproveTimer
 from central.plan_jobs import start_plan_jobs
 from central.planning import PlanningService
@@ -124,23 +125,27 @@ async def test_a_badly_placed_booking_is_improved_soon_after_it_is_made(tmp_path
     jobs = start_plan_jobs(settings, service)
     try:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        # Booked first, the later unit takes the only room from 3 h 10; the unit arriving in
-        # 1 h 30 (2 h sessions) no longer fits before it and is planned after it, 3 h 30 of
-        # waiting, where questioning it first would keep the later unit waiting 30 minutes.
+        # The later unit takes the only room from 3 h 10. The other unit, booked for 8 h, then
+        # says it comes in 1 h 30 (2 h sessions): re-planned alone (S5), it no longer fits
+        # before the later unit and is planned after it, 3 h 30 of waiting, where questioning it
+        # first would keep the later unit waiting 30 minutes.
         late = await asyncio.to_thread(
             service.create,
             BookingIn(**one_suspect("C-late", now + timedelta(hours=3))).to_record(),
             "station-1",
             "test",
         )
+        body = one_suspect("C-early", now + timedelta(hours=8))
+        body["persons"][0]["brought_in_at"] = (now + timedelta(minutes=60)).isoformat()
         early = await asyncio.to_thread(
-            service.create,
-            BookingIn(**one_suspect("C-early", now + timedelta(minutes=90))).to_record(),
-            "station-1",
-            "test",
+            service.create, BookingIn(**body).to_record(), "station-1", "test"
+        )
+        assert session(service, early).start > session(service, late).start
+        await asyncio.to_thread(
+            service.update, early, BookingChange(expected_arrival=now + timedelta(minutes=90))
         )
         booked = time.monotonic()
-        assert session(service, early).start > session(service, late).start
+        assert session(service, early).start > session(service, late).start  # as re-planned
         # after_change + budget, and room for a loaded machine.
         limit = settings.improve_after_change + settings.improve_budget + 15
         while session(service, early).start > session(service, late).start:

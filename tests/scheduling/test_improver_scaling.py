@@ -64,8 +64,9 @@ def suspect_booking(booking_id: str, basis: LegalBasis, brought_in: int, shift: 
 
 
 def one_room_two_suspects(shift: int = 0) -> Planner:
-    """One interrogation room, two suspects ready at once, booked loose-limit first: the
-    instant plan questions the one with 8 h second, 30 minutes before their limit."""
+    """One interrogation room, two suspects ready at once, booked loose-limit first and first
+    come, first served (without the booking-time insertion, which would already swap them):
+    the plan questions the one with 8 h second, 30 minutes before their limit."""
     planner = Planner(
         [
             PlanRoom(
@@ -74,11 +75,13 @@ def one_room_two_suspects(shift: int = 0) -> Planner:
             PlanRoom("waiting-1", RoomType.WAITING, 2, frozenset()),
         ]
     )
+    planner.displace = False
     planner.add_booking(
         suspect_booking("loose", LegalBasis.CONTINUED_QUESTIONING, ARRIVAL - 30, shift)
     )
     # 8 h limit: the session and the exit must end by READY + 150.
     planner.add_booking(suspect_booking("tight", LegalBasis.ADMINISTRATIVE, ARRIVAL - 290, shift))
+    planner.displace = True
     return planner
 
 
