@@ -536,17 +536,26 @@ class Planner:
                 f"{', '.join(sorted(need.equipment)) or 'the needed equipment'}",
             )
         cap = self.bookings[key[0]].officers // 2
-        options: list[tuple[Minute, int, int, int, str]] = []
+        found: list[tuple[Minute, int, str]] = []
         for room in candidates:
             start = self._earliest_in_room(room, key[0], cap, earliest, need.duration)
             if need.latest_end is not None and start + need.duration > need.latest_end:
                 continue
-            extras = len(room.equipment - need.equipment)
-            busy_until = start + need.duration + self.policy.cleaning(room.type)
-            fit = idle_around(self._busy.get(room.id, []), start, busy_until)
-            options.append((start, extras, fit, self._usage.get(room.id, 0), room.id))
-        if not options:
+            found.append((start, len(room.equipment - need.equipment), room.id))
+        if not found:
             raise CannotPlace("H5", "every fitting room is taken until past the legal limit")
+        # The fit only breaks ties of start and extras: it is measured for those alone (it is
+        # the costliest key, and most rooms differ in their start).
+        ties: dict[tuple[Minute, int], int] = {}
+        for start, extras, _room in found:
+            ties[start, extras] = ties.get((start, extras), 0) + 1
+        options: list[tuple[Minute, int, int, int, str]] = []
+        for start, extras, room_id in found:
+            fit = 0
+            if ties[start, extras] > 1:
+                busy_until = start + need.duration + self.policy.cleaning(need.room_type)
+                fit = idle_around(self._busy.get(room_id, []), start, busy_until)
+            options.append((start, extras, fit, self._usage.get(room_id, 0), room_id))
         options.sort(key=lambda option: self._preference(*option))
         person = self.person(key)
         # A later start only lengthens the wait: no waiting room refusing the shorter one takes
