@@ -35,7 +35,7 @@ from scheduling.model import (
     PlanRoom,
     Unassigned,
 )
-from scheduling.needs import CannotPlace, Need, need_for
+from scheduling.needs import CannotPlace, Need, may_wait_together, need_for
 from scheduling.placing_order import placing_order
 from scheduling.policy import Policy
 from scheduling.repair import REPAIR_BUDGET_SECONDS, repair
@@ -626,14 +626,7 @@ class Planner:
 
     def _may_share(self, person: Person, booking: Booking, other_key: PersonKey) -> bool:
         other_booking = self.bookings[other_key[0]]
-        other = other_booking.person(other_key[1])
-        if other.sex is not person.sex or other.minor != person.minor:
-            return False
-        return not (
-            person.co_suspect_group is not None
-            and other_booking.case_id == booking.case_id
-            and other.co_suspect_group == person.co_suspect_group
-        )
+        return may_wait_together(person, booking, other_booking.person(other_key[1]), other_booking)
 
     # --- bookkeeping -----------------------------------------------------------------------
 

@@ -86,3 +86,17 @@ def need_for(booking: Booking, person: Person, policy: Policy) -> Need:
         duration,
         latest_end,
     )
+
+
+def may_wait_together(
+    person: Person, booking: Booking, other: Person, other_booking: Booking
+) -> bool:
+    """H2: two persons may share a waiting room if they are of one sex and age group and not
+    co-suspects of one case and group."""
+    if other.sex is not person.sex or other.minor != person.minor:
+        return False
+    return not (
+        person.co_suspect_group is not None
+        and other_booking.case_id == booking.case_id
+        and other.co_suspect_group == person.co_suspect_group
+    )

@@ -24,7 +24,7 @@ from scheduling.allocator import Planner
 from scheduling.checker import check_plan
 from scheduling.model import Assignment, Minute, PersonKey
 from scheduling.needs import CannotPlace, Need, need_for
-from scheduling.repair import repair
+from scheduling.repair import lawful_change, repair
 
 # Per person: the repair gets this many tries and this much time (the booking path has 48 tries
 # and 8 ms for a whole booking). On generated overloaded days (100-650 persons) 200 tries and
@@ -149,13 +149,4 @@ def _lawful(before: Planner, after: Planner, now: Minute) -> bool:
         for a in (*before.assignments.get(k, ()), *after.assignments.get(k, ()))
     ):
         return False
-    rooms = {a.room for k in changed for a in before.assignments.get(k, ())}
-    rooms |= {a.room for k in changed for a in after.assignments.get(k, ())}
-    bookings = {k[0] for k in changed}
-    involved = [
-        a
-        for items in after.assignments.values()
-        if any(a.room in rooms or a.booking in bookings for a in items)
-        for a in items
-    ]
-    return not check_plan(after.rooms, after.bookings, involved, after.policy, after.fixed, now)
+    return lawful_change(before, after, changed, now)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from scheduling.allocator import Planner
 from scheduling.checker import check_plan
-from scheduling.model import Assignment, AssignmentKind, Booking, Minute, PersonKey
-from scheduling.needs import CannotPlace, need_for
+from scheduling.model import Assignment, AssignmentKind, Minute, PersonKey
+from scheduling.needs import CannotPlace, may_wait_together, need_for
 
 PASSES = 4  # rounds over the persons moved; one put back may make room for another
 
@@ -229,7 +229,10 @@ class _Places:
         booking = self.planner.bookings[key[0]]
         overlapping = [o for o in others if o.start < item.end and item.start < o.end]
         for other in overlapping:
-            if not _may_share(booking, key, self.planner.bookings[other.booking], other.key):
+            other_booking = self.planner.bookings[other.booking]
+            if not may_wait_together(
+                booking.person(key[1]), booking, other_booking.person(other.key[1]), other_booking
+            ):
                 return False
         moments = sorted(
             [(max(o.start, item.start), 1) for o in overlapping]
@@ -244,18 +247,6 @@ class _Places:
 
 def _session(items: list[Assignment]) -> Assignment | None:
     return next((a for a in items if a.kind is AssignmentKind.SESSION), None)
-
-
-def _may_share(booking: Booking, key: PersonKey, other_booking: Booking, other: PersonKey) -> bool:
-    """H2: the same sex and age group, and not co-suspects of one case and group."""
-    person, them = booking.person(key[1]), other_booking.person(other[1])
-    if person.sex is not them.sex or person.minor != them.minor:
-        return False
-    return not (
-        person.co_suspect_group is not None
-        and booking.case_id == other_booking.case_id
-        and person.co_suspect_group == them.co_suspect_group
-    )
 
 
 def fewer_moves(

@@ -124,17 +124,24 @@ def _lawful(
 ) -> bool:
     """The independent checker over every room and booking the change touched (the rest of
     the plan is as it was): the whole plan would take too long on the booking path."""
-    changed = {key, *moved}
-    rooms = {a.room for k in changed for a in planner.assignments.get(k, ())}
-    rooms |= {a.room for k in changed for a in trial.assignments.get(k, ())}
+    return lawful_change(planner, trial, {key, *moved}, now)
+
+
+def lawful_change(
+    before: Planner, after: Planner, changed: set[PersonKey], now: Minute | None
+) -> bool:
+    """The independent checker passes every room and booking that ``changed`` persons were
+    in, in ``before`` or in ``after``: a change elsewhere cannot have broken a rule there."""
+    rooms = {a.room for k in changed for a in before.assignments.get(k, ())}
+    rooms |= {a.room for k in changed for a in after.assignments.get(k, ())}
     bookings = {k[0] for k in changed}
     involved = [
         a
-        for items in trial.assignments.values()
+        for items in after.assignments.values()
         if any(a.room in rooms or a.booking in bookings for a in items)
         for a in items
     ]
-    return not check_plan(trial.rooms, trial.bookings, involved, trial.policy, trial.fixed, now)
+    return not check_plan(after.rooms, after.bookings, involved, after.policy, after.fixed, now)
 
 
 def _movable(planner: Planner, key: PersonKey, now: Minute | None) -> bool:
