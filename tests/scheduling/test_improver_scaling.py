@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 
 from scheduling import limit_slack
 from scheduling.allocator import Planner
-from scheduling.checker import check_plan
 from scheduling.generator import DayFamily, generate, generate_day
 from scheduling.improver import Improvement, apply, improve
 from scheduling.model import (
@@ -23,25 +22,13 @@ from scheduling.model import (
     Sex,
 )
 from scheduling.rooms import Equipment, RoomType
+from tests.scheduling.plans import lawful
 from tests.scheduling.strategies import DAY, bookings, rooms
 
 ARRIVAL = DAY + 9 * 60
 READY = ARRIVAL + 10  # booked entry steps
 # What a call may take past its budget: CP-SAT's own stop, one dispatch, the final count.
 BUDGET_MARGIN = 0.3
-
-
-def lawful(planner: Planner) -> bool:
-    return (
-        check_plan(
-            planner.rooms,
-            planner.bookings,
-            planner.all_assignments(),
-            planner.policy,
-            planner.fixed,
-        )
-        == []
-    )
 
 
 def placed(planner: Planner) -> set[tuple[str, str]]:

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduling.allocator import Planner
-from scheduling.checker import check_plan
 from scheduling.improver import apply, improve, judged_cost
 from scheduling.model import (
     Assignment,
@@ -25,6 +24,7 @@ from scheduling.model import (
 )
 from scheduling.policy import Policy
 from scheduling.rooms import Equipment, RoomType
+from tests.scheduling.plans import lawful
 from tests.scheduling.strategies import DAY, bookings, rooms
 
 WINDOW = 24 * 60
@@ -64,19 +64,6 @@ def planned(
         )
     assert lawful(planner)
     return planner
-
-
-def lawful(planner: Planner) -> bool:
-    return (
-        check_plan(
-            planner.rooms,
-            planner.bookings,
-            planner.all_assignments(),
-            planner.policy,
-            planner.fixed,
-        )
-        == []
-    )
 
 
 def improved(planner: Planner) -> Planner:

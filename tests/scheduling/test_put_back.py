@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduling.allocator import Planner
-from scheduling.checker import check_plan
 from scheduling.generator import DayFamily, generate
 from scheduling.improver import charged_waiting
 from scheduling.model import (
@@ -28,6 +27,7 @@ from scheduling.model import (
 from scheduling.put_back import fewer_moves, put_back
 from scheduling.redispatch import redispatch
 from scheduling.rooms import RoomType
+from tests.scheduling.plans import lawful
 from tests.scheduling.strategies import DAY, bookings, rooms
 
 WORTH = 100.0  # the improver's charge per move: 10 weighted minutes, in tenths
@@ -45,17 +45,6 @@ def own_cost(now: Minute) -> Callable[[Planner, PersonKey], float]:
         return 10 * charged_waiting(planner, now + 48 * 60, [key])
 
     return cost
-
-
-def lawful(planner: Planner, now: Minute) -> bool:
-    return not check_plan(
-        planner.rooms,
-        planner.bookings,
-        planner.all_assignments(),
-        planner.policy,
-        planner.fixed,
-        now,
-    )
 
 
 def with_changes(planner: Planner, changes: dict[PersonKey, list[Assignment]]) -> Planner:
