@@ -12,7 +12,9 @@ Both searches try later arrivals in ``ARRIVAL_STEP`` minutes up to ``ARRIVAL_HOR
 clocks keep running meanwhile) on one copy of the plan, adding and removing the shifted booking
 at each step, and without moving other bookings (that is for a booking actually made). A person
 no arrival can help (a need the rooms or the request cannot meet, a legal limit already too
-close) ends the whole-booking search at once. Nothing here changes the plan it is given.
+close) ends the whole-booking search at once, and a person who misses their legal limit at one
+arrival (H5) ends it there, and their own search too. Nothing here changes the plan it is
+given.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ ARRIVAL_STEP = 15
 ARRIVAL_HORIZON = 240
 # The persons who do not fit now are tried as a booking of their own beside the partial plan.
 LATER_SUFFIX = "~later"
+# A person the plan cannot place before their legal limit at one arrival cannot be placed at a
+# later one either (the rooms only get fewer starts to offer, the limit does not move): the
+# searches stop there for them.
+LIMIT_RULE = "H5"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +100,12 @@ def _whole_booking_arrival(plan: Planner, booking: Booking, now: Minute | None) 
     trial.displace = False
     for shift in range(ARRIVAL_STEP, ARRIVAL_HORIZON + 1, ARRIVAL_STEP):
         later = shifted(booking, shift)
-        complete = trial.add_booking(later, now).complete
+        placement = trial.add_booking(later, now)
         trial.remove_booking(later.id)
-        if complete:
+        if placement.complete:
             return later.expected_arrival
+        if any(item.rule == LIMIT_RULE for item in placement.unassigned):
+            return None  # a later arrival only brings that limit closer
     return None
 
 
@@ -113,6 +121,7 @@ def _later_fits(
     arrival helps keeps its group out too)."""
     found: dict[str, Minute] = {}
     hopeful = {p.id for p in rest} - hopeless
+    past_limit: set[str] = set()  # missed their legal limit at one arrival: so at every later
     if hopeful:
         trial = attempt.copy()
         trial.displace = False
@@ -125,7 +134,10 @@ def _later_fits(
             for key in keys:
                 if key[1] not in found and trial.session_of(key) is not None:
                     found[key[1]] = later.expected_arrival
+                left = trial.unassigned.get(key)
+                if left is not None and left.rule == LIMIT_RULE:
+                    past_limit.add(key[1])
             trial.remove_booking(later.id)
-            if len(found) == len(hopeful):
+            if len(found) + len(past_limit - set(found)) >= len(hopeful):
                 break
     return tuple(LaterFit(p.id, found.get(p.id)) for p in rest)

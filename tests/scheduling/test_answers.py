@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduling.allocator import Planner
-from scheduling.answers import LATER_SUFFIX, refusal, shifted
+from scheduling.answers import (
+    ARRIVAL_HORIZON,
+    ARRIVAL_STEP,
+    LATER_SUFFIX,
+    refusal,
+    shifted,
+)
 from scheduling.checker import check_plan
+from scheduling.generator import generate_day
 from scheduling.groups import groups_of, keep_groups_whole, split_groups
 from scheduling.model import (
     Assignment,
@@ -102,6 +110,53 @@ def test_a_refusal_offers_only_what_fits_and_changes_nothing(
         whole = trial.add_booking(shifted(last, answer.suggested_arrival - last.expected_arrival))
         assert whole.complete
         assert violations(trial) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_searches_stopping_at_a_legal_limit_find_what_every_step_would(seed: int) -> None:
+    """A person who misses their legal limit at one arrival ends the searches for them (a later
+    arrival cannot help): on an overloaded day's refusals, the suggested arrival and each
+    person's arrival are what trying every step finds."""
+    day = generate_day(100, 16, seed)
+    plan = Planner(day.rooms)
+    refused = 0
+    for booking in day.bookings:
+        attempt = plan.copy()
+        if attempt.add_booking(booking).complete:
+            plan.add_booking(booking)
+            continue
+        refused += 1
+        answer = refusal(plan, attempt, booking, None)
+        assert answer.suggested_arrival == _first_fitting(plan, booking, None)
+        rest = replace(
+            booking,
+            id=booking.id + LATER_SUFFIX,
+            persons=tuple(p for p in booking.persons if (booking.id, p.id) in attempt.unassigned),
+        )
+        for fit in answer.fits_later:
+            assert fit.arrival == _first_fitting(attempt, rest, fit.person), fit.person
+    assert refused >= 5
+
+
+def _first_fitting(plan: Planner, booking: Booking, person: str | None) -> int | None:
+    """The first arrival step at which ``booking`` fits whole (or ``person`` of it, its
+    co-suspects kept whole), every step tried."""
+    trial = plan.copy()
+    trial.displace = False
+    for shift in range(ARRIVAL_STEP, ARRIVAL_HORIZON + 1, ARRIVAL_STEP):
+        later = shifted(booking, shift)
+        placement = trial.add_booking(later)
+        keys = [(later.id, p.id) for p in later.persons]
+        keep_groups_whole(trial, [k for k in keys if trial.session_of(k) is not None])
+        fits = (
+            placement.complete
+            if person is None
+            else trial.session_of((later.id, person)) is not None
+        )
+        trial.remove_booking(later.id)
+        if fits and (person is not None or placement.complete):
+            return later.expected_arrival
+    return None
 
 
 @PROPERTY
