@@ -83,6 +83,9 @@ class _Reject:
     payload: bytes
 
 
+LOST_REASON = "lost"  # the reason an agent's will carries
+
+
 class IngestWriter:
     """Owns one write connection; not thread-safe (it runs in the ingest store process)."""
 
@@ -450,7 +453,7 @@ class IngestWriter:
                 1 if status.online else 0,
                 status.session,
                 status.connection,
-                format_time(status.time),
+                _status_time(status, now_text),
                 status.reason,
                 status.station,
                 now_text,
@@ -557,3 +560,12 @@ def _epoch_of(epoch: str | None) -> str:
 
 def _refuse_channel(channel: Channel) -> None:
     raise WireError("bad_topic", f"central does not consume {channel.value}")
+
+
+def _status_time(status: Status, now_text: str) -> str:
+    """When the status became true. A will (reason ``lost``) was written when the agent
+    connected, so its own time says nothing of when the agent was lost: the broker sent it on
+    losing the agent, and it is received now."""
+    if not status.online and status.reason == LOST_REASON:
+        return now_text
+    return format_time(status.time)

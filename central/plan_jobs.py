@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,12 +46,47 @@ def purge_feed(db: Path, retention_hours: float) -> int:
         conn.close()
 
 
+def _in_daemon_thread(work: Callable[[], Any]) -> Awaitable[Any]:
+    """``work`` in a thread of its own that the process does not wait for at exit: a CP-SAT
+    solve cannot be interrupted, and a stopping central must not wait for it (what it would
+    have written is written in one transaction, or not at all)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def target() -> None:
+        try:
+            result = work()
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting job, which logs it
+            error: Exception | None = exc
+            result = None
+        else:
+            error = None
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name="plan-job", daemon=True).start()
+    return done
+
+
 def _job(
-    name: str, work: Callable[[], Any], deadline: float = JOB_DEADLINE_SECONDS
+    name: str,
+    work: Callable[[], Any],
+    deadline: float = JOB_DEADLINE_SECONDS,
+    *,
+    daemon: bool = False,
 ) -> Callable[[], Any]:
     async def run() -> None:
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(work), deadline)
+            running = _in_daemon_thread(work) if daemon else asyncio.to_thread(work)
+            result = await asyncio.wait_for(running, deadline)
         except TimeoutError:
             log.warning("planning job %s ran over %.0f s", name, deadline)
         except sqlite3.Error as exc:
@@ -150,6 +186,7 @@ def start_plan_jobs(settings: CentralSettings, service: PlanningService) -> Asyn
                         service, settings.improve_budget, int(settings.improve_window * 60)
                     ),
                     settings.improve_budget + JOB_DEADLINE_SECONDS,
+                    daemon=True,
                 )
             ),
             "interval",
