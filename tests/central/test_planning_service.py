@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.day_store import store_rooms
 from central import plan_upkeep as upkeep
 from central.api.booking_models import BookingIn
 from central.planning import ErrorKind, PlanningError, PlanningService
-from central.store import connect, migrate
+from central.store import connect
 from monitoring.planning_metrics import PlanningMetrics
 from scheduling.checker import check_plan
 from scheduling.generator import generate_day
@@ -22,25 +23,7 @@ from scheduling.model import from_minute
 
 
 def service_with_rooms(db: Path, rooms: list) -> PlanningService:  # type: ignore[type-arg]
-    migrate(db)
-    conn = connect(db)
-    now = datetime.now(UTC).isoformat()
-    conn.executemany(
-        "INSERT INTO rooms (id, type, capacity, equipment, state, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 'in_service', ?, ?)",
-        [
-            (
-                r.id,
-                r.type.value,
-                r.capacity,
-                json.dumps(sorted(e.value for e in r.equipment)),
-                now,
-                now,
-            )
-            for r in rooms
-        ],
-    )
-    conn.close()
+    store_rooms(db, rooms)
     service = PlanningService(db, PlanningMetrics.create(CollectorRegistry()))
     service.load()
     return service
